@@ -1,0 +1,24 @@
+"""segpy: a growable typed list of fixed-size numpy elements in segments that never move.
+
+The main class is :class:`SegmentedList`.  Its segments come from an allocator
+(:class:`SystemAllocator` by default) through a small C interface that Cython
+and C code can use too.
+"""
+
+try:
+    from segpy.alloc import Allocator, SystemAllocator, get_allocator
+    from segpy.seglist import SegmentedList
+except ImportError as exc:  # pragma: no cover - only hit from a source checkout
+    import os as _os
+
+    _here = _os.path.dirname(_os.path.abspath(__file__))
+    if _os.path.exists(_os.path.join(_here, "seglist.pyx")):
+        raise ImportError(
+            "segpy is being imported from its source directory "
+            f"({_here}), which holds no compiled modules. Run from another "
+            "directory, use 'python -P', or run the installed 'segpy-demo' script."
+        ) from exc
+    raise
+
+__all__ = ["Allocator", "SegmentedList", "SystemAllocator", "get_allocator"]
+__version__ = "0.1.0.dev0"

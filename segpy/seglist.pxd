@@ -1,0 +1,217 @@
+# cython: language_level=3
+"""The segmented list: a C struct, free functions, and the Python shell.
+
+Contract
+--------
+* Elements are fixed-size blobs of ``itemsize`` bytes; the core never looks
+  inside them, so every fixed-size numpy dtype goes through the same code.
+* Elements live in segments that never move.  A push never copies or
+  reallocates, and the address of element ``i`` is stable for as long as the
+  list holds at least ``i + 1`` elements (``clear`` keeps segments that are
+  viewed from Python; see ``SegmentedList.clear``).
+* The elements are *not* contiguous: segment ``j`` is its own allocation.
+* push is O(1) (amortised over segment allocations, never a copy);
+  element lookup is O(1), one count-leading-zeros.
+
+Segment geometry
+----------------
+The first segment holds ``s0 = 2**k`` elements (``k = shift``) and each next
+segment twice the one before.  Segment ``j`` holds ``2**(k+j)`` elements and
+starts at index ``s0 * (2**j - 1) = 2**(k+j) - 2**k``.  Adding ``s0`` to an
+index turns that into a power-of-two boundary, so one clz finds the segment::
+
+    s0 = 4 (k = 2)
+
+    index i     0  1  2  3 | 4  5  ...  11 | 12  13  ...  27 | 28 ...
+    segment j   <--- 0 ---> <---- 1 -----> <------ 2 ------> <-- 3 ...
+    length          4             8                16           32
+    t = i + s0  4  5  6  7 | 8  9  ...  15 | 16  17  ...  31 | 32 ...
+    msb(t)           2             3               4             5
+
+    j      = msb(i + s0) - k                  msb(x) = 63 - clz(x)
+    offset = (i + s0) - 2**msb(i + s0)        (clear the top bit)
+    start  = 2**(k+j) - 2**k                  capacity(nseg) = start(nseg)
+
+No loop, log, division or table.  Lengths are capped at ``2**62`` elements
+(and at ``PY_SSIZE_T_MAX // itemsize``), so ``t`` never overflows 64 bits and
+at most ``63 - k`` segments are ever used; the table has room for 64.  The
+bookkeeping is ``(k, itemsize, length)`` plus one base per segment, so a
+file-backed list can store each base as a file offset instead of a pointer.
+
+Struct layout (``seglist_t``)::
+
+    +-----------------+----------------+---------------------------------+
+    | cursor          | cursor_end     | push fast path: next free slot  |
+    |                 |                | and end of the tail segment     |
+    +-----------------+----------------+---------------------------------+
+    | length          | itemsize       | max_length                      |
+    +-----------------+----------------+---------------------------------+
+    | shift | nseg    | last_error     | failed_bytes                    |
+    +-----------------+----------------+---------------------------------+
+    | alloc -> segpy_allocator_t (request / release / stats)            |
+    +--------------------------------------------------------------------+
+    | segs[0] segs[1] ... segs[nseg-1]   NULL ...   (64 slots)          |
+    +--------------------------------------------------------------------+
+
+Invariants: ``segs[0..nseg)`` are allocated, the rest NULL; ``length <=
+capacity(nseg)``; either ``cursor == cursor_end`` (no free slot known) or
+``cursor`` is the address of element ``length`` and ``cursor_end`` the end
+of its segment.
+
+Error handling: the C functions are ``noexcept nogil`` and return
+``SEGPY_OK`` (0) or a negative ``SEGPY_E*`` code, also stored in
+``last_error`` (with the failed request size in ``failed_bytes``).  Pointer
+returning functions return NULL on failure.  On failure the list is
+unchanged: length, contents and segments are as before the call.
+"""
+
+from libc.stdint cimport uint64_t
+from libc.string cimport memcpy
+
+from segpy.alloc cimport Allocator
+from segpy.alloc cimport segpy_allocator_t
+
+
+cdef extern from *:
+    """
+    #if defined(_MSC_VER)
+    #include <intrin.h>
+    static inline int segpy_msb64(unsigned long long x) {
+        unsigned long i; _BitScanReverse64(&i, x); return (int)i;
+    }
+    #else
+    /* Index of the highest set bit; x must be non-zero. */
+    static inline int segpy_msb64(unsigned long long x) {
+        return 63 - __builtin_clzll(x);
+    }
+    #endif
+    """
+    int segpy_msb64(unsigned long long x) noexcept nogil
+
+
+cdef enum:
+    SEGPY_MAX_SEGMENTS = 64
+    SEGPY_MAX_SHIFT = 30          # first segment of at most 2**30 elements
+    SEGPY_SEGMENT_ALIGN = 64      # every segment starts on a cache line
+    SEGPY_OK = 0
+    SEGPY_ENOMEM = -1             # the allocator refused (limit or OS)
+    SEGPY_ETOOBIG = -2            # beyond max_length / size_t
+    SEGPY_EINVAL = -3             # bad argument (itemsize, shift, range)
+    SEGPY_ERELEASE = -4           # the allocator refused a release
+
+
+ctypedef struct seglist_t:
+    char* cursor
+    char* cursor_end
+    Py_ssize_t length
+    Py_ssize_t itemsize
+    Py_ssize_t max_length
+    int shift
+    int nseg
+    int last_error
+    size_t failed_bytes
+    segpy_allocator_t* alloc
+    char* segs[SEGPY_MAX_SEGMENTS]
+
+
+# -- Functions (defined in seglist.pyx; all noexcept nogil, no GIL needed) --
+
+cdef int seglist_init(seglist_t* s, Py_ssize_t itemsize, int shift,
+                      segpy_allocator_t* alloc) noexcept nogil
+cdef int seglist_destroy(seglist_t* s) noexcept nogil
+cdef int seglist_reserve(seglist_t* s, Py_ssize_t n) noexcept nogil
+cdef char* seglist_emplace_slow(seglist_t* s) noexcept nogil
+cdef int seglist_append_n(seglist_t* s, const void* src, Py_ssize_t n) noexcept nogil
+cdef int seglist_write_range(seglist_t* s, Py_ssize_t start, const void* src,
+                             Py_ssize_t n) noexcept nogil
+cdef int seglist_read_range(const seglist_t* s, Py_ssize_t start, void* dst,
+                            Py_ssize_t n) noexcept nogil
+cdef int seglist_truncate(seglist_t* s, Py_ssize_t n) noexcept nogil
+cdef int seglist_release_unused(seglist_t* s, int keep_spare) noexcept nogil
+cdef int seglist_sync_cursor(seglist_t* s) noexcept nogil
+
+
+# -- Inline hot paths (compiled into every module that cimports this) --
+
+cdef inline int seglist_locate(const seglist_t* s, Py_ssize_t i,
+                               Py_ssize_t* offset) noexcept nogil:
+    """Segment holding index ``i`` (``0 <= i < max_length``); offset via ``offset``."""
+    cdef uint64_t t = <uint64_t>i + (<uint64_t>1 << s.shift)
+    cdef int msb = segpy_msb64(t)
+    offset[0] = <Py_ssize_t>(t ^ (<uint64_t>1 << msb))
+    return msb - s.shift
+
+
+cdef inline Py_ssize_t seglist_segment_len(const seglist_t* s, int j) noexcept nogil:
+    """Elements segment ``j`` holds: ``2**(shift+j)``."""
+    return <Py_ssize_t>1 << (s.shift + j)
+
+
+cdef inline Py_ssize_t seglist_segment_start(const seglist_t* s, int j) noexcept nogil:
+    """Index of the first element of segment ``j``; also the capacity of ``j`` segments."""
+    return (<Py_ssize_t>1 << (s.shift + j)) - (<Py_ssize_t>1 << s.shift)
+
+
+cdef inline Py_ssize_t seglist_capacity(const seglist_t* s) noexcept nogil:
+    """Elements the allocated segments can hold."""
+    return seglist_segment_start(s, s.nseg)
+
+
+cdef inline int seglist_used_segments(const seglist_t* s) noexcept nogil:
+    """Segments that hold at least one element."""
+    cdef Py_ssize_t off
+    if s.length == 0:
+        return 0
+    return seglist_locate(s, s.length - 1, &off) + 1
+
+
+cdef inline char* seglist_at_unchecked(const seglist_t* s, Py_ssize_t i) noexcept nogil:
+    """Address of element ``i``.  Safety: the caller guarantees ``0 <= i < length``."""
+    cdef Py_ssize_t off
+    cdef int j = seglist_locate(s, i, &off)
+    return s.segs[j] + off * s.itemsize
+
+
+cdef inline char* seglist_at(const seglist_t* s, Py_ssize_t i) noexcept nogil:
+    """Address of element ``i``, or NULL if ``i`` is not in ``[0, length)``."""
+    # One unsigned compare rejects negatives too.
+    if <size_t>i >= <size_t>s.length:
+        return NULL
+    return seglist_at_unchecked(s, i)
+
+
+cdef inline char* seglist_emplace(seglist_t* s) noexcept nogil:
+    """Claim the slot for one new element at the end and return its address.
+
+    The caller must then write ``itemsize`` bytes there.  Returns NULL (list
+    unchanged, ``last_error`` set) if a new segment could not be allocated.
+    """
+    cdef char* p = s.cursor
+    if p != s.cursor_end:
+        s.cursor = p + s.itemsize
+        s.length += 1
+        return p
+    return seglist_emplace_slow(s)
+
+
+cdef inline int seglist_push(seglist_t* s, const void* src) noexcept nogil:
+    """Append one element copied from ``src`` (``itemsize`` bytes).  0 or an error code."""
+    cdef char* p = seglist_emplace(s)
+    if p == NULL:
+        return s.last_error
+    memcpy(p, src, s.itemsize)
+    return SEGPY_OK
+
+
+# -- The Python shell --
+
+cdef class SegmentedList:
+    # The struct is embedded, not pointed to, so that an empty list costs
+    # nothing beyond its Python object; ``&self.c`` is the handle C code uses.
+    cdef seglist_t c
+    cdef object _dtype
+    cdef Allocator _allocator
+    cdef int _kind                 # scalar conversion fast path (K_* in seglist.pyx)
+    cdef Py_ssize_t _exports       # live segment views; segments are kept while > 0
+    cdef object _scratch           # 1-element ndarray for numpy-converted values
+    cdef object __weakref__

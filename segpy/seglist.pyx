@@ -1,0 +1,1180 @@
+# cython: language_level=3
+"""SegmentedList: a growable list of fixed-size numpy elements (see seglist.pxd)."""
+
+from collections.abc import Sequence
+
+import numpy as np
+
+cimport numpy as cnp
+from cpython.bool cimport PyBool_Check
+from cpython.buffer cimport PyObject_CheckBuffer
+from cpython.complex cimport PyComplex_Check
+from cpython.complex cimport PyComplex_FromDoubles
+from cpython.exc cimport PyErr_Occurred
+from cpython.float cimport PyFloat_AS_DOUBLE
+from cpython.float cimport PyFloat_Check
+from cpython.float cimport PyFloat_CheckExact
+from cpython.float cimport PyFloat_FromDouble
+from cpython.long cimport PyLong_AsDouble
+from cpython.long cimport PyLong_AsLongLongAndOverflow
+from cpython.long cimport PyLong_AsSsize_t
+from cpython.long cimport PyLong_AsUnsignedLongLong
+from cpython.long cimport PyLong_Check
+from cpython.long cimport PyLong_CheckExact
+from cpython.long cimport PyLong_FromLongLong
+from cpython.long cimport PyLong_FromUnsignedLongLong
+from cpython.number cimport PyIndex_Check
+from cpython.object cimport PyTypeObject
+from cpython.number cimport PyNumber_AsSsize_t
+from cpython.ref cimport Py_INCREF
+from cpython.ref cimport PyObject
+from libc.stdint cimport int8_t
+from libc.stdint cimport int16_t
+from libc.stdint cimport int32_t
+from libc.stdint cimport int64_t
+from libc.stdint cimport SIZE_MAX
+from libc.stdint cimport uint8_t
+from libc.stdint cimport uint16_t
+from libc.stdint cimport uint32_t
+from libc.stdint cimport uint64_t
+from libc.string cimport memcpy
+from libc.string cimport memset
+
+from segpy.alloc cimport Allocator
+from segpy.alloc cimport segpy_allocator_t
+from segpy.alloc import get_allocator
+
+cnp.import_array()
+
+
+cdef extern from "numpy/arrayobject.h":
+    # Declared here with raw PyObject* so that a NULL base can be passed:
+    # PyArray_Scalar copies the element only when base is NULL, and a copy
+    # is what we need (a view would dangle once the segment is released).
+    object PyArray_Scalar(void* data, cnp.dtype descr, PyObject* base)
+    # Steals a reference to descr.
+    object PyArray_NewFromDescr(PyTypeObject* subtype, cnp.dtype descr, int nd,
+                                cnp.npy_intp* dims, cnp.npy_intp* strides,
+                                void* data, int flags, PyObject* obj)
+
+cdef extern from *:
+    """
+    static inline int segpy_is_numpy_scalar(PyObject *o) {
+        return PyArray_IsScalar(o, Generic);
+    }
+    """
+    bint segpy_is_numpy_scalar(object o)
+
+
+# ===========================================================================
+# The C core.  Everything here is noexcept nogil and reports failure through
+# its return value (and s.last_error); see seglist.pxd for the geometry.
+# ===========================================================================
+
+cdef inline int _fail(seglist_t* s, int code, size_t nbytes) noexcept nogil:
+    s.last_error = code
+    s.failed_bytes = nbytes
+    return code
+
+
+cdef int seglist_init(seglist_t* s, Py_ssize_t itemsize, int shift,
+                      segpy_allocator_t* alloc) noexcept nogil:
+    """Make ``s`` an empty list; allocates nothing.  Returns 0 or SEGPY_EINVAL."""
+    if itemsize <= 0 or shift < 0 or shift > SEGPY_MAX_SHIFT or alloc == NULL:
+        return SEGPY_EINVAL
+    memset(s, 0, sizeof(seglist_t))
+    s.itemsize = itemsize
+    s.shift = shift
+    s.alloc = alloc
+    # The cap keeps t = i + s0 below 2**63 and the byte size of the whole
+    # list within Py_ssize_t (to_numpy must be able to hold it).
+    s.max_length = (<Py_ssize_t>1) << 62
+    if s.max_length > (<Py_ssize_t>(SIZE_MAX >> 1)) // itemsize:
+        s.max_length = (<Py_ssize_t>(SIZE_MAX >> 1)) // itemsize
+    return SEGPY_OK
+
+
+cdef inline size_t _segment_bytes(const seglist_t* s, int j) noexcept nogil:
+    return <size_t>seglist_segment_len(s, j) * <size_t>s.itemsize
+
+
+cdef int _pop_segment(seglist_t* s) noexcept nogil:
+    # Release the last allocated segment back to the allocator that made it.
+    cdef int j = s.nseg - 1
+    cdef int rc = s.alloc.release(s.alloc.ctx, s.segs[j], _segment_bytes(s, j))
+    s.segs[j] = NULL
+    s.nseg = j
+    return SEGPY_ERELEASE if rc else SEGPY_OK
+
+
+cdef int seglist_destroy(seglist_t* s) noexcept nogil:
+    """Release every segment and empty the list.  Returns 0 or SEGPY_ERELEASE."""
+    cdef int rc = SEGPY_OK
+    while s.nseg > 0:
+        if _pop_segment(s) != SEGPY_OK:
+            rc = SEGPY_ERELEASE
+    s.length = 0
+    s.cursor = NULL
+    s.cursor_end = NULL
+    return rc
+
+
+cdef int seglist_sync_cursor(seglist_t* s) noexcept nogil:
+    """Re-derive the push cursor from ``length`` after any structural change."""
+    cdef Py_ssize_t off
+    cdef int j
+    if s.length < seglist_capacity(s):
+        j = seglist_locate(s, s.length, &off)
+        s.cursor = s.segs[j] + off * s.itemsize
+        s.cursor_end = s.segs[j] + seglist_segment_len(s, j) * s.itemsize
+    else:
+        s.cursor = NULL
+        s.cursor_end = NULL
+    return SEGPY_OK
+
+
+cdef int seglist_reserve(seglist_t* s, Py_ssize_t n) noexcept nogil:
+    """Allocate segments until ``n`` elements fit.  Never shrinks.
+
+    On failure every segment this call allocated is released again, so the
+    list is exactly as it was.  Returns 0, SEGPY_ENOMEM or SEGPY_ETOOBIG.
+    """
+    cdef int nseg0 = s.nseg
+    cdef int need
+    cdef Py_ssize_t off
+    cdef void* p
+    cdef size_t nbytes
+    if n <= seglist_capacity(s):
+        return SEGPY_OK
+    if n > s.max_length:
+        return _fail(s, SEGPY_ETOOBIG, SIZE_MAX)
+    need = seglist_locate(s, n - 1, &off) + 1
+    while s.nseg < need:
+        if <size_t>seglist_segment_len(s, s.nseg) > SIZE_MAX // <size_t>s.itemsize:
+            while s.nseg > nseg0:
+                _pop_segment(s)
+            return _fail(s, SEGPY_ETOOBIG, SIZE_MAX)
+        nbytes = _segment_bytes(s, s.nseg)
+        p = s.alloc.request(s.alloc.ctx, nbytes, SEGPY_SEGMENT_ALIGN)
+        if p == NULL:
+            while s.nseg > nseg0:
+                _pop_segment(s)
+            return _fail(s, SEGPY_ENOMEM, nbytes)
+        s.segs[s.nseg] = <char*>p
+        s.nseg += 1
+    seglist_sync_cursor(s)
+    return SEGPY_OK
+
+
+cdef char* seglist_emplace_slow(seglist_t* s) noexcept nogil:
+    """The cold half of ``seglist_emplace``: the tail segment is full (or absent)."""
+    cdef char* p
+    if s.length >= s.max_length:
+        _fail(s, SEGPY_ETOOBIG, SIZE_MAX)
+        return NULL
+    if seglist_reserve(s, s.length + 1) != SEGPY_OK:
+        return NULL
+    # reserve() is a no-op when the next segment already exists (after an
+    # explicit reserve), so the cursor is re-derived here in every case.
+    seglist_sync_cursor(s)
+    p = s.cursor
+    s.cursor = p + s.itemsize
+    s.length += 1
+    return p
+
+
+cdef int seglist_write_range(seglist_t* s, Py_ssize_t start, const void* src,
+                             Py_ssize_t n) noexcept nogil:
+    """Copy ``n`` elements from ``src`` to indices ``[start, start+n)``: one memcpy per segment.
+
+    Safety: the range must lie within the allocated capacity (it may extend
+    past ``length``; the caller then sets the length).  Returns 0.
+    """
+    cdef const char* p = <const char*>src
+    cdef Py_ssize_t off, k
+    cdef int j
+    while n > 0:
+        j = seglist_locate(s, start, &off)
+        k = seglist_segment_len(s, j) - off
+        if k > n:
+            k = n
+        memcpy(s.segs[j] + off * s.itemsize, p, k * s.itemsize)
+        p += k * s.itemsize
+        start += k
+        n -= k
+    return SEGPY_OK
+
+
+cdef int seglist_read_range(const seglist_t* s, Py_ssize_t start, void* dst,
+                            Py_ssize_t n) noexcept nogil:
+    """Copy elements ``[start, start+n)`` to ``dst``: one memcpy per segment.
+
+    Returns 0, or SEGPY_EINVAL (nothing copied) if the range is not within
+    ``[0, length)``.
+    """
+    cdef char* p = <char*>dst
+    cdef Py_ssize_t off, k
+    cdef int j
+    if start < 0 or n < 0 or start > s.length - n:
+        return SEGPY_EINVAL
+    while n > 0:
+        j = seglist_locate(s, start, &off)
+        k = seglist_segment_len(s, j) - off
+        if k > n:
+            k = n
+        memcpy(p, s.segs[j] + off * s.itemsize, k * s.itemsize)
+        p += k * s.itemsize
+        start += k
+        n -= k
+    return SEGPY_OK
+
+
+cdef int seglist_append_n(seglist_t* s, const void* src, Py_ssize_t n) noexcept nogil:
+    """Append ``n`` elements copied from ``src``; all or nothing.
+
+    Returns 0, SEGPY_EINVAL (n < 0), SEGPY_ETOOBIG or SEGPY_ENOMEM; on
+    failure the list is unchanged.
+    """
+    cdef int rc
+    if n <= 0:
+        return SEGPY_OK if n == 0 else _fail(s, SEGPY_EINVAL, 0)
+    if n > s.max_length - s.length:
+        return _fail(s, SEGPY_ETOOBIG, SIZE_MAX)
+    rc = seglist_reserve(s, s.length + n)
+    if rc != SEGPY_OK:
+        return rc
+    seglist_write_range(s, s.length, src, n)
+    s.length += n
+    seglist_sync_cursor(s)
+    return SEGPY_OK
+
+
+cdef int seglist_truncate(seglist_t* s, Py_ssize_t n) noexcept nogil:
+    """Shorten the list to ``n`` elements, keeping its segments.  0 or SEGPY_EINVAL."""
+    if n < 0 or n > s.length:
+        return _fail(s, SEGPY_EINVAL, 0)
+    s.length = n
+    seglist_sync_cursor(s)
+    return SEGPY_OK
+
+
+cdef int seglist_release_unused(seglist_t* s, int keep_spare) noexcept nogil:
+    """Release segments that hold no element, keeping ``keep_spare`` of them.
+
+    Safety: the caller must know no one holds the address of an element in
+    those segments.  Returns 0 or SEGPY_ERELEASE.
+    """
+    cdef int rc = SEGPY_OK
+    cdef int keep = seglist_used_segments(s) + keep_spare
+    while s.nseg > keep:
+        if _pop_segment(s) != SEGPY_OK:
+            rc = SEGPY_ERELEASE
+    seglist_sync_cursor(s)
+    return rc
+
+
+# ===========================================================================
+# The Python boundary: dtype checks, scalar conversion, exceptions.
+# ===========================================================================
+
+# Fast scalar-conversion kinds: native-order numeric dtypes that C can load
+# and store directly.  Everything else (float16, long double, non-native
+# byte order, datetimes, strings, records) goes through numpy.
+cdef enum:
+    K_GENERIC = 0
+    K_BOOL
+    K_I8
+    K_I16
+    K_I32
+    K_I64
+    K_U8
+    K_U16
+    K_U32
+    K_U64
+    K_F32
+    K_F64
+    K_C64
+    K_C128
+
+# Segment sizing: the default first segment holds about this many bytes, so
+# that tiny elements don't get tiny segments (a list of int8 starts with 512
+# elements, of int64 with 64, of 40-byte records with 16).
+cdef enum:
+    _DEFAULT_FIRST_SEGMENT_BYTES = 512
+
+_NUMERIC_KINDS = frozenset("biufc")
+
+
+cdef int _kind_of(object dt) except -1:
+    cdef str kind = dt.kind
+    cdef Py_ssize_t size = dt.itemsize
+    if not dt.isnative:
+        return K_GENERIC
+    if kind == "b":
+        return K_BOOL
+    if kind == "i":
+        return {1: K_I8, 2: K_I16, 4: K_I32, 8: K_I64}.get(size, K_GENERIC)
+    if kind == "u":
+        return {1: K_U8, 2: K_U16, 4: K_U32, 8: K_U64}.get(size, K_GENERIC)
+    if kind == "f":
+        return {4: K_F32, 8: K_F64}.get(size, K_GENERIC)
+    if kind == "c":
+        return {8: K_C64, 16: K_C128}.get(size, K_GENERIC)
+    return K_GENERIC
+
+
+def _check_dtype(dtype):
+    """Return ``numpy.dtype(dtype)`` if a SegmentedList can hold it, else raise TypeError."""
+    dt = np.dtype(dtype)
+    if dt.hasobject:
+        raise TypeError(
+            f"SegmentedList cannot hold dtype {dt!r}: it contains Python object "
+            "references, which are not fixed-size data")
+    if dt.itemsize == 0:
+        raise TypeError(
+            f"SegmentedList cannot hold the unsized flexible dtype {dt!r}; "
+            "give it a size, e.g. 'S8', 'U8' or 'V8'")
+    if dt.subdtype is not None:
+        raise TypeError(
+            f"SegmentedList cannot hold the subarray dtype {dt!r} as an element; "
+            "use a structured dtype with a subarray field, e.g. [('v', 'f8', (3,))]")
+    return dt
+
+
+cdef int _shift_for(object first_segment, Py_ssize_t itemsize) except -1:
+    cdef Py_ssize_t n
+    cdef int shift = 0
+    if first_segment is None:
+        while (<Py_ssize_t>1 << shift) * itemsize < _DEFAULT_FIRST_SEGMENT_BYTES:
+            shift += 1
+        return shift
+    if not PyIndex_Check(first_segment) or PyBool_Check(first_segment):
+        raise TypeError(
+            f"first_segment must be an int, not {type(first_segment).__name__}")
+    n = PyNumber_AsSsize_t(first_segment, OverflowError)
+    if n < 1 or n > (<Py_ssize_t>1 << SEGPY_MAX_SHIFT) or (n & (n - 1)) != 0:
+        raise ValueError(
+            f"first_segment must be a power of two from 1 to 2**{SEGPY_MAX_SHIFT}, "
+            f"got {first_segment}")
+    while (<Py_ssize_t>1 << shift) != n:
+        shift += 1
+    return shift
+
+
+cdef str _dtype_name(object dt):
+    # The way numpy's array repr names a dtype: a bare name for the native
+    # builtin types, the descr for records, the quoted str otherwise.
+    if dt.names is not None:
+        return str(dt)
+    if dt.isnative and dt.kind in _NUMERIC_KINDS:
+        return dt.name
+    if dt.isnative and dt.kind in "Mm":
+        return repr(dt.name)
+    return repr(dt.str)
+
+
+cdef str _unbracket(str s):
+    # "[1, 2]" -> "1, 2"
+    return s[1:len(s) - 1]
+
+
+cdef str _short(object x):
+    # A bounded description of a value for error messages (str() of a huge
+    # int is itself an error past 4300 digits).
+    if PyLong_Check(x) and x.bit_length() > 128:
+        return f"an int of {x.bit_length()} bits"
+    r = repr(x)
+    return r if len(r) <= 60 else r[:57] + "..."
+
+
+cdef int _raise_oob(SegmentedList self, object x) except -1:
+    raise OverflowError(f"Python int {_short(x)} out of bounds for {self._dtype}")
+
+
+cdef int _raise_cannot_store(SegmentedList self, object x, str why="") except -1:
+    raise TypeError(
+        f"cannot store {type(x).__name__} {_short(x)} in a SegmentedList of "
+        f"{_dtype_name(self._dtype)}{why}")
+
+
+cdef int _raise_grow_error(SegmentedList self, Py_ssize_t extra) except -1:
+    """Turn the C core's last error into MemoryError; the list is unchanged."""
+    cdef seglist_t* s = &self.c
+    if s.last_error == SEGPY_ETOOBIG:
+        raise MemoryError(
+            f"cannot grow a SegmentedList of {s.itemsize}-byte elements from "
+            f"{s.length} by {extra} elements: beyond its {s.max_length} "
+            "addressable elements")
+    st = self._allocator.stats
+    raise MemoryError(
+        f"allocator '{self._allocator.name}' could not provide {s.failed_bytes} "
+        f"bytes for a new segment (in use: {st['bytes_in_use']} bytes, "
+        f"limit: {st['max_bytes'] or 'none'} bytes)")
+
+
+cdef const char* _pack_generic(SegmentedList self, object x) except NULL:
+    """Convert ``x`` through numpy into the scratch element; return its address.
+
+    Follows numpy assignment with casting 'same_kind'.  Python scalars are
+    checked by kind first, because numpy's own assignment casts unsafely
+    (it would silently store 1.5 into an int array as 1).
+    """
+    dt = self._dtype
+    cdef str kind = dt.kind
+    if self._scratch is None:
+        self._scratch = np.empty(1, dtype=dt)
+    scratch = self._scratch
+    if kind in _NUMERIC_KINDS:
+        if PyBool_Check(x) or PyLong_Check(x):
+            if kind == "b" and not PyBool_Check(x):
+                _raise_cannot_store(self, x, " under 'same_kind' casting")
+        elif PyFloat_Check(x):
+            if kind in "biu":
+                _raise_cannot_store(self, x, " under 'same_kind' casting")
+        elif PyComplex_Check(x):
+            if kind != "c":
+                _raise_cannot_store(self, x, " under 'same_kind' casting")
+        else:
+            a = np.asarray(x)
+            if a.ndim != 0:
+                raise TypeError(
+                    f"expected a scalar for a SegmentedList of {_dtype_name(dt)}, "
+                    f"got {type(x).__name__} of shape {a.shape}")
+            if a.dtype.hasobject or not np.can_cast(a.dtype, dt, casting="same_kind"):
+                _raise_cannot_store(self, x, f" (a {a.dtype} value) under 'same_kind' casting")
+            x = a
+        try:
+            scratch[0] = x
+        except OverflowError:
+            # numpy's message for an out-of-range Python int; ours names the dtype
+            # the same way the fast path does.
+            if PyLong_Check(x):
+                _raise_oob(self, x)
+            raise
+    else:
+        if isinstance(x, (np.generic, np.ndarray)):
+            a = np.asarray(x)
+            if a.ndim != 0:
+                raise TypeError(
+                    f"expected a scalar for a SegmentedList of {_dtype_name(dt)}, "
+                    f"got an array of shape {a.shape}")
+            if a.dtype != dt and not np.can_cast(a.dtype, dt, casting="same_kind"):
+                _raise_cannot_store(self, x, f" (a {a.dtype} value) under 'same_kind' casting")
+            x = a
+        elif kind in "Mm" and (PyFloat_Check(x) or PyComplex_Check(x)):
+            _raise_cannot_store(self, x, " under 'same_kind' casting")
+        scratch[0] = x
+    return <const char*>cnp.PyArray_DATA(scratch)
+
+
+cdef const char* _pack(SegmentedList self, object x, int64_t* buf) except NULL:
+    """Convert one Python value to the list's element bytes, without touching the list.
+
+    Returns the address of the converted bytes: ``buf`` (16 bytes, aligned)
+    for the fast numeric kinds, else the list's scratch element.  May run
+    Python code (``__index__``, ``__array__`` ...), so callers compute element
+    addresses only after this returns and copy out before calling Python again.
+    """
+    cdef int k = self._kind
+    cdef long long v
+    cdef unsigned long long u = 0
+    cdef int overflow = 0
+    cdef double d
+    if k == K_GENERIC:
+        return _pack_generic(self, x)
+    if PyLong_Check(x):
+        if k == K_BOOL:
+            if not PyBool_Check(x):
+                _raise_cannot_store(self, x, " under 'same_kind' casting")
+            (<uint8_t*>buf)[0] = x is True
+        elif k == K_F64:
+            (<double*>buf)[0] = PyLong_AsDouble(x)
+        elif k == K_F32:
+            (<float*>buf)[0] = <float>PyLong_AsDouble(x)
+        elif k == K_C128 or k == K_C64:
+            d = PyLong_AsDouble(x)
+            if k == K_C128:
+                (<double*>buf)[0] = d
+                (<double*>buf)[1] = 0.0
+            else:
+                (<float*>buf)[0] = <float>d
+                (<float*>buf)[1] = 0.0
+        elif k == K_U64:
+            if x < 0:
+                _raise_oob(self, x)
+            try:
+                u = PyLong_AsUnsignedLongLong(x)
+            except OverflowError:
+                _raise_oob(self, x)
+            (<uint64_t*>buf)[0] = u
+        else:
+            v = PyLong_AsLongLongAndOverflow(x, &overflow)
+            if overflow:
+                _raise_oob(self, x)
+            if k == K_I64:
+                buf[0] = v
+            elif k == K_I32:
+                if v < -2147483648 or v > 2147483647:
+                    _raise_oob(self, x)
+                (<int32_t*>buf)[0] = <int32_t>v
+            elif k == K_I16:
+                if v < -32768 or v > 32767:
+                    _raise_oob(self, x)
+                (<int16_t*>buf)[0] = <int16_t>v
+            elif k == K_I8:
+                if v < -128 or v > 127:
+                    _raise_oob(self, x)
+                (<int8_t*>buf)[0] = <int8_t>v
+            elif k == K_U32:
+                if v < 0 or v > 4294967295:
+                    _raise_oob(self, x)
+                (<uint32_t*>buf)[0] = <uint32_t>v
+            elif k == K_U16:
+                if v < 0 or v > 65535:
+                    _raise_oob(self, x)
+                (<uint16_t*>buf)[0] = <uint16_t>v
+            else:  # K_U8
+                if v < 0 or v > 255:
+                    _raise_oob(self, x)
+                (<uint8_t*>buf)[0] = <uint8_t>v
+        return <const char*>buf
+    if PyFloat_Check(x):
+        # Includes numpy.float64, a float subclass.
+        d = PyFloat_AS_DOUBLE(x)
+        if k == K_F64:
+            (<double*>buf)[0] = d
+        elif k == K_F32:
+            (<float*>buf)[0] = <float>d
+        elif k == K_C128:
+            (<double*>buf)[0] = d
+            (<double*>buf)[1] = 0.0
+        elif k == K_C64:
+            (<float*>buf)[0] = <float>d
+            (<float*>buf)[1] = 0.0
+        else:
+            _raise_cannot_store(self, x, " under 'same_kind' casting")
+        return <const char*>buf
+    if PyComplex_Check(x) and (k == K_C128 or k == K_C64):
+        c = <double complex>x
+        if k == K_C128:
+            (<double*>buf)[0] = c.real
+            (<double*>buf)[1] = c.imag
+        else:
+            (<float*>buf)[0] = <float>c.real
+            (<float*>buf)[1] = <float>c.imag
+        return <const char*>buf
+    if segpy_is_numpy_scalar(x):
+        # A numpy scalar of exactly this dtype is copied as is; any other goes
+        # through numpy's same_kind rules.
+        if (<cnp.dtype>cnp.PyArray_DescrFromScalar(x)) == self._dtype:
+            cnp.PyArray_ScalarAsCtype(x, buf)
+            return <const char*>buf
+    return _pack_generic(self, x)
+
+
+cdef object _box(SegmentedList self, const char* p):
+    """The Python value of the element at ``p``: a Python scalar for numeric
+    kinds (like ``ndarray.tolist()``), else the numpy scalar that ndarray
+    indexing returns (a copy, never a view into the segment)."""
+    cdef int k = self._kind
+    if k == K_I64:
+        return PyLong_FromLongLong((<const int64_t*>p)[0])
+    if k == K_F64:
+        return PyFloat_FromDouble((<const double*>p)[0])
+    if k == K_I32:
+        return PyLong_FromLongLong((<const int32_t*>p)[0])
+    if k == K_F32:
+        return PyFloat_FromDouble((<const float*>p)[0])
+    if k == K_U64:
+        return PyLong_FromUnsignedLongLong((<const uint64_t*>p)[0])
+    if k == K_U8:
+        return PyLong_FromLongLong((<const uint8_t*>p)[0])
+    if k == K_I8:
+        return PyLong_FromLongLong((<const int8_t*>p)[0])
+    if k == K_I16:
+        return PyLong_FromLongLong((<const int16_t*>p)[0])
+    if k == K_U16:
+        return PyLong_FromLongLong((<const uint16_t*>p)[0])
+    if k == K_U32:
+        return PyLong_FromLongLong((<const uint32_t*>p)[0])
+    if k == K_BOOL:
+        return (<const uint8_t*>p)[0] != 0
+    if k == K_C128:
+        return PyComplex_FromDoubles((<const double*>p)[0], (<const double*>p)[1])
+    if k == K_C64:
+        return PyComplex_FromDoubles((<const float*>p)[0], (<const float*>p)[1])
+    v = PyArray_Scalar(<void*>p, <cnp.dtype>self._dtype, NULL)
+    if self._dtype.kind in _NUMERIC_KINDS:
+        return v.item()
+    return v
+
+
+cdef inline Py_ssize_t _index(SegmentedList self, object idx) except? -1:
+    """Normalise an index the way list does; IndexError if out of range."""
+    cdef Py_ssize_t i
+    if PyLong_CheckExact(idx):
+        i = PyLong_AsSsize_t(idx)
+        if i == -1 and PyErr_Occurred():
+            raise IndexError("cannot fit 'int' into an index-sized integer")
+    elif PyIndex_Check(idx):
+        i = PyNumber_AsSsize_t(idx, IndexError)
+    else:
+        raise TypeError(
+            f"SegmentedList indices must be integers, not {type(idx).__name__}")
+    if i < 0:
+        i += self.c.length
+    if <size_t>i >= <size_t>self.c.length:
+        raise IndexError("SegmentedList index out of range")
+    return i
+
+
+cdef int _setup(SegmentedList self, object dt, Allocator alloc, int shift) except -1:
+    if seglist_init(&self.c, dt.itemsize, shift, &alloc.iface) != SEGPY_OK:
+        raise ValueError(f"cannot set up a list of {dt!r} with first segment 2**{shift}")
+    self._dtype = dt
+    self._allocator = alloc
+    self._kind = _kind_of(dt)
+    self._scratch = None
+    return 0
+
+
+cdef Allocator _resolve_allocator(object allocator):
+    if allocator is None:
+        return get_allocator()
+    if not isinstance(allocator, Allocator):
+        raise TypeError(
+            f"allocator must be a segpy allocator, not {type(allocator).__name__}")
+    return <Allocator>allocator
+
+
+cdef SegmentedList _empty_like(SegmentedList self):
+    cdef SegmentedList new = SegmentedList.__new__(SegmentedList)
+    seglist_destroy(&new.c)
+    _setup(new, self._dtype, self._allocator, self.c.shift)
+    return new
+
+
+cdef int _extend_array(SegmentedList self, object arr) except -1:
+    """Append a 1-D array: at most one numpy conversion, then one memcpy per segment."""
+    dt = self._dtype
+    if arr.ndim != 1:
+        raise ValueError(
+            f"extend() takes a 1-D array, got an array of shape {arr.shape}")
+    if arr.dtype != dt:
+        if not np.can_cast(arr.dtype, dt, casting="same_kind"):
+            raise TypeError(
+                f"cannot extend a SegmentedList of {_dtype_name(dt)} with an array "
+                f"of {arr.dtype} under 'same_kind' casting")
+        arr = arr.astype(dt, order="C")
+    elif not arr.flags.c_contiguous:
+        arr = np.ascontiguousarray(arr)
+    cdef Py_ssize_t n = arr.shape[0]
+    if seglist_append_n(&self.c, cnp.PyArray_DATA(arr), n) != SEGPY_OK:
+        _raise_grow_error(self, n)
+    return 0
+
+
+cdef int _extend_iter(SegmentedList self, object iterable) except -1:
+    """Append items one by one; on any failure roll back to the old length."""
+    cdef seglist_t* s = &self.c
+    cdef Py_ssize_t n0 = s.length
+    cdef int nseg0 = s.nseg
+    cdef int64_t buf[2]
+    cdef const char* src
+    cdef char* slot
+    try:
+        for x in iterable:
+            src = _pack(self, x, buf)
+            slot = seglist_emplace(s)
+            if slot == NULL:
+                _raise_grow_error(self, 1)
+            memcpy(slot, src, s.itemsize)
+    except BaseException:
+        # Nothing is lost and no half-converted batch is counted: the length
+        # goes back, and segments this call added (which no view can have
+        # seen) are released.  Python code run by the iterator could have
+        # shrunk the list below n0; then there is nothing to undo.
+        if s.length > n0:
+            seglist_truncate(s, n0)
+        while s.nseg > nseg0 and seglist_segment_start(s, s.nseg - 1) >= s.length:
+            _pop_segment(s)
+        seglist_sync_cursor(s)
+        raise
+    return 0
+
+
+cdef class _SegmentExport:
+    """The base object of a segment view: keeps the list, and so the
+    segment's memory, alive, and counts as an export while it exists."""
+    cdef SegmentedList lst
+
+    def __dealloc__(self):
+        if self.lst is not None:
+            self.lst._exports -= 1
+
+
+cdef object _segment_view(SegmentedList self, int j, Py_ssize_t n):
+    cdef cnp.npy_intp dims[1]
+    cdef _SegmentExport owner = _SegmentExport.__new__(_SegmentExport)
+    dims[0] = n
+    dt = self._dtype
+    Py_INCREF(dt)  # PyArray_NewFromDescr steals it
+    arr = PyArray_NewFromDescr(
+        <PyTypeObject*>np.ndarray, <cnp.dtype>dt, 1, dims, NULL, self.c.segs[j],
+        cnp.NPY_ARRAY_CARRAY, NULL)
+    owner.lst = self
+    self._exports += 1
+    cnp.set_array_base(arr, owner)
+    return arr
+
+
+cdef class _Iterator:
+    """Iterator over a SegmentedList.  Like list's iterator it re-reads the
+    length at every step, so it sees appends and stops at the current end;
+    it never caches an element address across steps."""
+    cdef SegmentedList lst
+    cdef Py_ssize_t i
+    cdef Py_ssize_t step
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        cdef SegmentedList lst = self.lst
+        cdef Py_ssize_t i = self.i
+        if lst is not None and <size_t>i < <size_t>lst.c.length:
+            self.i = i + self.step
+            return _box(lst, seglist_at_unchecked(&lst.c, i))
+        self.lst = None
+        raise StopIteration
+
+    def __length_hint__(self):
+        """Elements left, assuming the list does not change."""
+        if self.lst is None:
+            return 0
+        if self.step > 0:
+            return max(0, self.lst.c.length - self.i)
+        return self.i + 1 if self.i < self.lst.c.length else 0
+
+
+cdef class SegmentedList:
+    """A growable list of fixed-size numpy elements, stored in segments that never move.
+
+    Elements live in segments whose sizes grow geometrically (``s0``, ``2*s0``,
+    ``4*s0`` ...).  A push never reallocates or copies, element addresses stay
+    stable, and the zero-copy views returned by :meth:`segments` stay valid
+    while the list grows.  Indexing is O(1).
+
+    Parameters
+    ----------
+    dtype : data-type
+        Anything :func:`numpy.dtype` accepts, including the array-module
+        typecodes (``'b' 'B' 'h' 'H' 'i' 'I' 'l' 'L' 'q' 'Q' 'f' 'd'``).
+        Any fixed-size dtype works, records and strings included.
+    iterable : iterable, optional
+        Initial contents, appended as by :meth:`extend`.
+    allocator : segpy.Allocator, optional
+        Where the segments' memory comes from; the list keeps it alive.
+        Defaults to :func:`segpy.get_allocator()`.
+    first_segment : int, optional
+        Elements in the first segment, a power of two from 1 to 2**30.  The
+        default gives a first segment of about 512 bytes.
+
+    Raises
+    ------
+    TypeError
+        For object dtypes, unsized flexible dtypes (``'S0'``, ``'U0'``,
+        ``'V0'``), subarray dtypes, or an allocator that is not a segpy one.
+    ValueError
+        If `first_segment` is not a power of two in range.
+
+    See Also
+    --------
+    numpy.ndarray, array.array
+
+    Notes
+    -----
+    Values convert as numpy assignment into an array of the dtype would with
+    casting ``'same_kind'``; a Python int out of range raises OverflowError
+    and a float into an integer list raises TypeError.  A failed call leaves
+    the list exactly as it was.
+
+    Examples
+    --------
+    >>> import segpy
+    >>> lst = segpy.SegmentedList('q', [1, 2, 3])
+    >>> lst.append(4)
+    >>> lst[-1], len(lst)
+    (4, 4)
+    >>> lst.to_numpy()
+    array([1, 2, 3, 4])
+    """
+
+    def __cinit__(self, *args, **kwargs):
+        # A valid empty float64 list until __init__ runs, so that an object
+        # made by __new__ alone is safe to use.
+        _setup(self, np.dtype(np.float64), get_allocator(), 6)
+
+    def __init__(self, dtype, iterable=(), *, allocator=None, first_segment=None):
+        dt = _check_dtype(dtype)
+        cdef Allocator alloc = _resolve_allocator(allocator)
+        cdef int shift = _shift_for(first_segment, dt.itemsize)
+        if self._exports:
+            raise BufferError("cannot re-initialise a SegmentedList while segment views exist")
+        seglist_destroy(&self.c)
+        _setup(self, dt, alloc, shift)
+        if iterable is not None and not (type(iterable) is tuple and len(iterable) == 0):
+            self.extend(iterable)
+
+    def __dealloc__(self):
+        # Views hold a reference to the list, so none can outlive this.
+        seglist_destroy(&self.c)
+
+    # -- attributes ---------------------------------------------------------
+
+    @property
+    def dtype(self):
+        """numpy.dtype : The element type."""
+        return self._dtype
+
+    @property
+    def itemsize(self):
+        """int : Bytes per element."""
+        return self.c.itemsize
+
+    @property
+    def nbytes(self):
+        """int : Bytes held by the elements (``len(self) * itemsize``)."""
+        return self.c.length * self.c.itemsize
+
+    @property
+    def capacity(self):
+        """int : Elements the allocated segments can hold before the next allocation."""
+        return seglist_capacity(&self.c)
+
+    @property
+    def first_segment(self):
+        """int : Elements in the first segment (``s0``); later ones double."""
+        return <Py_ssize_t>1 << self.c.shift
+
+    @property
+    def allocator(self):
+        """segpy.Allocator : The allocator the segments come from."""
+        return self._allocator
+
+    def __len__(self):
+        return self.c.length
+
+    def __bool__(self):
+        return self.c.length != 0
+
+    def __sizeof__(self):
+        return object.__sizeof__(self) + seglist_capacity(&self.c) * self.c.itemsize
+
+    # -- mutation -----------------------------------------------------------
+
+    def append(self, x, /):
+        """Append one element.
+
+        Parameters
+        ----------
+        x : scalar
+            Converted as numpy assignment would with casting ``'same_kind'``.
+
+        Raises
+        ------
+        OverflowError
+            If `x` is a Python int out of range for the dtype.
+        TypeError, ValueError
+            If `x` cannot be converted (for instance a float into an int list).
+        MemoryError
+            If the allocator cannot provide a new segment.  In every case the
+            list is unchanged.
+        """
+        cdef int64_t buf[2]
+        cdef const char* src
+        cdef char* slot
+        cdef int overflow = 0
+        cdef long long v
+        # The hottest cases stay in this function: no call before the store.
+        if self._kind == K_I64 and PyLong_CheckExact(x):
+            v = PyLong_AsLongLongAndOverflow(x, &overflow)
+            if overflow:
+                _raise_oob(self, x)
+            slot = seglist_emplace(&self.c)
+            if slot == NULL:
+                _raise_grow_error(self, 1)
+            (<int64_t*>slot)[0] = v
+            return
+        if self._kind == K_F64 and PyFloat_CheckExact(x):
+            slot = seglist_emplace(&self.c)
+            if slot == NULL:
+                _raise_grow_error(self, 1)
+            (<double*>slot)[0] = PyFloat_AS_DOUBLE(x)
+            return
+        src = _pack(self, x, buf)
+        slot = seglist_emplace(&self.c)
+        if slot == NULL:
+            _raise_grow_error(self, 1)
+        memcpy(slot, src, self.c.itemsize)
+
+    def extend(self, iterable, /):
+        """Append every element of an iterable.
+
+        Objects with the buffer protocol or ``__array__`` (ndarrays,
+        array.array, memoryview, bytearray ...) take a fast path: at most one
+        numpy conversion, then one memcpy per touched segment.
+
+        Parameters
+        ----------
+        iterable : iterable or array-like
+
+        Raises
+        ------
+        TypeError
+            If an element (or the array's dtype) cannot be converted under
+            ``'same_kind'`` casting, or `iterable` is not iterable.
+        OverflowError
+            If a Python int is out of range.
+        ValueError
+            If an array is not one-dimensional.
+        MemoryError
+            If the allocator cannot provide the segments.  In every case the
+            list is unchanged: no element of a failed call is kept.
+        """
+        if isinstance(iterable, SegmentedList):
+            _extend_array(self, (<SegmentedList>iterable).to_numpy())
+        elif isinstance(iterable, np.ndarray):
+            _extend_array(self, iterable if iterable.dtype.kind != "O" else iterable.tolist())
+        elif PyObject_CheckBuffer(iterable) and not isinstance(iterable, (str, bytes)):
+            _extend_array(self, np.asarray(memoryview(iterable)))
+        elif isinstance(iterable, bytes):
+            _extend_array(self, np.frombuffer(iterable, dtype=np.uint8))
+        elif hasattr(iterable, "__array__"):
+            arr = np.asarray(iterable)
+            if arr.dtype.kind == "O":
+                _extend_iter(self, arr.tolist())
+            else:
+                _extend_array(self, arr)
+        else:
+            _extend_iter(self, iterable)
+
+    def __setitem__(self, idx, x):
+        cdef int64_t buf[2]
+        cdef Py_ssize_t i = _index(self, idx)
+        cdef const char* src = _pack(self, x, buf)
+        # _pack may have run Python code that shrank the list.
+        if <size_t>i >= <size_t>self.c.length:
+            raise IndexError("SegmentedList index out of range")
+        memcpy(seglist_at_unchecked(&self.c, i), src, self.c.itemsize)
+
+    def clear(self):
+        """Remove every element.
+
+        The segments go back to the allocator, except while views from
+        :meth:`segments` exist: then the list keeps them (the views stay
+        valid) and later appends reuse them.
+        """
+        seglist_truncate(&self.c, 0)
+        if self._exports == 0:
+            seglist_destroy(&self.c)
+
+    def reserve(self, n, /):
+        """Allocate segments so that `n` elements fit without a further allocation.
+
+        Parameters
+        ----------
+        n : int
+            Total elements to make room for (not additional ones).  A
+            capacity already at least `n` is left as is; this never shrinks.
+
+        Raises
+        ------
+        ValueError
+            If `n` is negative.
+        MemoryError
+            If the allocator cannot provide the segments, or `n` is beyond
+            what the list can address; the list is unchanged.
+        """
+        cdef Py_ssize_t k = PyNumber_AsSsize_t(n, OverflowError)
+        if k < 0:
+            raise ValueError(f"reserve() takes a non-negative count, got {n}")
+        if seglist_reserve(&self.c, k) != SEGPY_OK:
+            _raise_grow_error(self, k - self.c.length)
+
+    # -- reading ------------------------------------------------------------
+
+    def __getitem__(self, idx):
+        cdef Py_ssize_t i = _index(self, idx)
+        return _box(self, seglist_at_unchecked(&self.c, i))
+
+    def __iter__(self):
+        cdef _Iterator it = _Iterator.__new__(_Iterator)
+        it.lst = self
+        it.i = 0
+        it.step = 1
+        return it
+
+    def __reversed__(self):
+        cdef _Iterator it = _Iterator.__new__(_Iterator)
+        it.lst = self
+        it.i = self.c.length - 1
+        it.step = -1
+        return it
+
+    def copy(self):
+        """Return a new list with the same dtype, allocator, geometry and elements.
+
+        Returns
+        -------
+        SegmentedList
+        """
+        cdef SegmentedList new = _empty_like(self)
+        cdef int j
+        cdef Py_ssize_t n, left = self.c.length
+        if seglist_reserve(&new.c, left) != SEGPY_OK:
+            _raise_grow_error(new, left)
+        for j in range(seglist_used_segments(&self.c)):
+            n = min(seglist_segment_len(&self.c, j), left)
+            seglist_append_n(&new.c, self.c.segs[j], n)
+            left -= n
+        return new
+
+    def to_numpy(self):
+        """Return a new contiguous ndarray holding a copy of the elements.
+
+        One memcpy per segment.
+
+        Returns
+        -------
+        numpy.ndarray
+            1-D, of the list's dtype, owning its memory.
+
+        See Also
+        --------
+        segments : zero-copy views of the segments.
+        """
+        arr = np.empty(self.c.length, dtype=self._dtype)
+        seglist_read_range(&self.c, 0, cnp.PyArray_DATA(arr), self.c.length)
+        return arr
+
+    def __array__(self, dtype=None, copy=None):
+        if copy is False:
+            raise ValueError(
+                "a SegmentedList is not contiguous, so it cannot be exported to numpy "
+                "without a copy; use segments() for zero-copy views")
+        arr = self.to_numpy()
+        if dtype is not None:
+            arr = arr.astype(dtype, copy=False)
+        return arr
+
+    def segments(self):
+        """Return zero-copy views of the used segments, in order.
+
+        Returns
+        -------
+        list of numpy.ndarray
+            One writable 1-D view per segment that holds elements; the last
+            one covers only the elements present now.  A view stays valid, at
+            the same address, while the list grows, and keeps the list alive.
+            While any view exists :meth:`clear` keeps the segments.
+
+        Examples
+        --------
+        >>> import segpy
+        >>> lst = segpy.SegmentedList('q', range(10), first_segment=4)
+        >>> [len(v) for v in lst.segments()]
+        [4, 6]
+        """
+        cdef int j
+        cdef Py_ssize_t n, left = self.c.length
+        views = []
+        for j in range(seglist_used_segments(&self.c)):
+            n = min(seglist_segment_len(&self.c, j), left)
+            views.append(_segment_view(self, j, n))
+            left -= n
+        return views
+
+    # -- comparison and display --------------------------------------------
+
+    def __eq__(self, other):
+        return _equal(self, other)
+
+    def __ne__(self, other):
+        r = _equal(self, other)
+        return r if r is NotImplemented else not r
+
+    __hash__ = None
+
+    def __repr__(self):
+        cdef Py_ssize_t n = self.c.length
+        cdef str name = _dtype_name(self._dtype)
+        if n > 1000:
+            head = np.empty(3, dtype=self._dtype)
+            tail = np.empty(3, dtype=self._dtype)
+            seglist_read_range(&self.c, 0, cnp.PyArray_DATA(head), 3)
+            seglist_read_range(&self.c, n - 3, cnp.PyArray_DATA(tail), 3)
+            body = (_unbracket(np.array2string(head, separator=", ")) + ", ..., "
+                    + _unbracket(np.array2string(tail, separator=", ")))
+            return f"SegmentedList([{body}], dtype={name}, len={n})"
+        body = _unbracket(np.array2string(
+            self.to_numpy(), separator=", ", prefix="SegmentedList("))
+        return f"SegmentedList([{body}], dtype={name})"
+
+
+cdef object _equal(SegmentedList self, object other):
+    """Element-wise equality with a sequence or array, numpy's == per element."""
+    cdef Py_ssize_t n = self.c.length, start = 0
+    if isinstance(other, SegmentedList):
+        other = (<SegmentedList>other).to_numpy()
+    elif isinstance(other, (str, bytes, bytearray)):
+        return NotImplemented
+    elif not isinstance(other, (Sequence, np.ndarray)) and not hasattr(other, "__array__"):
+        return NotImplemented
+    if len(other) != n:
+        return False
+    try:
+        if self._dtype.names is not None and not isinstance(other, np.ndarray):
+            other = np.array(other, dtype=self._dtype)
+        else:
+            other = np.asarray(other)
+    except (TypeError, ValueError):
+        return False
+    if other.shape != (n,):
+        return False
+    try:
+        # The views pin the segments, so Python code run by the comparison
+        # (object arrays) cannot free memory under it.
+        for view in self.segments():
+            eq = view == other[start:start + len(view)]
+            if not isinstance(eq, np.ndarray) or not eq.all():
+                return False
+            start += len(view)
+    except TypeError:
+        return False
+    return True
+
+
+def _locate(Py_ssize_t i, Py_ssize_t first_segment):
+    """Segment and offset of index `i` for a given first segment size (testing aid).
+
+    Parameters
+    ----------
+    i : int
+        A non-negative index below 2**62.
+    first_segment : int
+        A power of two from 1 to 2**30.
+
+    Returns
+    -------
+    (int, int)
+        ``(segment, offset)``.
+    """
+    cdef seglist_t s
+    cdef Py_ssize_t off
+    cdef int j
+    if i < 0 or i >= (<Py_ssize_t>1 << 62):
+        raise ValueError(f"index must be in [0, 2**62), got {i}")
+    s.shift = _shift_for(first_segment, 1)
+    j = seglist_locate(&s, i, &off)
+    return j, off
