@@ -1,0 +1,1 @@
+"""asv benchmark suite for segpy (see ../README.md)."""
