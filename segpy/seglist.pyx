@@ -3,6 +3,8 @@
 
 from collections.abc import Sequence
 
+cimport cython
+
 import numpy as np
 
 cimport numpy as cnp
@@ -759,9 +761,13 @@ cdef object _new_array_for_copy(SegmentedList self):
     return buf[:n]
 
 
+@cython.no_gc_clear
 cdef class _SegmentExport:
     """The base object of a segment view: keeps the list, and so the
-    segment's memory, alive, and counts as an export while it exists."""
+    segment's memory, alive, and counts as an export while it exists.
+
+    no_gc_clear: the cyclic GC must not set ``lst`` to None before
+    ``__dealloc__`` runs, or the export would never be uncounted."""
     cdef SegmentedList lst
 
     def __dealloc__(self):
@@ -840,6 +846,7 @@ cdef class _Iterator:
         return self.i + 1 if self.i < self.lst.c.length else 0
 
 
+@cython.no_gc_clear
 cdef class SegmentedList:
     """A growable list of fixed-size numpy elements, stored in segments that never move.
 
@@ -911,6 +918,9 @@ cdef class SegmentedList:
 
     def __dealloc__(self):
         # Views hold a reference to the list, so none can outlive this.
+        # The segments go back through c.alloc, which points into
+        # self._allocator: the class is no_gc_clear so that the cyclic GC
+        # cannot drop that reference (and free the allocator) first.
         seglist_destroy(&self.c)
 
     # -- attributes ---------------------------------------------------------
