@@ -30,7 +30,7 @@ ctypedef struct segpy_alloc_stats_t:
     size_t bytes_in_use        # sum of nbytes of live requests
     size_t bytes_mapped        # bytes currently held from the OS
     size_t peak_bytes_in_use   # high-water mark of bytes_in_use
-    size_t max_bytes           # limit on bytes_in_use; 0 = unlimited
+    size_t max_bytes           # limit on bytes_in_use; SIZE_MAX = unbounded
     size_t overhead_bytes      # bytes_mapped - bytes_in_use (padding, rounding)
     uint64_t n_alloc           # successful requests
     uint64_t n_release         # releases
@@ -69,6 +69,7 @@ cdef int sysalloc_stats(void* ctx, segpy_alloc_stats_t* out) noexcept nogil
 cdef class Allocator:
     """Base of every allocator: owns a ``segpy_allocator_t`` interface."""
     cdef segpy_allocator_t iface
+    cdef object __weakref__
 
 
 cdef class SystemAllocator(Allocator):

@@ -1,6 +1,9 @@
 # cython: language_level=3
 """Allocators behind segpy's allocator seam (see ``alloc.pxd`` for the contract)."""
 
+import operator
+
+from libc.stdint cimport SIZE_MAX
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport free
 from libc.string cimport memset
@@ -82,7 +85,9 @@ cdef inline bint _injected_failure(sysalloc_t* a) noexcept nogil:
 
 
 cdef int sysalloc_init(sysalloc_t* a, size_t max_bytes) noexcept nogil:
-    """Initialise a system allocator state.  No GIL needed; cannot fail (returns 0)."""
+    """Initialise a system allocator state; ``max_bytes`` SIZE_MAX means unbounded.
+
+    No GIL needed; cannot fail (returns 0)."""
     memset(a, 0, sizeof(sysalloc_t))
     a.st.max_bytes = max_bytes
     a.map_threshold = _MAP_THRESHOLD
@@ -128,7 +133,7 @@ cdef void* sysalloc_request(void* ctx, size_t nbytes, size_t align) noexcept nog
     cdef sysalloc_t* a = <sysalloc_t*>ctx
     cdef size_t size = _mapped_size(a, nbytes)
     cdef void* p
-    if a.st.max_bytes and nbytes > a.st.max_bytes - a.st.bytes_in_use:
+    if nbytes > a.st.max_bytes - a.st.bytes_in_use:
         a.st.n_limit_failures += 1
         return NULL
     a.st.n_os_calls += 1
@@ -215,7 +220,7 @@ cdef class Allocator:
         Keys: ``bytes_in_use`` (sum of live request sizes), ``bytes_mapped``
         (bytes held from the OS), ``peak_bytes_in_use``, ``max_bytes`` (0 =
         unlimited), ``overhead_bytes`` (held but not requested: page rounding,
-        padding), ``n_alloc``, ``n_release``, ``n_os_calls``,
+        padding; None = unbounded), ``n_alloc``, ``n_release``, ``n_os_calls``,
         ``n_os_failures`` and ``n_limit_failures``.
         """
         cdef segpy_alloc_stats_t st
@@ -224,7 +229,7 @@ cdef class Allocator:
             "bytes_in_use": st.bytes_in_use,
             "bytes_mapped": st.bytes_mapped,
             "peak_bytes_in_use": st.peak_bytes_in_use,
-            "max_bytes": st.max_bytes,
+            "max_bytes": None if st.max_bytes == SIZE_MAX else st.max_bytes,
             "overhead_bytes": st.overhead_bytes,
             "n_alloc": st.n_alloc,
             "n_release": st.n_release,
@@ -236,7 +241,7 @@ cdef class Allocator:
     def __repr__(self):
         st = self.stats
         return (f"<segpy.{type(self).__name__} in_use={st['bytes_in_use']} "
-                f"mapped={st['bytes_mapped']} max_bytes={st['max_bytes'] or None}>")
+                f"mapped={st['bytes_mapped']} max_bytes={st['max_bytes']}>")
 
 
 cdef class SystemAllocator(Allocator):
@@ -251,12 +256,15 @@ cdef class SystemAllocator(Allocator):
     Parameters
     ----------
     max_bytes : int, optional
-        Upper bound on the bytes in use at once; a request beyond it fails
+        Upper bound on the bytes in use at once (0 allows nothing); a
+        request beyond it fails
         and the list being grown raises MemoryError, unchanged.  ``None``
         (the default) means unbounded.
 
     Raises
     ------
+    TypeError
+        If `max_bytes` is not an int or None.
     ValueError
         If `max_bytes` is negative.
 
@@ -270,12 +278,13 @@ cdef class SystemAllocator(Allocator):
     """
 
     def __cinit__(self, max_bytes=None):
-        cdef Py_ssize_t limit = 0
+        cdef size_t limit = SIZE_MAX
         if max_bytes is not None:
-            limit = max_bytes
-            if limit < 0:
+            max_bytes = operator.index(max_bytes)  # TypeError for floats, str ...
+            if max_bytes < 0:
                 raise ValueError(f"max_bytes must be non-negative, got {max_bytes}")
-        sysalloc_init(&self.state, <size_t>limit)
+            limit = max_bytes
+        sysalloc_init(&self.state, limit)
         self.iface.ctx = &self.state
         self.iface.request = sysalloc_request
         self.iface.release = sysalloc_release
@@ -285,7 +294,7 @@ cdef class SystemAllocator(Allocator):
     @property
     def max_bytes(self):
         """int or None : The bound on bytes in use, or None if unbounded."""
-        return self.state.st.max_bytes or None
+        return None if self.state.st.max_bytes == SIZE_MAX else self.state.st.max_bytes
 
     def inject_failure(self, Py_ssize_t after=0):
         """Make a future request fail as if the OS had refused it (a test hook).

@@ -12,6 +12,8 @@ from cpython.bool cimport PyBool_Check
 from cpython.buffer cimport PyObject_CheckBuffer
 from cpython.complex cimport PyComplex_Check
 from cpython.complex cimport PyComplex_FromDoubles
+from cpython.complex cimport PyComplex_ImagAsDouble
+from cpython.complex cimport PyComplex_RealAsDouble
 from cpython.exc cimport PyErr_Occurred
 from cpython.float cimport PyFloat_AS_DOUBLE
 from cpython.float cimport PyFloat_Check
@@ -58,6 +60,11 @@ cdef extern from "numpy/arrayobject.h":
     object PyArray_NewFromDescr(PyTypeObject* subtype, cnp.dtype descr, int nd,
                                 cnp.npy_intp* dims, cnp.npy_intp* strides,
                                 void* data, int flags, PyObject* obj)
+
+cdef extern from "Python.h":
+    # With a NULL exception type, huge values clamp to PY_SSIZE_T_MIN/MAX
+    # instead of raising, so range checks can say ValueError.
+    Py_ssize_t _as_ssize_clamped "PyNumber_AsSsize_t" (object o, PyObject* exc) except? -1
 
 cdef extern from *:
     """
@@ -373,7 +380,7 @@ cdef int _shift_for(object first_segment, Py_ssize_t itemsize) except -1:
     if not PyIndex_Check(first_segment) or PyBool_Check(first_segment):
         raise TypeError(
             f"first_segment must be an int, not {type(first_segment).__name__}")
-    n = PyNumber_AsSsize_t(first_segment, OverflowError)
+    n = _as_ssize_clamped(first_segment, NULL)
     if n < 1 or n > (<Py_ssize_t>1 << SEGPY_MAX_SHIFT) or (n & (n - 1)) != 0:
         raise ValueError(
             f"first_segment must be a power of two from 1 to 2**{SEGPY_MAX_SHIFT}, "
@@ -428,10 +435,10 @@ cdef int _raise_grow_error(SegmentedList self, Py_ssize_t extra) except -1:
             f"{s.length} by {extra} elements: beyond its {s.max_length} "
             "addressable elements")
     st = self._allocator.stats
+    limit = "none" if st["max_bytes"] is None else f"{st['max_bytes']} bytes"
     raise MemoryError(
         f"allocator '{self._allocator.name}' could not provide {s.failed_bytes} "
-        f"bytes for a new segment (in use: {st['bytes_in_use']} bytes, "
-        f"limit: {st['max_bytes'] or 'none'} bytes)")
+        f"bytes for a new segment (in use: {st['bytes_in_use']} bytes, limit: {limit})")
 
 
 cdef const char* _pack_generic(SegmentedList self, object x) except NULL:
@@ -501,7 +508,7 @@ cdef const char* _pack(SegmentedList self, object x, int64_t* buf) except NULL:
     cdef long long v
     cdef unsigned long long u = 0
     cdef int overflow = 0
-    cdef double d
+    cdef double d, d2
     if k == K_GENERIC:
         return _pack_generic(self, x)
     if PyLong_Check(x):
@@ -577,13 +584,16 @@ cdef const char* _pack(SegmentedList self, object x, int64_t* buf) except NULL:
             _raise_cannot_store(self, x, " under 'same_kind' casting")
         return <const char*>buf
     if PyComplex_Check(x) and (k == K_C128 or k == K_C64):
-        c = <double complex>x
+        # The parts are read separately: going through a C complex value
+        # (re + im*I) would turn inf imaginary parts into nan real parts.
+        d = PyComplex_RealAsDouble(x)
+        d2 = PyComplex_ImagAsDouble(x)
         if k == K_C128:
-            (<double*>buf)[0] = c.real
-            (<double*>buf)[1] = c.imag
+            (<double*>buf)[0] = d
+            (<double*>buf)[1] = d2
         else:
-            (<float*>buf)[0] = <float>c.real
-            (<float*>buf)[1] = <float>c.imag
+            (<float*>buf)[0] = <float>d
+            (<float*>buf)[1] = <float>d2
         return <const char*>buf
     if segpy_is_numpy_scalar(x):
         # A numpy scalar of exactly this dtype is copied as is; any other goes
@@ -634,11 +644,11 @@ cdef inline object _box(SegmentedList self, const char* p):
 cdef inline Py_ssize_t _index(SegmentedList self, object idx) except? -1:
     """Normalise an index the way list does; IndexError if out of range."""
     cdef Py_ssize_t i
-    if PyLong_CheckExact(idx):
-        i = PyLong_AsSsize_t(idx)
-        if i == -1 and PyErr_Occurred():
-            raise IndexError("cannot fit 'int' into an index-sized integer")
+    cdef long long v
+    if PyLong_CheckExact(idx) and segpy_long_compact(idx, &v):
+        i = <Py_ssize_t>v
     elif PyIndex_Check(idx):
+        # Raises IndexError for ints beyond Py_ssize_t, as list does.
         i = PyNumber_AsSsize_t(idx, IndexError)
     else:
         raise TypeError(
@@ -1039,7 +1049,10 @@ cdef class SegmentedList:
         if isinstance(iterable, SegmentedList):
             _extend_array(self, (<SegmentedList>iterable).to_numpy())
         elif isinstance(iterable, np.ndarray):
-            _extend_array(self, iterable if iterable.dtype.kind != "O" else iterable.tolist())
+            if iterable.dtype.kind == "O":
+                _extend_iter(self, iterable.tolist())
+            else:
+                _extend_array(self, iterable)
         elif PyObject_CheckBuffer(iterable) and not isinstance(iterable, (str, bytes)):
             _extend_array(self, np.asarray(memoryview(iterable)))
         elif isinstance(iterable, bytes):
@@ -1227,7 +1240,7 @@ cdef object _equal(SegmentedList self, object other):
         return NotImplemented
     elif not isinstance(other, (Sequence, np.ndarray)) and not hasattr(other, "__array__"):
         return NotImplemented
-    if len(other) != n:
+    if isinstance(other, Sequence) and len(other) != n:
         return False
     try:
         if self._dtype.names is not None and not isinstance(other, np.ndarray):
