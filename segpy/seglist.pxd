@@ -213,5 +213,6 @@ cdef class SegmentedList:
     cdef Allocator _allocator
     cdef int _kind                 # scalar conversion fast path (K_* in seglist.pyx)
     cdef Py_ssize_t _exports       # live segment views; segments are kept while > 0
+    cdef Py_ssize_t _generation    # bumped when __init__ replaces geometry/itemsize
     cdef object _scratch           # 1-element ndarray for numpy-converted values
     cdef object __weakref__

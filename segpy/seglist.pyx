@@ -807,12 +807,16 @@ cdef class _Iterator:
     appends and stops at the current end.  Forward iteration caches a cursor
     into the current segment; the cursor is used only while
     ``lst.c.segs[seg] == base`` (the segment it points into is still that
-    list's segment ``seg``) and ``i < lst.c.length``, so a cleared or
-    shrunk list can never make it read freed memory.
+    list's segment ``seg``), ``lst._generation == gen`` (the geometry and
+    itemsize it was derived with still hold: ``__init__`` may change them and
+    get a new segment at the old address) and ``i < lst.c.length``, so a
+    cleared, shrunk or re-initialised list can never make it read freed or
+    wrong memory.
     """
     cdef SegmentedList lst
     cdef Py_ssize_t i
     cdef Py_ssize_t step
+    cdef Py_ssize_t gen
     cdef char* cursor      # address of element i, valid while i < seg_stop
     cdef char* base        # segs[seg] when the cursor was derived
     cdef Py_ssize_t seg_stop
@@ -833,7 +837,9 @@ cdef class _Iterator:
         if self.step < 0:
             self.i = i - 1
             return _box(self.lst, seglist_at_unchecked(&self.lst.c, i))
-        if i >= self.seg_stop or self.lst.c.segs[self.seg] != self.base:
+        if (i >= self.seg_stop or self.lst.c.segs[self.seg] != self.base
+                or self.lst._generation != self.gen):
+            self.gen = self.lst._generation
             self.seg = seglist_locate(&self.lst.c, i, &off)
             self.base = self.lst.c.segs[self.seg]
             self.cursor = self.base + off * self.lst.c.itemsize
@@ -923,6 +929,7 @@ cdef class SegmentedList:
             raise BufferError("cannot re-initialise a SegmentedList while segment views exist")
         seglist_destroy(&self.c)
         _setup(self, dt, alloc, shift)
+        self._generation += 1  # invalidates iterator cursors (see _Iterator)
         if iterable is not None and not (type(iterable) is tuple and len(iterable) == 0):
             self.extend(iterable)
 
@@ -1050,6 +1057,9 @@ cdef class SegmentedList:
             _extend_array(self, (<SegmentedList>iterable).to_numpy())
         elif isinstance(iterable, np.ndarray):
             if iterable.dtype.kind == "O":
+                if iterable.ndim != 1:
+                    raise ValueError(
+                        f"extend() takes a 1-D array, got an array of shape {iterable.shape}")
                 _extend_iter(self, iterable.tolist())
             else:
                 _extend_array(self, iterable)
@@ -1059,7 +1069,7 @@ cdef class SegmentedList:
             _extend_array(self, np.frombuffer(iterable, dtype=np.uint8))
         elif hasattr(iterable, "__array__"):
             arr = np.asarray(iterable)
-            if arr.dtype.kind == "O":
+            if arr.dtype.kind == "O" and arr.ndim == 1:
                 _extend_iter(self, arr.tolist())
             else:
                 _extend_array(self, arr)
@@ -1120,6 +1130,7 @@ cdef class SegmentedList:
         it.lst = self
         it.i = 0
         it.step = 1
+        it.gen = self._generation
         return it
 
     def __reversed__(self):
