@@ -1,0 +1,232 @@
+"""Construction: accepted and refused dtypes, first_segment, allocator, initial contents."""
+
+import array
+
+import numpy as np
+import pytest
+from seg_support import (
+    FAMILIES,
+    TYPECODES,
+    assert_arrays_identical,
+    converted,
+    default_first_segment,
+)
+
+import segpy
+from segpy import SegmentedList
+
+# -- dtypes ---------------------------------------------------------------------
+
+EXTRA_DTYPES = [
+    "S1", "U1", "V1", "V8", "S1000", "U300", "g", "G", "<f2", ">f2", ">i8", ">u8", ">c16",
+    "M8[ns]", "M8[Y]", "m8[h]", ">M8[s]",
+    np.dtype([("a", "i1")]),
+    np.dtype([("a", "i1"), ("b", "V3"), ("c", "S2")]),
+    np.dtype([("m", "<f4", (2, 2)), ("n", [("z", "c8", (2,))])]),
+    np.dtype({"names": ["a", "b"], "formats": ["<i4", "<i2"], "offsets": [0, 8],
+              "itemsize": 16}),
+    np.dtype([("t", "M8[s]"), ("d", "m8[ms]")]),
+]
+
+
+@pytest.mark.parametrize("dtype", [f.dtype for f in FAMILIES] + TYPECODES + EXTRA_DTYPES,
+                         ids=str)
+def test_every_fixed_size_dtype_is_accepted(dtype):
+    dt = np.dtype(dtype)
+    lst = SegmentedList(dtype)
+    assert lst.dtype == dt
+    assert lst.itemsize == dt.itemsize
+    assert len(lst) == 0 and lst.nbytes == 0 and lst.capacity == 0
+    assert lst.first_segment == default_first_segment(dt.itemsize)
+    # One zero element round-trips through the list.
+    zero = np.zeros(1, dtype=dt)
+    lst.extend(zero)
+    assert len(lst) == 1
+    assert_arrays_identical(lst.to_numpy(), zero)
+    assert lst.to_numpy().dtype == dt  # byte order and record layout kept exactly
+
+
+@pytest.mark.parametrize("code", TYPECODES)
+def test_array_typecodes(code):
+    lst = SegmentedList(code, [1, 2, 3])
+    assert lst.dtype == np.dtype(code)
+    assert lst.itemsize == array.array(code).itemsize
+    assert list(lst) == [1, 2, 3]
+    assert all(type(x) is (float if code in "fd" else int) for x in lst)
+
+
+BAD_DTYPES = [
+    "O",
+    object,
+    [("a", "i4"), ("o", "O")],
+    [("outer", [("inner", "O")])],
+    [("objs", "O", (2,))],
+    "S0", "U0", "V0", "S", "U", "V",
+    "(3,)f8",
+    ("f8", (2, 2)),
+    ("i4", (1,)),
+]
+
+
+@pytest.mark.parametrize("dtype", BAD_DTYPES, ids=repr)
+def test_unsupported_dtype_is_a_type_error_naming_it(dtype):
+    with pytest.raises(TypeError) as info:
+        SegmentedList(dtype)
+    assert repr(np.dtype(dtype)) in str(info.value)
+
+
+def test_bad_dtype_never_reaches_the_allocator(allocator):
+    for dtype in BAD_DTYPES:
+        with pytest.raises(TypeError):
+            SegmentedList(dtype, [1], allocator=allocator)
+    assert allocator.stats["n_os_calls"] == 0
+
+
+def test_dtype_that_numpy_refuses():
+    with pytest.raises(TypeError):
+        SegmentedList("not-a-dtype")
+
+
+# -- first_segment -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("k", [0, 1, 2, 3, 6, 10, 20, 29, 30])
+def test_first_segment_powers_of_two(k, allocator):
+    lst = SegmentedList("i1", first_segment=2 ** k, allocator=allocator)
+    assert lst.first_segment == 2 ** k
+    assert lst.capacity == 0
+    assert allocator.stats["n_os_calls"] == 0  # nothing allocated up front
+
+
+def test_first_segment_accepts_index_types():
+    assert SegmentedList("q", first_segment=np.int64(8)).first_segment == 8
+    assert SegmentedList("q", first_segment=np.uint16(16)).first_segment == 16
+
+    class Idx:
+        def __index__(self):
+            return 4
+
+    assert SegmentedList("q", first_segment=Idx()).first_segment == 4
+
+
+@pytest.mark.parametrize("bad", [0, -1, -8, 3, 6, 12, 1000, 2 ** 30 + 1, 2 ** 31, 2 ** 40,
+                                 2 ** 62, 2 ** 63, 2 ** 70, -2 ** 70])
+def test_first_segment_value_errors(bad):
+    with pytest.raises(ValueError, match="first_segment"):
+        SegmentedList("q", first_segment=bad)
+
+
+@pytest.mark.parametrize("bad", [8.0, "8", True, False, [8], 1j])
+def test_first_segment_type_errors(bad):
+    with pytest.raises(TypeError, match="first_segment"):
+        SegmentedList("q", first_segment=bad)
+
+
+@pytest.mark.parametrize("itemsize", [1, 2, 3, 4, 5, 8, 16, 24, 100, 511, 512, 513, 4096])
+def test_default_first_segment_is_about_512_bytes(itemsize):
+    lst = SegmentedList(f"S{itemsize}")
+    s0 = lst.first_segment
+    assert s0 & (s0 - 1) == 0
+    assert s0 * itemsize >= 512
+    assert s0 == 1 or (s0 // 2) * itemsize < 512
+    assert s0 == default_first_segment(itemsize)
+
+
+# -- allocator argument ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [5, "system", object(), segpy.SystemAllocator, {}])
+def test_allocator_must_be_a_segpy_allocator(bad):
+    with pytest.raises(TypeError, match="allocator"):
+        SegmentedList("q", allocator=bad)
+
+
+def test_default_allocator():
+    lst = SegmentedList("q", [1])
+    assert lst.allocator is segpy.get_allocator()
+    assert isinstance(lst.allocator, segpy.Allocator)
+    assert isinstance(lst.allocator, segpy.SystemAllocator)
+
+
+def test_explicit_allocator(allocator):
+    lst = SegmentedList("q", [1], allocator=allocator)
+    assert lst.allocator is allocator
+    assert allocator.stats["bytes_in_use"] == lst.capacity * 8
+
+
+def test_keyword_only_arguments():
+    with pytest.raises(TypeError):
+        SegmentedList("q", [], None)  # allocator is keyword-only
+    with pytest.raises(TypeError):
+        SegmentedList("q", [], None, 8)
+
+
+# -- initial contents --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", [
+    lambda: [1, 2, 3],
+    lambda: (1, 2, 3),
+    lambda: range(1, 4),
+    lambda: (x for x in [1, 2, 3]),
+    lambda: iter([1, 2, 3]),
+    lambda: np.array([1, 2, 3]),
+    lambda: np.array([1, 2, 3], dtype="i1"),
+    lambda: np.array([1, 9, 2, 9, 3], dtype=">i8")[::2],
+    lambda: array.array("q", [1, 2, 3]),
+    lambda: memoryview(array.array("h", [1, 2, 3])),
+    lambda: bytes([1, 2, 3]),
+    lambda: bytearray([1, 2, 3]),
+    lambda: SegmentedList("i2", [1, 2, 3]),
+    lambda: {1: "a", 2: "b", 3: "c"},
+], ids=["list", "tuple", "range", "generator", "iterator", "ndarray", "int8-ndarray",
+        "strided-big-endian", "array.array", "memoryview", "bytes", "bytearray",
+        "SegmentedList", "dict"])
+def test_initial_iterable(make):
+    lst = SegmentedList("q", make())
+    assert list(lst) == [1, 2, 3]
+    assert_arrays_identical(lst.to_numpy(), np.array([1, 2, 3], dtype="q"))
+
+
+@pytest.mark.parametrize("empty", [(), [], None, iter(()), np.zeros(0, "q"), b"", range(0)],
+                         ids=repr)
+def test_empty_initial_iterable_allocates_nothing(empty, allocator):
+    lst = SegmentedList("q", empty, allocator=allocator)
+    assert len(lst) == 0
+    assert lst.capacity == 0
+    assert allocator.stats["n_os_calls"] == 0
+    assert allocator.stats["bytes_in_use"] == 0
+
+
+def test_initial_contents_of_every_family(family):
+    zeros = np.zeros(5, dtype=family.dtype)
+    lst = SegmentedList(family.dtype, list(zeros))
+    assert_arrays_identical(lst.to_numpy(), converted(list(zeros), family.dtype))
+
+
+def test_bad_initial_contents_raise():
+    with pytest.raises(TypeError):
+        SegmentedList("q", [1, 2, "x"])
+    with pytest.raises(OverflowError):
+        SegmentedList("i1", [1, 2, 300])
+    with pytest.raises(TypeError):
+        SegmentedList("q", 5)  # not iterable
+
+
+def test_new_without_init_is_a_usable_empty_list():
+    lst = SegmentedList.__new__(SegmentedList)
+    assert len(lst) == 0
+    lst.append(1.5)
+    assert list(lst) == [1.5]
+
+
+def test_attributes_are_read_only():
+    lst = SegmentedList("q", [1])
+    for name in ("dtype", "itemsize", "nbytes", "capacity", "first_segment", "allocator"):
+        with pytest.raises(AttributeError):
+            setattr(lst, name, getattr(lst, name))
+
+
+def test_not_hashable():
+    with pytest.raises(TypeError):
+        hash(SegmentedList("q"))

@@ -1,0 +1,366 @@
+"""Model-based tests: random operation sequences against a list and an ndarray.
+
+For every dtype family in ``seg_support.FAMILIES`` a hypothesis
+``RuleBasedStateMachine`` drives a SegmentedList through append, extend (from
+lists, ndarrays - contiguous and strided - and from itself), setitem with
+negative indices, clear, reserve, copy, failing mutations, and held segment
+views, and after every step compares it with two models:
+
+* a Python list of the raw values given (length, index arithmetic), and
+* an ndarray holding the same values as numpy assignment converts them.
+
+The checks cover contents (to_numpy, iteration, reversed, indexing, segments
+concatenated), capacity (exact geometric model), allocator byte counts,
+equality, and the stability of held segment views.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import event, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
+from seg_support import (
+    FAMILIES,
+    FIRST_SEGMENTS,
+    assert_arrays_identical,
+    assert_reads_match,
+    assert_scalar_matches,
+    concat,
+    converted,
+    default_first_segment,
+    examples,
+    expected_scalar,
+    geometric_capacity,
+    segment_lengths,
+)
+
+import segpy
+
+MAX_LEN = 600  # keeps every example cheap; s0=64 still reaches 4 segments
+
+
+def make_machine(fam):
+    dt = fam.dtype
+    values = fam.values
+    bad = fam.bad
+
+    class SegmentedListMachine(RuleBasedStateMachine):
+        @initialize(first_segment=st.sampled_from(FIRST_SEGMENTS))
+        def start(self, first_segment):
+            self.alloc = segpy.SystemAllocator()
+            self.lst = segpy.SegmentedList(dt, allocator=self.alloc,
+                                           first_segment=first_segment)
+            self.s0 = (default_first_segment(dt.itemsize)
+                       if first_segment is None else first_segment)
+            assert self.lst.first_segment == self.s0
+            self.py = []                          # raw values, Python list model
+            self.arr = np.zeros(0, dtype=dt)      # numpy model
+            self.cap = 0                          # capacity model
+            self.copy = None                      # (SegmentedList, ndarray) or None
+            self.views = []                       # [(view, address, start, valid)]
+
+        # -- helpers -------------------------------------------------------
+
+        def _grow_cap(self, n):
+            self.cap = max(self.cap, geometric_capacity(n, self.s0))
+
+        def _push(self, vals, arr):
+            self.py.extend(vals)
+            self.arr = concat([self.arr, arr], dt)
+            self._grow_cap(len(self.py))
+
+        def _assert_unchanged_after(self, exc, fn):
+            before = self.lst.to_numpy()
+            cap = self.lst.capacity
+            in_use = self.alloc.stats["bytes_in_use"]
+            with pytest.raises(exc):
+                fn()
+            assert len(self.lst) == len(self.py)
+            assert_arrays_identical(self.lst.to_numpy(), before)
+            assert self.lst.capacity == cap
+            assert self.alloc.stats["bytes_in_use"] == in_use
+
+        # -- growth --------------------------------------------------------
+
+        @precondition(lambda self: len(self.py) < MAX_LEN)
+        @rule(v=values)
+        def append(self, v):
+            self.lst.append(v)
+            self._push([v], converted([v], dt))
+
+        @precondition(lambda self: len(self.py) < MAX_LEN)
+        @rule(vs=st.lists(values, max_size=20), repeat=st.integers(1, 8))
+        def extend_list(self, vs, repeat):
+            vs = vs * repeat
+            self.lst.extend(vs)
+            self._push(vs, converted(vs, dt))
+
+        @precondition(lambda self: len(self.py) < MAX_LEN)
+        @rule(vs=st.lists(values, max_size=40), layout=st.sampled_from(
+            ["contiguous", "strided", "reversed", "generator"]))
+        def extend_other(self, vs, layout):
+            a = converted(vs, dt)
+            if layout == "strided":
+                src = np.repeat(a, 2)[::2]
+                assert not src.flags.c_contiguous or len(a) <= 1
+            elif layout == "reversed":
+                src = a[::-1]          # negative stride
+                a = src.copy()
+                vs = vs[::-1]
+            elif layout == "generator":
+                src = (v for v in vs)
+            else:
+                src = a
+            self.lst.extend(src)
+            self._push(list(vs), a)
+
+        @precondition(lambda self: 0 < len(self.py) < MAX_LEN // 2)
+        @rule()
+        def extend_self(self):
+            self.lst.extend(self.lst)
+            self._push(list(self.py), self.arr.copy())
+
+        @rule(n=st.integers(0, 700))
+        def reserve(self, n):
+            self.lst.reserve(n)
+            self._grow_cap(n)
+
+        # -- in-place ------------------------------------------------------
+
+        @precondition(lambda self: len(self.py) > 0)
+        @rule(data=st.data())
+        def setitem(self, data):
+            n = len(self.py)
+            i = data.draw(st.integers(-n, n - 1), label="index")
+            v = data.draw(values, label="value")
+            self.lst[i] = v
+            self.py[i] = v
+            self.arr[i] = v
+
+        @rule(data=st.data())
+        def setitem_out_of_range(self, data):
+            n = len(self.py)
+            i = data.draw(st.one_of(st.integers(n, n + 3), st.integers(-n - 3, -n - 1)),
+                          label="index")
+            v = data.draw(values, label="value")
+            self._assert_unchanged_after(IndexError, lambda: self.lst.__setitem__(i, v))
+            with pytest.raises(IndexError, match="out of range"):
+                self.lst[i]
+
+        @rule()
+        def clear(self):
+            self.lst.clear()
+            self.py.clear()
+            self.arr = self.arr[:0]
+            if not self.views:
+                self.cap = 0
+            for k, (view, addr, start, _) in enumerate(self.views):
+                self.views[k] = (view, addr, start, False)
+
+        # -- failing mutations leave the list exactly as it was --------------
+
+        if bad:
+            @rule(data=st.data())
+            def append_bad(self, data):
+                v, exc = data.draw(st.sampled_from(bad), label="bad value")
+                self._assert_unchanged_after(exc, lambda: self.lst.append(v))
+
+            @rule(data=st.data())
+            def extend_bad(self, data):
+                v, exc = data.draw(st.sampled_from(bad), label="bad value")
+                good = data.draw(st.lists(values, max_size=70), label="good prefix")
+                self._assert_unchanged_after(exc, lambda: self.lst.extend(good + [v]))
+
+            @precondition(lambda self: len(self.py) > 0)
+            @rule(data=st.data())
+            def setitem_bad(self, data):
+                n = len(self.py)
+                i = data.draw(st.integers(-n, n - 1), label="index")
+                v, exc = data.draw(st.sampled_from(bad), label="bad value")
+                self._assert_unchanged_after(exc, lambda: self.lst.__setitem__(i, v))
+
+        @precondition(lambda self: len(self.py) < MAX_LEN)
+        @rule(after=st.integers(0, 3),
+              op=st.sampled_from(["append", "extend_list", "extend_array", "reserve"]),
+              vs=st.lists(values, min_size=1, max_size=100), n=st.integers(0, 2000))
+        def grow_with_injected_failure(self, after, op, vs, n):
+            # The (after+1)-th segment request fails: the call either succeeds
+            # (it needed fewer requests) or raises MemoryError, list unchanged.
+            before = self.lst.to_numpy()
+            cap = self.lst.capacity
+            in_use = self.alloc.stats["bytes_in_use"]
+            self.alloc.inject_failure(after=after)
+            try:
+                if op == "append":
+                    vs = vs[:1]
+                    self.lst.append(vs[0])
+                elif op == "extend_list":
+                    self.lst.extend(vs)
+                elif op == "extend_array":
+                    self.lst.extend(converted(vs, dt))
+                else:
+                    self.lst.reserve(n)
+            except MemoryError:
+                event(f"{op} refused")
+                assert len(self.lst) == len(self.py)
+                assert_arrays_identical(self.lst.to_numpy(), before)
+                assert self.lst.capacity == cap
+                assert self.alloc.stats["bytes_in_use"] == in_use
+            else:
+                if op == "reserve":
+                    self._grow_cap(n)
+                else:
+                    self._push(list(vs), converted(vs, dt))
+            finally:
+                self.alloc.inject_failure(after=2 ** 40)   # disarm: far in the future
+
+        @rule()
+        def extend_2d_array(self):
+            self._assert_unchanged_after(
+                ValueError, lambda: self.lst.extend(np.zeros((2, 2), dtype=dt)))
+
+        # -- copies and views ----------------------------------------------
+
+        @rule()
+        def copy(self):
+            c = self.lst.copy()
+            assert c is not self.lst
+            assert c.dtype == dt
+            assert c.first_segment == self.s0
+            assert c.allocator is self.alloc
+            assert c.capacity == geometric_capacity(len(self.py), self.s0)
+            assert_arrays_identical(c.to_numpy(), self.arr)
+            self.copy = (c, self.arr.copy())
+
+        @precondition(lambda self: self.copy is not None and len(self.copy[0]) > 0)
+        @rule(data=st.data())
+        def mutate_copy(self, data):
+            # The copy is independent: writing to it leaves the original alone.
+            # No local reference to the copy: hypothesis keeps this frame.
+            i = data.draw(st.integers(0, len(self.copy[0]) - 1), label="copy index")
+            v = data.draw(values, label="copy value")
+            self.copy[0][i] = v
+            self.copy[1][i] = v
+            assert_arrays_identical(self.copy[0].to_numpy(), self.copy[1])
+
+        @rule()
+        def drop_copy(self):
+            self.copy = None
+
+        @precondition(lambda self: len(self.views) < 3)
+        @rule()
+        def take_views(self):
+            start = 0
+            views = self.lst.segments()
+            assert [len(v) for v in views] == segment_lengths(len(self.py), self.s0)
+            for v in views:
+                assert v.dtype == dt
+                assert v.flags.writeable
+                self.views.append((v, v.__array_interface__["data"][0], start, True))
+                start += len(v)
+
+        @precondition(lambda self: any(valid and len(v) for v, _, _, valid in self.views))
+        @rule(data=st.data())
+        def write_through_view(self, data):
+            # Only indices are drawn here: hypothesis keeps the frame of a
+            # rule that draws, and a view held by it would stop clear() from
+            # releasing the segments.  The view is touched in _write_view.
+            n_live = len(self._live_views())
+            which = data.draw(st.integers(0, n_live - 1), label="view number")
+            length = len(self._live_views()[which][0])
+            k = data.draw(st.integers(0, length - 1), label="offset")
+            val = data.draw(values, label="value")
+            self._write_view(which, k, val)
+
+        def _live_views(self):
+            return [(v, s) for v, _, s, valid in self.views if valid and len(v)]
+
+        def _write_view(self, which, k, val):
+            v, s = self._live_views()[which]
+            v[k] = val
+            self.arr[s + k] = val
+            assert_scalar_matches(self.lst[s + k], expected_scalar(self.arr, s + k), dt)
+
+        @rule()
+        def drop_views(self):
+            self.views = []
+
+        # -- invariants ----------------------------------------------------
+
+        @invariant()
+        def lengths_and_sizes(self):
+            if not hasattr(self, "lst"):
+                return
+            n = len(self.py)
+            assert len(self.lst) == n == len(self.arr)
+            assert bool(self.lst) == (n > 0)
+            assert self.lst.nbytes == n * dt.itemsize
+            assert self.lst.itemsize == dt.itemsize
+            assert self.lst.capacity == self.cap
+            assert self.lst.capacity >= n
+            live = self.cap + (self.copy[0].capacity if self.copy else 0)
+            assert self.alloc.stats["bytes_in_use"] == live * dt.itemsize
+
+        @invariant()
+        def contents(self):
+            if not hasattr(self, "lst"):
+                return
+            lst, arr = self.lst, self.arr
+            assert_arrays_identical(lst.to_numpy(), arr)
+            assert_arrays_identical(np.asarray(lst), arr)
+            assert_reads_match(list(lst), arr)
+            assert_reads_match(list(reversed(lst)), arr[::-1])
+            if len(arr):
+                for i in {0, len(arr) - 1, -1, -len(arr), len(arr) // 2}:
+                    assert_scalar_matches(lst[i], expected_scalar(arr, i), dt)
+            segs = lst.segments()
+            assert [len(v) for v in segs] == segment_lengths(len(arr), self.s0)
+            joined = concat(segs, dt)
+            assert_arrays_identical(joined, arr)
+            del segs
+            if self.copy is not None:
+                assert_arrays_identical(self.copy[0].to_numpy(), self.copy[1])
+
+        @invariant()
+        def equality(self):
+            if not hasattr(self, "lst"):
+                return
+            arr = self.arr
+            self_equal = bool(np.all(arr == arr))  # False iff a NaN/NaT is present
+            assert (self.lst == arr) is self_equal
+            assert (self.lst != arr) is (not self_equal)
+            assert (self.lst == self.lst.copy()) is self_equal
+            if len(arr):
+                assert (self.lst == arr[:-1]) is False
+                assert (self.lst != arr[:-1]) is True
+
+        @invariant()
+        def views_stable(self):
+            if not hasattr(self, "lst"):
+                return
+            for v, addr, start, valid in self.views:
+                assert v.__array_interface__["data"][0] == addr
+                if valid:
+                    assert_arrays_identical(v, self.arr[start:start + len(v)])
+
+    SegmentedListMachine.__name__ = f"Machine_{fam.name}"
+    return SegmentedListMachine
+
+
+# One TestCase per dtype family, so a failure names the family.
+# One bug per machine is enough: shrinking several at once costs minutes.
+_SETTINGS = settings(max_examples=examples(40), stateful_step_count=40,
+                     report_multiple_bugs=False)
+for _fam in FAMILIES:
+    _machine = make_machine(_fam)
+    _name = "Test_" + "".join(c if c.isalnum() else "_" for c in _fam.name)
+    _case = _machine.TestCase
+    _case.settings = _SETTINGS
+    globals()[_name] = type(_name, (_case,), {})
+del _fam, _machine, _name, _case
