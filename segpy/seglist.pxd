@@ -44,7 +44,7 @@ Struct layout (``seglist_t``)::
     | cursor          | cursor_end     | push fast path: next free slot  |
     |                 |                | and end of the tail segment     |
     +-----------------+----------------+---------------------------------+
-    | length          | itemsize       | max_length                      |
+    | length          | epoch          | itemsize       | max_length     |
     +-----------------+----------------+---------------------------------+
     | shift | nseg    | last_error     | failed_bytes                    |
     +-----------------+----------------+---------------------------------+
@@ -52,6 +52,11 @@ Struct layout (``seglist_t``)::
     +--------------------------------------------------------------------+
     | segs[0] segs[1] ... segs[nseg-1]   NULL ...   (64 slots)          |
     +--------------------------------------------------------------------+
+
+``epoch`` grows whenever a segment is released or the list is
+re-initialised, so a cached element address is valid while the epoch it was
+read at is current (``seglist_init`` carries it over: the struct must be
+zeroed or previously initialised).
 
 Invariants: ``segs[0..nseg)`` are allocated, the rest NULL; ``length <=
 capacity(nseg)``; either ``cursor == cursor_end`` (no free slot known) or
@@ -104,6 +109,7 @@ ctypedef struct seglist_t:
     char* cursor
     char* cursor_end
     Py_ssize_t length
+    Py_ssize_t epoch       # bumped whenever a segment is released or the list re-initialised
     Py_ssize_t itemsize
     Py_ssize_t max_length
     int shift
@@ -213,6 +219,5 @@ cdef class SegmentedList:
     cdef Allocator _allocator
     cdef int _kind                 # scalar conversion fast path (K_* in seglist.pyx)
     cdef Py_ssize_t _exports       # live segment views; segments are kept while > 0
-    cdef Py_ssize_t _generation    # bumped when __init__ replaces geometry/itemsize
     cdef object _scratch           # 1-element ndarray for numpy-converted values
     cdef object __weakref__

@@ -109,9 +109,13 @@ cdef inline int _fail(seglist_t* s, int code, size_t nbytes) noexcept nogil:
 cdef int seglist_init(seglist_t* s, Py_ssize_t itemsize, int shift,
                       segpy_allocator_t* alloc) noexcept nogil:
     """Make ``s`` an empty list; allocates nothing.  Returns 0 or SEGPY_EINVAL."""
+    cdef Py_ssize_t epoch = s.epoch
     if itemsize <= 0 or shift < 0 or shift > SEGPY_MAX_SHIFT or alloc == NULL:
         return SEGPY_EINVAL
     memset(s, 0, sizeof(seglist_t))
+    # Carried over and bumped: anything that cached an address from the old
+    # geometry (an iterator's cursor) sees that it changed.
+    s.epoch = epoch + 1
     s.itemsize = itemsize
     s.shift = shift
     s.alloc = alloc
@@ -133,6 +137,7 @@ cdef int _pop_segment(seglist_t* s) noexcept nogil:
     cdef int rc = s.alloc.release(s.alloc.ctx, s.segs[j], _segment_bytes(s, j))
     s.segs[j] = NULL
     s.nseg = j
+    s.epoch += 1
     return SEGPY_ERELEASE if rc else SEGPY_OK
 
 
@@ -806,19 +811,18 @@ cdef class _Iterator:
     Like list's iterator it re-reads the length at every step, so it sees
     appends and stops at the current end.  Forward iteration caches a cursor
     into the current segment; the cursor is used only while
-    ``lst.c.segs[seg] == base`` (the segment it points into is still that
-    list's segment ``seg``), ``lst._generation == gen`` (the geometry and
-    itemsize it was derived with still hold: ``__init__`` may change them and
+    ``lst.c.epoch == gen`` (no segment was released and the geometry and
+    itemsize were not re-initialised since it was derived: ``__init__`` may
     get a new segment at the old address) and ``i < lst.c.length``, so a
     cleared, shrunk or re-initialised list can never make it read freed or
-    wrong memory.
+    wrong memory.  One compare against a field beside ``length`` keeps the
+    step as cheap as array.array's.
     """
     cdef SegmentedList lst
     cdef Py_ssize_t i
     cdef Py_ssize_t step
-    cdef Py_ssize_t gen
+    cdef Py_ssize_t gen    # lst.c.epoch when the cursor was derived
     cdef char* cursor      # address of element i, valid while i < seg_stop
-    cdef char* base        # segs[seg] when the cursor was derived
     cdef Py_ssize_t seg_stop
     cdef int seg
 
@@ -837,12 +841,10 @@ cdef class _Iterator:
         if self.step < 0:
             self.i = i - 1
             return _box(self.lst, seglist_at_unchecked(&self.lst.c, i))
-        if (i >= self.seg_stop or self.lst.c.segs[self.seg] != self.base
-                or self.lst._generation != self.gen):
-            self.gen = self.lst._generation
+        if i >= self.seg_stop or self.lst.c.epoch != self.gen:
+            self.gen = self.lst.c.epoch
             self.seg = seglist_locate(&self.lst.c, i, &off)
-            self.base = self.lst.c.segs[self.seg]
-            self.cursor = self.base + off * self.lst.c.itemsize
+            self.cursor = self.lst.c.segs[self.seg] + off * self.lst.c.itemsize
             self.seg_stop = seglist_segment_start(&self.lst.c, self.seg + 1)
         p = self.cursor
         self.cursor = p + self.lst.c.itemsize
@@ -929,7 +931,6 @@ cdef class SegmentedList:
             raise BufferError("cannot re-initialise a SegmentedList while segment views exist")
         seglist_destroy(&self.c)
         _setup(self, dt, alloc, shift)
-        self._generation += 1  # invalidates iterator cursors (see _Iterator)
         if iterable is not None and not (type(iterable) is tuple and len(iterable) == 0):
             self.extend(iterable)
 
@@ -1130,7 +1131,7 @@ cdef class SegmentedList:
         it.lst = self
         it.i = 0
         it.step = 1
-        it.gen = self._generation
+        it.gen = self.c.epoch
         return it
 
     def __reversed__(self):
