@@ -76,6 +76,11 @@ cdef inline size_t _round_up(size_t n, size_t to) noexcept nogil:
     return (n + to - 1) & ~(to - 1)
 
 
+cdef inline object _limit_or_none(size_t max_bytes):
+    # SIZE_MAX is "unbounded" in C; Python sees None.
+    return None if max_bytes == SIZE_MAX else max_bytes
+
+
 cdef inline bint _injected_failure(sysalloc_t* a) noexcept nogil:
     if a.fail_countdown > 0:
         a.fail_countdown -= 1
@@ -229,7 +234,7 @@ cdef class Allocator:
             "bytes_in_use": st.bytes_in_use,
             "bytes_mapped": st.bytes_mapped,
             "peak_bytes_in_use": st.peak_bytes_in_use,
-            "max_bytes": None if st.max_bytes == SIZE_MAX else st.max_bytes,
+            "max_bytes": _limit_or_none(st.max_bytes),
             "overhead_bytes": st.overhead_bytes,
             "n_alloc": st.n_alloc,
             "n_release": st.n_release,
@@ -294,7 +299,7 @@ cdef class SystemAllocator(Allocator):
     @property
     def max_bytes(self):
         """int or None : The bound on bytes in use, or None if unbounded."""
-        return None if self.state.st.max_bytes == SIZE_MAX else self.state.st.max_bytes
+        return _limit_or_none(self.state.st.max_bytes)
 
     def inject_failure(self, Py_ssize_t after=0):
         """Make a future request fail as if the OS had refused it (a test hook).

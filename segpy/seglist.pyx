@@ -14,14 +14,12 @@ from cpython.complex cimport PyComplex_Check
 from cpython.complex cimport PyComplex_FromDoubles
 from cpython.complex cimport PyComplex_ImagAsDouble
 from cpython.complex cimport PyComplex_RealAsDouble
-from cpython.exc cimport PyErr_Occurred
 from cpython.float cimport PyFloat_AS_DOUBLE
 from cpython.float cimport PyFloat_Check
 from cpython.float cimport PyFloat_CheckExact
 from cpython.float cimport PyFloat_FromDouble
 from cpython.long cimport PyLong_AsDouble
 from cpython.long cimport PyLong_AsLongLongAndOverflow
-from cpython.long cimport PyLong_AsSsize_t
 from cpython.long cimport PyLong_AsUnsignedLongLong
 from cpython.long cimport PyLong_Check
 from cpython.long cimport PyLong_CheckExact
@@ -692,11 +690,17 @@ cdef SegmentedList _empty_like(SegmentedList self):
 
 
 cdef int _extend_array(SegmentedList self, object arr) except -1:
-    """Append a 1-D array: at most one numpy conversion, then one memcpy per segment."""
+    """Append a 1-D array: at most one numpy conversion, then one memcpy per segment.
+
+    An object array holds Python values, so it goes element by element
+    through the scalar rules instead.
+    """
     dt = self._dtype
     if arr.ndim != 1:
         raise ValueError(
             f"extend() takes a 1-D array, got an array of shape {arr.shape}")
+    if arr.dtype.kind == "O":
+        return _extend_iter(self, arr.tolist())
     if arr.dtype != dt:
         if not np.can_cast(arr.dtype, dt, casting="same_kind"):
             raise TypeError(
@@ -1057,23 +1061,13 @@ cdef class SegmentedList:
         if isinstance(iterable, SegmentedList):
             _extend_array(self, (<SegmentedList>iterable).to_numpy())
         elif isinstance(iterable, np.ndarray):
-            if iterable.dtype.kind == "O":
-                if iterable.ndim != 1:
-                    raise ValueError(
-                        f"extend() takes a 1-D array, got an array of shape {iterable.shape}")
-                _extend_iter(self, iterable.tolist())
-            else:
-                _extend_array(self, iterable)
+            _extend_array(self, iterable)
         elif PyObject_CheckBuffer(iterable) and not isinstance(iterable, (str, bytes)):
             _extend_array(self, np.asarray(memoryview(iterable)))
         elif isinstance(iterable, bytes):
             _extend_array(self, np.frombuffer(iterable, dtype=np.uint8))
         elif hasattr(iterable, "__array__"):
-            arr = np.asarray(iterable)
-            if arr.dtype.kind == "O" and arr.ndim == 1:
-                _extend_iter(self, arr.tolist())
-            else:
-                _extend_array(self, arr)
+            _extend_array(self, np.asarray(iterable))
         else:
             _extend_iter(self, iterable)
 
