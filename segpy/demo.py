@@ -54,6 +54,15 @@ class _Progress:
         sys.stderr.flush()
 
 
+def _append_all(ap, n, chunk, progress):
+    # One bound-method call per element, the way a user's loop would do it;
+    # the chunking only gives the progress bar somewhere to report.
+    for lo in range(0, n, chunk):
+        for i in range(lo, min(lo + chunk, n)):
+            ap(i)
+        progress(min(lo + chunk, n))
+
+
 def _build(name, n, chunk, progress):
     """Build and convert; returns (build seconds, convert seconds, peak RSS after building)."""
     import array
@@ -62,37 +71,20 @@ def _build(name, n, chunk, progress):
 
     from segpy import SegmentedList
 
-    # The per-element loops are written out for each contender (not through
-    # a shared helper) so that every one pays exactly one bound-method call
-    # per element, the way a user's loop would.
+    # The contenders that build by append, and how each makes an empty container.
+    appenders = {"segpy": lambda: SegmentedList("q"), "list": list,
+                 "array.array": lambda: array.array("q")}
     t0 = time.perf_counter()
-    if name == "segpy":
-        lst = SegmentedList("q")
-        ap = lst.append
-        for lo in range(0, n, chunk):
-            for i in range(lo, min(lo + chunk, n)):
-                ap(i)
-            progress(min(lo + chunk, n))
+    if name in appenders:
+        lst = appenders[name]()
+        _append_all(lst.append, n, chunk, progress)
         t1, build_peak = time.perf_counter(), _peak_rss_bytes()
-        out = lst.to_numpy()
-    elif name == "list":
-        lst = []
-        ap = lst.append
-        for lo in range(0, n, chunk):
-            for i in range(lo, min(lo + chunk, n)):
-                ap(i)
-            progress(min(lo + chunk, n))
-        t1, build_peak = time.perf_counter(), _peak_rss_bytes()
-        out = np.array(lst, dtype=np.int64)
-    elif name == "array.array":
-        lst = array.array("q")
-        ap = lst.append
-        for lo in range(0, n, chunk):
-            for i in range(lo, min(lo + chunk, n)):
-                ap(i)
-            progress(min(lo + chunk, n))
-        t1, build_peak = time.perf_counter(), _peak_rss_bytes()
-        out = np.frombuffer(lst, dtype=np.int64)
+        if name == "segpy":
+            out = lst.to_numpy()
+        elif name == "list":
+            out = np.array(lst, dtype=np.int64)
+        else:
+            out = np.frombuffer(lst, dtype=np.int64)
     elif name == "numpy doubling":
         cap, size = 16, 0
         arr = np.empty(cap, dtype=np.int64)
