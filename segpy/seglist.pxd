@@ -53,9 +53,9 @@ Struct layout (``seglist_t``)::
     | segs[0] segs[1] ... segs[nseg-1]   NULL ...   (64 slots)          |
     +--------------------------------------------------------------------+
 
-``epoch`` grows whenever a segment is released or the list is
-re-initialised, so a cached element address is valid while the epoch it was
-read at is current (``seglist_init`` carries it over: the struct must be
+``epoch`` grows whenever a segment is released, the length shrinks or the
+list is re-initialised, so a cached element address, and the fact that the
+element was live, stay valid while the epoch they were read at is current (``seglist_init`` carries it over: the struct must be
 zeroed or previously initialised).
 
 Invariants: ``segs[0..nseg)`` are allocated, the rest NULL; ``length <=
@@ -109,7 +109,7 @@ ctypedef struct seglist_t:
     char* cursor
     char* cursor_end
     Py_ssize_t length
-    Py_ssize_t epoch       # bumped whenever a segment is released or the list re-initialised
+    Py_ssize_t epoch       # bumped when a segment is released, the length shrinks, or on re-init
     Py_ssize_t itemsize
     Py_ssize_t max_length
     int shift

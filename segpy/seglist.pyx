@@ -23,11 +23,14 @@ from cpython.long cimport PyLong_AsLongLongAndOverflow
 from cpython.long cimport PyLong_AsUnsignedLongLong
 from cpython.long cimport PyLong_Check
 from cpython.long cimport PyLong_CheckExact
+from cpython.long cimport PyLong_FromLong
 from cpython.long cimport PyLong_FromLongLong
 from cpython.long cimport PyLong_FromUnsignedLongLong
 from cpython.number cimport PyIndex_Check
 from cpython.object cimport PyTypeObject
 from cpython.number cimport PyNumber_AsSsize_t
+from cpython.exc cimport PyErr_Occurred
+from cpython.ref cimport Py_DECREF
 from cpython.ref cimport Py_INCREF
 from cpython.ref cimport PyObject
 from libc.stdint cimport int8_t
@@ -285,6 +288,8 @@ cdef int seglist_truncate(seglist_t* s, Py_ssize_t n) noexcept nogil:
     """Shorten the list to ``n`` elements, keeping its segments.  0 or SEGPY_EINVAL."""
     if n < 0 or n > s.length:
         return _fail(s, SEGPY_EINVAL, 0)
+    if n < s.length:
+        s.epoch += 1    # a cached bound "i < old length" is no longer safe
     s.length = n
     seglist_sync_cursor(s)
     return SEGPY_OK
@@ -607,29 +612,35 @@ cdef const char* _pack(SegmentedList self, object x, int64_t* buf) except NULL:
     return _pack_generic(self, x)
 
 
+cdef inline object _box_i64(int64_t v):
+    # PyLong_FromLong has a single-digit fast path that PyLong_FromLongLong
+    # lacks on CPython < 3.12; where long is 64 bits the two are equivalent.
+    return PyLong_FromLongLong(v)
+
+
 cdef inline object _box(SegmentedList self, const char* p):
     """The Python value of the element at ``p``: a Python scalar for numeric
     kinds (like ``ndarray.tolist()``), else the numpy scalar that ndarray
     indexing returns (a copy, never a view into the segment)."""
     cdef int k = self._kind
     if k == K_I64:
-        return PyLong_FromLongLong((<const int64_t*>p)[0])
+        return _box_i64((<const int64_t*>p)[0])
     if k == K_F64:
         return PyFloat_FromDouble((<const double*>p)[0])
     if k == K_I32:
-        return PyLong_FromLongLong((<const int32_t*>p)[0])
+        return PyLong_FromLong((<const int32_t*>p)[0])
     if k == K_F32:
         return PyFloat_FromDouble((<const float*>p)[0])
     if k == K_U64:
         return PyLong_FromUnsignedLongLong((<const uint64_t*>p)[0])
     if k == K_U8:
-        return PyLong_FromLongLong((<const uint8_t*>p)[0])
+        return PyLong_FromLong((<const uint8_t*>p)[0])
     if k == K_I8:
-        return PyLong_FromLongLong((<const int8_t*>p)[0])
+        return PyLong_FromLong((<const int8_t*>p)[0])
     if k == K_I16:
-        return PyLong_FromLongLong((<const int16_t*>p)[0])
+        return PyLong_FromLong((<const int16_t*>p)[0])
     if k == K_U16:
-        return PyLong_FromLongLong((<const uint16_t*>p)[0])
+        return PyLong_FromLong((<const uint16_t*>p)[0])
     if k == K_U32:
         return PyLong_FromLongLong((<const uint32_t*>p)[0])
     if k == K_BOOL:
@@ -809,63 +820,168 @@ cdef object _segment_view(SegmentedList self, int j, Py_ssize_t n):
     return arr
 
 
-cdef class _Iterator:
-    """Iterator over a SegmentedList.
+cdef seglist_t _EXHAUSTED    # zero-filled: length 0, so every step stops
 
-    Like list's iterator it re-reads the length at every step, so it sees
-    appends and stops at the current end.  Forward iteration caches a cursor
-    into the current segment; the cursor is used only while
-    ``lst.c.epoch == gen`` (no segment was released and the geometry and
-    itemsize were not re-initialised since it was derived: ``__init__`` may
-    get a new segment at the old address) and ``i < lst.c.length``, so a
-    cleared, shrunk or re-initialised list can never make it read freed or
-    wrong memory.  One compare against a field beside ``length`` keeps the
-    step as cheap as array.array's.
+
+cdef extern from "Python.h":
+    # Raw-pointer spellings of the two boxing calls of the iterator's hot
+    # step.  Cython adds no NULL check after these, so the C compiler can
+    # emit them as tail calls (as array.array's iterator does); a NULL result
+    # already carries its MemoryError, which is what tp_iternext returns.
+    PyObject* _raw_int "PyLong_FromLongLong"(long long v) noexcept
+    PyObject* _raw_float "PyFloat_FromDouble"(double v) noexcept
+    ctypedef PyObject* (*_iternextfunc "iternextfunc")(PyObject*) noexcept
+    ctypedef struct _IterSlots "PyTypeObject":
+        _iternextfunc tp_iternext
+
+
+@cython.final
+cdef class _Iterator:
+    """Forward iterator over a SegmentedList.
+
+    Like list's iterator it re-reads the length at every segment boundary,
+    so it sees appends and stops at the current end.  It caches a cursor
+    into the current segment and a ``stop`` index, ``min(end of that
+    segment, length)`` as of the epoch ``gen``.  While ``c.epoch == gen``
+    no segment was released, the list did not shrink and was not
+    re-initialised (``__init__`` may get a new segment at the old address),
+    so ``i < stop`` proves element ``i`` is live at ``cursor``: a mutated
+    list can never make the iterator read freed or wrong memory.  Once
+    exhausted, ``c`` points at a static empty ``seglist_t`` and the list is
+    dropped, so no step needs a None check.
+
+    The type's ``tp_iternext`` slot is ``_iternext`` (set at import, below);
+    ``__next__`` serves explicit ``it.__next__()`` calls with the same code.
     """
-    cdef SegmentedList lst
+    cdef seglist_t* c          # &lst.c while iterating, else &_EXHAUSTED
+    cdef char* cursor          # address of element i while i < stop
     cdef Py_ssize_t i
-    cdef Py_ssize_t step
-    cdef Py_ssize_t gen    # lst.c.epoch when the cursor was derived
-    cdef char* cursor      # address of element i, valid while i < seg_stop
-    cdef Py_ssize_t seg_stop
-    cdef int seg
+    cdef Py_ssize_t stop       # min(end of the cursor's segment, length)
+    cdef Py_ssize_t gen        # c.epoch when the cursor was derived
+    cdef Py_ssize_t itemsize   # c.itemsize as of gen
+    cdef int kind              # lst._kind as of gen
+    cdef SegmentedList lst     # keeps *c alive; None once exhausted
+
+    def __iter__(self):
+        return self
+
+    cdef char* _rederive(self, Py_ssize_t i) noexcept:
+        """Point the cursor at element ``i``; NULL (list dropped) at the end."""
+        cdef Py_ssize_t off
+        cdef int seg
+        if <size_t>i >= <size_t>self.c.length:
+            self.c = &_EXHAUSTED
+            self.stop = 0
+            self.lst = None
+            return NULL
+        self.gen = self.c.epoch
+        self.kind = self.lst._kind
+        self.itemsize = self.c.itemsize
+        seg = seglist_locate(self.c, i, &off)
+        self.stop = min(seglist_segment_start(self.c, seg + 1), self.c.length)
+        return self.c.segs[seg] + off * self.itemsize
+
+    def __next__(self):
+        cdef PyObject* r = _iternext(<PyObject*>self)
+        if r == NULL:
+            if PyErr_Occurred() != NULL:
+                _propagate()    # the element's boxing error
+            raise StopIteration
+        value = <object>r      # takes a second reference ...
+        Py_DECREF(value)       # ... so drop the one _iternext handed over
+        return value
+
+    def __length_hint__(self):
+        """Elements left, assuming the list does not change."""
+        return max(0, self.c.length - self.i)
+
+
+cdef int _propagate() except -1:
+    # Called with an exception already set: returning -1 makes Cython take
+    # its error path, which raises that exception in the caller.
+    return -1
+
+
+cdef PyObject* _iter_box(PyObject* o, const char* p) except NULL:
+    # Elements of the other kinds: a new reference, or NULL with the
+    # exception set (the tp_iternext contract).
+    value = _box((<_Iterator>o).lst, p)
+    Py_INCREF(value)
+    return <PyObject*>value
+
+# The hot step reaches its two cold paths through these pointers.  The
+# noexcept type means Cython adds no check after the call (_iter_box sets
+# the exception itself), and the indirection keeps the C compiler from
+# inlining the cold code, whose register needs would give the hot step a
+# stack frame; both calls are then tail calls.
+ctypedef PyObject* (*_iter_box_t)(PyObject*, const char*) noexcept
+cdef _iter_box_t _iter_box_cold = <_iter_box_t>_iter_box
+
+
+cdef PyObject* _iternext_slow(PyObject* o) noexcept:
+    # Re-derive the cursor, then take the fast path, which now holds.
+    cdef char* p = (<_Iterator>o)._rederive((<_Iterator>o).i)
+    if p == NULL:
+        return NULL             # exhausted: NULL with no exception set
+    (<_Iterator>o).cursor = p
+    return _iternext(o)
+
+
+cdef _iternextfunc _iternext_cold = _iternext_slow
+
+
+cdef PyObject* _iternext(PyObject* o) noexcept:
+    """``tp_iternext`` of ``_Iterator``: the next element as a new reference,
+    NULL with no exception set at the end, or NULL with one on error.
+
+    ``o`` is borrowed and accessed through casts, so the step does no
+    reference counting of its own, and every call in it is a tail call: the
+    hot step is a handful of loads, two compares and a jump to the boxing
+    function, as in array.array's iterator.
+    """
+    cdef Py_ssize_t i = (<_Iterator>o).i
+    cdef char* p
+    if i >= (<_Iterator>o).stop or (<_Iterator>o).c.epoch != (<_Iterator>o).gen:
+        return _iternext_cold(o)
+    p = (<_Iterator>o).cursor
+    (<_Iterator>o).cursor = p + (<_Iterator>o).itemsize
+    (<_Iterator>o).i = i + 1
+    if (<_Iterator>o).kind == K_I64:
+        return _raw_int((<const int64_t*>p)[0])
+    if (<_Iterator>o).kind == K_F64:
+        return _raw_float((<const double*>p)[0])
+    return _iter_box_cold(o, p)
+
+
+(<_IterSlots*>_Iterator).tp_iternext = <_iternextfunc>_iternext
+
+
+cdef class _ReverseIterator:
+    """Reverse iterator over a SegmentedList, as ``reversed(list)``.
+
+    It stops, as list's does, once the next index is past the current end
+    (the list shrank); each step locates its element afresh, so no cursor
+    can go stale.
+    """
+    cdef SegmentedList lst     # None once exhausted
+    cdef Py_ssize_t i
 
     def __iter__(self):
         return self
 
     def __next__(self):
-        # self.lst is read in place rather than bound to a local, which
-        # would cost an incref/decref per element.
         cdef Py_ssize_t i = self.i
-        cdef Py_ssize_t off
-        cdef char* p
         if self.lst is None or <size_t>i >= <size_t>self.lst.c.length:
             self.lst = None
             raise StopIteration
-        if self.step < 0:
-            self.i = i - 1
-            return _box(self.lst, seglist_at_unchecked(&self.lst.c, i))
-        if i >= self.seg_stop or self.lst.c.epoch != self.gen:
-            self.gen = self.lst.c.epoch
-            self.seg = seglist_locate(&self.lst.c, i, &off)
-            self.cursor = self.lst.c.segs[self.seg] + off * self.lst.c.itemsize
-            self.seg_stop = seglist_segment_start(&self.lst.c, self.seg + 1)
-        p = self.cursor
-        self.cursor = p + self.lst.c.itemsize
-        self.i = i + 1
-        if self.lst._kind == K_I64:
-            return PyLong_FromLongLong((<const int64_t*>p)[0])
-        if self.lst._kind == K_F64:
-            return PyFloat_FromDouble((<const double*>p)[0])
-        return _box(self.lst, p)
+        self.i = i - 1
+        return _box(self.lst, seglist_at_unchecked(&self.lst.c, i))
 
     def __length_hint__(self):
         """Elements left, assuming the list does not change."""
-        if self.lst is None:
+        if self.lst is None or self.i >= self.lst.c.length:
             return 0
-        if self.step > 0:
-            return max(0, self.lst.c.length - self.i)
-        return self.i + 1 if self.i < self.lst.c.length else 0
+        return self.i + 1
 
 
 @cython.no_gc_clear
@@ -1123,16 +1239,15 @@ cdef class SegmentedList:
     def __iter__(self):
         cdef _Iterator it = _Iterator.__new__(_Iterator)
         it.lst = self
+        it.c = &self.c
         it.i = 0
-        it.step = 1
-        it.gen = self.c.epoch
+        it.stop = 0         # forces _rederive on the first step
         return it
 
     def __reversed__(self):
-        cdef _Iterator it = _Iterator.__new__(_Iterator)
+        cdef _ReverseIterator it = _ReverseIterator.__new__(_ReverseIterator)
         it.lst = self
         it.i = self.c.length - 1
-        it.step = -1
         return it
 
     def copy(self):

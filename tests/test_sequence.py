@@ -195,6 +195,39 @@ def test_iteration_stops_after_clear():
         next(it)
 
 
+def test_explicit_next_method_and_length_hint():
+    """``it.__next__()`` (the slot wrapper) and ``next(it)`` (the C slot) share one cursor."""
+    import collections.abc
+    import operator
+
+    for dtype in ("q", "d", "u1", "M8[s]"):
+        lst = SegmentedList(dtype, [1, 2, 3, 4], first_segment=1)
+        it = iter(lst)
+        assert isinstance(it, collections.abc.Iterator)
+        assert operator.length_hint(it) == 4
+        first = it.__next__()
+        second = next(it)
+        assert [first, second] == lst.to_numpy()[:2].tolist()
+        assert operator.length_hint(it) == 2
+        assert list(it) == lst.to_numpy()[2:].tolist()
+        assert operator.length_hint(it) == 0
+        with pytest.raises(StopIteration):
+            it.__next__()
+
+
+def test_iterator_after_shrink_with_views_sees_new_values():
+    """Shrinking keeps segments while views exist, and must not let a cached cursor
+    bound (the old length) survive: re-grown elements are read afresh."""
+    lst = SegmentedList("q", range(40), first_segment=8)
+    it = iter(lst)
+    assert [next(it) for _ in range(5)] == [0, 1, 2, 3, 4]
+    views = lst.segments()
+    lst.clear()
+    lst.extend(range(100, 140))
+    assert list(it) == list(range(105, 140))
+    assert views[0].shape == (8,)
+
+
 def test_reversed():
     lst = SegmentedList("q", range(70), first_segment=2)
     assert list(reversed(lst)) == list(range(69, -1, -1))
