@@ -6,7 +6,7 @@ and C code can use too.
 """
 
 try:
-    from segpy.alloc import Allocator, SystemAllocator, get_allocator
+    from segpy.alloc import Allocator, AllocatorError, Block, SystemAllocator, allocator, get_allocator
     from segpy.seglist import SegmentedList
 except ImportError as exc:  # pragma: no cover - only hit from a source checkout
     import os as _os
@@ -20,5 +20,13 @@ except ImportError as exc:  # pragma: no cover - only hit from a source checkout
         ) from exc
     raise
 
-__all__ = ["Allocator", "SegmentedList", "SystemAllocator", "get_allocator"]
+__all__ = [
+    "Allocator",
+    "AllocatorError",
+    "Block",
+    "SegmentedList",
+    "SystemAllocator",
+    "allocator",
+    "get_allocator",
+]
 __version__ = "0.1.0.dev0"

@@ -1,64 +1,30 @@
 # cython: language_level=3
-"""Allocators behind segpy's allocator seam (see ``alloc.pxd`` for the contract)."""
+"""Allocators behind segpy's allocator seam (see ``alloc.pxd`` for the contract).
 
+This module holds what the whole allocator family shares: the OS layer with
+its counters and test-failure hook, the :class:`Allocator` base class (stats,
+limits, raw :class:`Block` objects, ``check()``, introspection, leak
+reports), the :class:`SystemAllocator`, and the context that picks the
+default allocator of new lists.
+"""
+
+import contextvars
 import operator
+import warnings
+
+import numpy as np
 
 from libc.stdint cimport SIZE_MAX
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport free
 from libc.string cimport memset
+from libc.string cimport strlen
 
 
-cdef extern from *:
-    """
-    #include <stdlib.h>
-    #include <stdint.h>
-    #include <sys/mman.h>
-    #include <unistd.h>
-
-    /* Page size, asked of the OS once. */
-    static size_t segpy_page_size(void) {
-        static size_t page = 0;
-        if (page == 0) {
-            long p = sysconf(_SC_PAGESIZE);
-            page = p > 0 ? (size_t)p : 4096;
-        }
-        return page;
-    }
-
-    /* Map nbytes (a page multiple) of private anonymous memory; NULL on failure. */
-    static void *segpy_os_map(size_t nbytes) {
-        void *p = mmap(NULL, nbytes, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        return p == MAP_FAILED ? NULL : p;
-    }
-
-    static int segpy_os_unmap(void *p, size_t nbytes) {
-        return munmap(p, nbytes);
-    }
-
-    /* Ask for transparent huge pages on [p, p+nbytes); failure is harmless
-       (THP disabled, old kernel), so the result is ignored by callers. */
-    static int segpy_os_hugepage(void *p, size_t nbytes) {
-    #ifdef MADV_HUGEPAGE
-        return madvise(p, nbytes, MADV_HUGEPAGE);
-    #else
-        (void)p; (void)nbytes; return -1;
-    #endif
-    }
-
-    static void *segpy_aligned_malloc(size_t nbytes, size_t align) {
-        void *p = NULL;
-        if (align < sizeof(void *)) align = sizeof(void *);
-        if (posix_memalign(&p, align, nbytes ? nbytes : 1) != 0) return NULL;
-        return p;
-    }
-    """
-    size_t segpy_page_size() noexcept nogil
-    void* segpy_os_map(size_t nbytes) noexcept nogil
-    int segpy_os_unmap(void* p, size_t nbytes) noexcept nogil
-    int segpy_os_hugepage(void* p, size_t nbytes) noexcept nogil
-    void* segpy_aligned_malloc(size_t nbytes, size_t align) noexcept nogil
+class AllocatorError(RuntimeError):
+    """An allocator detected misuse or damage: a double release, a foreign
+    pointer, overwritten guard bytes or headers, or a reset / rewind while
+    blocks are live in the affected range.  The message names the block."""
 
 
 # Requests from 64 KiB up are mapped directly: below that, libc's heap is
@@ -71,41 +37,62 @@ cdef enum:
     _HUGE_THRESHOLD = 2 * 1024 * 1024
 
 
-cdef inline size_t _round_up(size_t n, size_t to) noexcept nogil:
-    # Invariant: `to` is a power of two.
-    return (n + to - 1) & ~(to - 1)
-
-
 cdef inline object _limit_or_none(size_t max_bytes):
     # SIZE_MAX is "unbounded" in C; Python sees None.
     return None if max_bytes == SIZE_MAX else max_bytes
 
 
-cdef inline bint _injected_failure(sysalloc_t* a) noexcept nogil:
-    if a.fail_countdown > 0:
-        a.fail_countdown -= 1
-        if a.fail_countdown == 0:
-            return True
-    return False
+cdef size_t _parse_max_bytes(object max_bytes) except? 0:
+    """``max_bytes=`` of every allocator: None (unbounded) or an int >= 0."""
+    if max_bytes is None:
+        return SIZE_MAX
+    max_bytes = operator.index(max_bytes)  # TypeError for floats, str ...
+    if max_bytes < 0:
+        raise ValueError(f"max_bytes must be non-negative, got {max_bytes}")
+    return max_bytes
 
 
-cdef int sysalloc_init(sysalloc_t* a, size_t max_bytes) noexcept nogil:
-    """Initialise a system allocator state; ``max_bytes`` SIZE_MAX means unbounded.
+# ---------------------------------------------------------------------------
+# The common state and the counted OS layer.
+# ---------------------------------------------------------------------------
 
-    No GIL needed; cannot fail (returns 0)."""
-    memset(a, 0, sizeof(sysalloc_t))
-    a.st.max_bytes = max_bytes
-    a.map_threshold = _MAP_THRESHOLD
-    a.huge_threshold = _HUGE_THRESHOLD
+cdef int segpy_common_init(segpy_alloc_common_t* c, size_t max_bytes, int debug) noexcept nogil:
+    """Zero ``c`` and set its limit and debug flag.  No GIL needed; returns 0."""
+    memset(c, 0, sizeof(segpy_alloc_common_t))
+    c.st.max_bytes = max_bytes
+    c.debug = debug
     return 0
 
 
-cdef inline size_t _mapped_size(sysalloc_t* a, size_t nbytes) noexcept nogil:
-    # What a request of nbytes actually holds from the OS; release recomputes
-    # it from the same nbytes, which is why release must be given the size.
-    if nbytes >= a.map_threshold:
-        return _round_up(nbytes, segpy_page_size())
-    return nbytes
+cdef int segpy_common_fail(segpy_alloc_common_t* c, int code, size_t nbytes) noexcept nogil:
+    """Record a failed request (code, size); returns ``code``."""
+    c.last_error = code
+    c.failed_bytes = nbytes
+    if code == SEGPY_ALIMIT:
+        c.st.n_limit_failures += 1
+    return code
+
+
+cdef bint segpy_common_limit_ok(segpy_alloc_common_t* c, size_t more_bytes,
+                                size_t request) noexcept nogil:
+    """Whether ``more_bytes`` more may be taken from the OS under ``max_bytes``.
+
+    ``max_bytes`` bounds ``bytes_mapped`` for the allocators that map memory
+    (the system allocator bounds ``bytes_in_use`` instead).  On refusal the
+    failure is recorded against ``request``.
+    """
+    if more_bytes > c.st.max_bytes or c.st.bytes_mapped > c.st.max_bytes - more_bytes:
+        segpy_common_fail(c, SEGPY_ALIMIT, request)
+        return False
+    return True
+
+
+cdef inline bint _injected_failure(segpy_alloc_common_t* c) noexcept nogil:
+    if c.fail_countdown > 0:
+        c.fail_countdown -= 1
+        if c.fail_countdown == 0:
+            return True
+    return False
 
 
 cdef void* _map_huge(size_t size) noexcept nogil:
@@ -117,7 +104,7 @@ cdef void* _map_huge(size_t size) noexcept nogil:
     cdef size_t head, tail
     if raw == NULL:
         return NULL
-    start = <char*>_round_up(<size_t>raw, _HUGE_THRESHOLD)
+    start = <char*>segpy_round_up(<size_t>raw, _HUGE_THRESHOLD)
     head = <size_t>(start - raw)
     tail = span - head - size
     if head:
@@ -128,39 +115,109 @@ cdef void* _map_huge(size_t size) noexcept nogil:
     return start
 
 
+cdef void* segpy_common_map(segpy_alloc_common_t* c, size_t nbytes, size_t request) noexcept nogil:
+    """Map ``nbytes`` (a page multiple) from the OS, counted; NULL on failure.
+
+    Mappings of 2 MiB or more are 2 MiB-aligned and advised for transparent
+    huge pages.  Honours the test hook (``fail_countdown``), counts the call
+    and any failure, and adds ``nbytes`` to ``bytes_mapped`` and a region to
+    ``n_regions``.  The caller checks the limit first.  No GIL needed.
+    """
+    cdef void* p
+    c.st.n_os_calls += 1
+    if _injected_failure(c):
+        c.os_errno = 0
+        c.st.n_os_failures += 1
+        segpy_common_fail(c, SEGPY_AOS, request)
+        return NULL
+    if nbytes >= _HUGE_THRESHOLD:
+        p = _map_huge(nbytes)
+    else:
+        p = segpy_os_map(nbytes)
+    if p == NULL:
+        c.os_errno = segpy_errno()
+        c.st.n_os_failures += 1
+        segpy_common_fail(c, SEGPY_AOS, request)
+        return NULL
+    c.st.bytes_mapped += nbytes
+    c.st.n_regions += 1
+    return p
+
+
+cdef int segpy_common_unmap(segpy_alloc_common_t* c, void* p, size_t nbytes) noexcept nogil:
+    """Unmap a mapping made by :c:func:`segpy_common_map`, counted.
+
+    Returns 0, or SEGPY_AOS if the OS refused (counted; the memory stays
+    mapped and accounted).  No GIL needed.
+    """
+    c.st.n_os_calls += 1
+    if segpy_os_unmap(p, nbytes) != 0:
+        c.os_errno = segpy_errno()
+        c.st.n_os_failures += 1
+        return SEGPY_AOS
+    c.st.bytes_mapped -= nbytes
+    c.st.n_regions -= 1
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# The system allocator.
+# ---------------------------------------------------------------------------
+
+cdef int sysalloc_init(sysalloc_t* a, size_t max_bytes) noexcept nogil:
+    """Initialise a system allocator state; ``max_bytes`` SIZE_MAX means unbounded.
+
+    No GIL needed; cannot fail (returns 0)."""
+    memset(a, 0, sizeof(sysalloc_t))
+    segpy_common_init(&a.common, max_bytes, 0)
+    a.map_threshold = _MAP_THRESHOLD
+    a.huge_threshold = _HUGE_THRESHOLD
+    return 0
+
+
+cdef inline size_t _mapped_size(sysalloc_t* a, size_t nbytes) noexcept nogil:
+    # What a request of nbytes actually holds from the OS; release recomputes
+    # it from the same nbytes, which is why release must be given the size.
+    if nbytes >= a.map_threshold:
+        return segpy_round_up(nbytes, segpy_page_size())
+    return nbytes
+
+
 cdef void* sysalloc_request(void* ctx, size_t nbytes, size_t align) noexcept nogil:
     """Return ``align``-aligned memory of ``nbytes`` bytes, or NULL.
 
-    No GIL needed.  Fails (NULL) when ``max_bytes`` would be exceeded, when the
-    OS refuses, or when a failure was injected; each is counted in the stats.
-    The memory is not zero-filled by us (mapped pages happen to be zero).
+    No GIL needed.  Fails (NULL) when ``max_bytes`` (a bound on bytes in
+    use) would be exceeded, when the OS refuses, or when a failure was
+    injected; each is counted in the stats.  The memory is not zero-filled
+    by us (mapped pages happen to be zero).
     """
     cdef sysalloc_t* a = <sysalloc_t*>ctx
+    cdef segpy_alloc_common_t* c = &a.common
     cdef size_t size = _mapped_size(a, nbytes)
     cdef void* p
-    if nbytes > a.st.max_bytes - a.st.bytes_in_use:
-        a.st.n_limit_failures += 1
-        return NULL
-    a.st.n_os_calls += 1
-    if _injected_failure(a):
-        a.st.n_os_failures += 1
+    if nbytes > c.st.max_bytes - c.st.bytes_in_use:
+        segpy_common_fail(c, SEGPY_ALIMIT, nbytes)
         return NULL
     if nbytes >= a.map_threshold:
         # mmap is page-aligned, and align never exceeds a page by contract.
-        if size >= a.huge_threshold:
-            p = _map_huge(size)
-        else:
-            p = segpy_os_map(size)
+        p = segpy_common_map(c, size, nbytes)
+        if p == NULL:
+            return NULL
     else:
-        p = segpy_aligned_malloc(nbytes, align)
-    if p == NULL:
-        a.st.n_os_failures += 1
-        return NULL
-    a.st.n_alloc += 1
-    a.st.bytes_in_use += nbytes
-    a.st.bytes_mapped += size
-    if a.st.bytes_in_use > a.st.peak_bytes_in_use:
-        a.st.peak_bytes_in_use = a.st.bytes_in_use
+        c.st.n_os_calls += 1
+        if _injected_failure(c):
+            p = NULL
+            c.os_errno = 0
+        else:
+            p = segpy_aligned_malloc(nbytes, align)
+            c.os_errno = segpy_errno()
+        if p == NULL:
+            c.st.n_os_failures += 1
+            segpy_common_fail(c, SEGPY_AOS, nbytes)
+            return NULL
+        c.st.bytes_mapped += size
+        c.st.n_regions += 1
+    segpy_common_note_alloc(c, nbytes)
     return p
 
 
@@ -169,49 +226,104 @@ cdef int sysalloc_release(void* ctx, void* ptr, size_t nbytes) noexcept nogil:
 
     No GIL needed.  Safety: ``nbytes`` must be the size that was requested,
     because it decides whether the memory was mapped or malloc'd.  Returns 0,
-    or -1 if the OS refused to unmap (counted; the memory then stays mapped).
+    or SEGPY_AOS if the OS refused to unmap (counted; the memory then stays
+    mapped).
     """
     cdef sysalloc_t* a = <sysalloc_t*>ctx
+    cdef segpy_alloc_common_t* c = &a.common
     cdef size_t size = _mapped_size(a, nbytes)
     if ptr == NULL:
         return 0
-    a.st.n_os_calls += 1
     if nbytes >= a.map_threshold:
-        if segpy_os_unmap(ptr, size) != 0:
-            a.st.n_os_failures += 1
-            return -1
+        if segpy_common_unmap(c, ptr, size) != 0:
+            return SEGPY_AOS
     else:
+        c.st.n_os_calls += 1
         free(ptr)
-    a.st.n_release += 1
-    a.st.bytes_in_use -= nbytes
-    a.st.bytes_mapped -= size
+        c.st.bytes_mapped -= size
+        c.st.n_regions -= 1
+    segpy_common_note_release(c, nbytes)
     return 0
 
 
 cdef int sysalloc_stats(void* ctx, segpy_alloc_stats_t* out) noexcept nogil:
     """Copy the counters into ``out``.  No GIL needed; returns 0."""
     cdef sysalloc_t* a = <sysalloc_t*>ctx
-    out[0] = a.st
-    out.overhead_bytes = a.st.bytes_mapped - a.st.bytes_in_use
+    out[0] = a.common.st
+    out.overhead_bytes = a.common.st.bytes_mapped - a.common.st.bytes_in_use
     return 0
 
+
+# ---------------------------------------------------------------------------
+# Errors raised at the Python boundary.
+# ---------------------------------------------------------------------------
+
+cdef int raise_alloc_error(Allocator a, size_t nbytes, str what) except -1:
+    """Raise MemoryError for a failed request of ``nbytes`` for ``what``.
+
+    The message names the request size, the limit and the current use, and
+    whether the limit or the OS refused.
+    """
+    cdef segpy_alloc_stats_t st
+    a.iface.stats(a.iface.ctx, &st)
+    limit = "unbounded" if st.max_bytes == SIZE_MAX else f"{st.max_bytes} bytes"
+    use = (f"{st.bytes_in_use} bytes in use, {st.bytes_mapped} mapped, "
+           f"max_bytes {limit}")
+    head = f"{a.name} allocator could not provide {nbytes} bytes for {what}"
+    code = a.common.last_error if a.common != NULL else 0
+    if code == SEGPY_ALIMIT:
+        raise MemoryError(f"{head}: the limit would be exceeded ({use})")
+    if code == SEGPY_AOS:
+        errno = a.common.os_errno
+        cause = f"errno {errno}" if errno else "injected failure"
+        raise MemoryError(f"{head}: the OS refused ({cause}; {use})")
+    if code == SEGPY_AINVAL:
+        raise ValueError(f"{head}: {_message(a) or 'invalid size or alignment'}")
+    raise MemoryError(f"{head} ({use})")
+
+
+cdef str _message(Allocator a):
+    if a.common == NULL or a.common.message[0] == 0:
+        return ""
+    return a.common.message[:strlen(a.common.message)].decode("utf-8", "replace")
+
+
+cdef int raise_misuse(Allocator a, int code) except -1:
+    """Raise AllocatorError for a misuse code returned by release or check."""
+    detail = _message(a)
+    kinds = {
+        SEGPY_ADOUBLE: "double release",
+        SEGPY_AFOREIGN: "release of a foreign pointer",
+        SEGPY_ACORRUPT: "damaged block",
+        SEGPY_ABUSY: "blocks are live in the affected range",
+        SEGPY_AOS: "the OS refused to unmap",
+    }
+    kind = kinds.get(code, f"error {code}")
+    raise AllocatorError(f"{a.name} allocator: {kind}" + (f": {detail}" if detail else ""))
+
+
+# ---------------------------------------------------------------------------
+# The Python classes.
+# ---------------------------------------------------------------------------
 
 cdef class Allocator:
     """Base class of segpy's allocators.
 
     An allocator hands out the memory of a list's segments through segpy's C
-    allocator interface.  Lists keep their allocator alive, and every segment
-    is released to the allocator that made it.  This base class cannot be
-    instantiated; use a concrete allocator such as :class:`SystemAllocator`.
+    allocator interface.  Lists and blocks keep their allocator alive, and
+    every segment is released to the allocator that made it.  This base
+    class cannot be instantiated; use :class:`SystemAllocator`,
+    :class:`BumpAllocator`, :class:`Heap` or :class:`BufferAllocator`.
 
     See Also
     --------
-    SystemAllocator : the default allocator.
+    segpy.allocator : make an allocator the default for new lists.
     """
 
     def __cinit__(self, *args, **kwargs):
         if type(self) is Allocator:
-            raise TypeError("Allocator is an abstract base class; use SystemAllocator")
+            raise TypeError("Allocator is an abstract base class; use a concrete "
+                            "allocator such as segpy.Heap or segpy.SystemAllocator")
 
     @property
     def name(self):
@@ -222,11 +334,14 @@ cdef class Allocator:
     def stats(self):
         """dict : A snapshot of the allocator's counters.
 
-        Keys: ``bytes_in_use`` (sum of live request sizes), ``bytes_mapped``
-        (bytes held from the OS), ``peak_bytes_in_use``, ``max_bytes`` (0 =
-        unlimited), ``overhead_bytes`` (held but not requested: page rounding,
-        padding; None = unbounded), ``n_alloc``, ``n_release``, ``n_os_calls``,
-        ``n_os_failures`` and ``n_limit_failures``.
+        ``bytes_in_use`` (sum of live request sizes), ``bytes_mapped`` (bytes
+        held from the OS, or the managed buffer's size), ``peak_bytes_in_use``,
+        ``max_bytes`` (the bound, None if unbounded), ``overhead_bytes``
+        (held but not in use), ``header_bytes`` (of that, headers and guard
+        bytes), ``cached_bytes`` (of that, empty regions kept for reuse),
+        ``n_regions`` (OS mappings held), ``n_blocks`` (live blocks),
+        ``n_alloc``, ``n_release``, ``n_os_calls``, ``n_os_failures`` and
+        ``n_limit_failures``.
         """
         cdef segpy_alloc_stats_t st
         self.iface.stats(self.iface.ctx, &st)
@@ -236,12 +351,191 @@ cdef class Allocator:
             "peak_bytes_in_use": st.peak_bytes_in_use,
             "max_bytes": _limit_or_none(st.max_bytes),
             "overhead_bytes": st.overhead_bytes,
+            "header_bytes": st.header_bytes,
+            "cached_bytes": st.cached_bytes,
+            "n_regions": st.n_regions,
+            "n_blocks": st.n_blocks,
             "n_alloc": st.n_alloc,
             "n_release": st.n_release,
             "n_os_calls": st.n_os_calls,
             "n_os_failures": st.n_os_failures,
             "n_limit_failures": st.n_limit_failures,
         }
+
+    @property
+    def max_bytes(self):
+        """int or None : The allocator's bound, or None if unbounded."""
+        return _limit_or_none(self.common.st.max_bytes)
+
+    @property
+    def debug(self):
+        """bool : Whether the debug mode (guards, fills, misuse detection) is on."""
+        return self.common.debug != 0
+
+    def inject_failure(self, Py_ssize_t after=0):
+        """Make a future OS call fail as if the OS had refused it (a test hook).
+
+        Parameters
+        ----------
+        after : int, default 0
+            How many OS calls succeed first; the next one fails.  Only one
+            failure is armed at a time; calling again re-arms it.
+
+        Raises
+        ------
+        ValueError
+            If `after` is negative.
+        """
+        if after < 0:
+            raise ValueError(f"after must be non-negative, got {after}")
+        self.common.fail_countdown = after + 1
+
+    def allocate(self, nbytes, Py_ssize_t align=8):
+        """Allocate a raw block of memory.
+
+        Parameters
+        ----------
+        nbytes : int
+            Size in bytes, at least 1.
+        align : int, default 8
+            Alignment of the block's address: a power of two no larger than
+            the page size.
+
+        Returns
+        -------
+        Block
+            Writable memory exposed through the buffer protocol, so
+            ``memoryview(block)`` and ``np.frombuffer(block, dtype)`` work.
+            Its contents are uninitialised.
+
+        Raises
+        ------
+        ValueError
+            If `nbytes` < 1 or `align` is not a power of two up to the page size.
+        MemoryError
+            If the limit or the OS refuses; the allocator is unchanged.
+
+        Examples
+        --------
+        >>> import numpy as np, segpy
+        >>> heap = segpy.SystemAllocator()
+        >>> b = heap.allocate(64, align=64)
+        >>> a = np.frombuffer(b, dtype=np.int64)
+        >>> a[:] = 7
+        >>> del a
+        >>> b.release()
+        """
+        cdef Py_ssize_t n = operator.index(nbytes)
+        if n < 1:
+            raise ValueError(f"nbytes must be at least 1, got {n}")
+        if align < 1 or (align & (align - 1)) or <size_t>align > segpy_page_size():
+            raise ValueError(
+                f"align must be a power of two from 1 to the page size "
+                f"({segpy_page_size()}), got {align}")
+        cdef void* p = self.iface.request(self.iface.ctx, <size_t>n, <size_t>align)
+        if p == NULL:
+            raise_alloc_error(self, <size_t>n, "a block")
+        cdef Block b = Block.__new__(Block)
+        b.owner = self
+        b.ptr = <char*>p
+        b.size = <size_t>n
+        b.alignment = <size_t>align
+        return b
+
+    def release(self, Block block not None, /):
+        """Give a block back; the same as ``block.release()``.
+
+        Raises
+        ------
+        ValueError
+            If the block belongs to another allocator or was already released.
+        BufferError
+            If views of the block (memoryviews, arrays) still exist.
+        AllocatorError
+            If the allocator detects damage (debug mode: overwritten guard bytes).
+        """
+        if block.owner is not self:
+            if block.owner is None:
+                raise ValueError("the block was already released")
+            raise ValueError(f"the block belongs to another allocator ({block.owner!r})")
+        block.release()
+
+    def check(self):
+        """Walk every header and verify the allocator's invariants.
+
+        Raises
+        ------
+        AllocatorError
+            With a precise message naming the first broken invariant or
+            damaged block.
+        """
+        self._check()
+
+    def blocks(self):
+        """The allocator's blocks as a numpy structured array.
+
+        Returns
+        -------
+        numpy.ndarray
+            One row per block, with fields ``region`` (index of the owning
+            region), ``offset`` (of the block's payload from the region's
+            start), ``size`` (payload bytes) and ``state`` (1 used, 0 free).
+
+        Raises
+        ------
+        TypeError
+            If this kind of allocator does not keep per-block headers.
+        """
+        out = self._blocks()
+        if out is None:
+            raise TypeError(f"a {type(self).__name__} does not keep per-block headers")
+        return out
+
+    def regions(self):
+        """The allocator's regions (OS mappings, or the managed buffer) as a numpy
+        structured array with fields ``index``, ``address``, ``size``,
+        ``used`` and ``n_blocks``.
+
+        Raises
+        ------
+        TypeError
+            If this kind of allocator does not track regions.
+        """
+        out = self._regions()
+        if out is None:
+            raise TypeError(f"a {type(self).__name__} does not track regions")
+        return out
+
+    cdef int _check(self) except -1:
+        return 0
+
+    cdef object _blocks(self):
+        return None
+
+    cdef object _regions(self):
+        return None
+
+    cdef int _report_leaks(self) except -1:
+        # Debug mode: a live block when the allocator dies is a leak (a C
+        # user's request never released: Python blocks and lists keep their
+        # allocator alive).  Reported as a ResourceWarning naming the blocks.
+        if self.common == NULL or not self.common.debug or self.common.st.n_blocks == 0:
+            return 0
+        detail = ""
+        try:
+            blocks = self._blocks()
+            if blocks is not None:
+                live = blocks[blocks["state"] == 1]
+                detail = "; " + ", ".join(
+                    f"region {r['region']} offset {r['offset']} size {r['size']}"
+                    for r in live[:10])
+        except Exception:   # a report must never raise from a destructor
+            pass
+        warnings.warn(
+            f"{type(self).__name__} destroyed with {self.common.st.n_blocks} live "
+            f"block(s) holding {self.common.st.bytes_in_use} bytes (leaked){detail}",
+            ResourceWarning, stacklevel=2)
+        return 0
 
     def __repr__(self):
         st = self.stats
@@ -262,9 +556,8 @@ cdef class SystemAllocator(Allocator):
     ----------
     max_bytes : int, optional
         Upper bound on the bytes in use at once (0 allows nothing); a
-        request beyond it fails
-        and the list being grown raises MemoryError, unchanged.  ``None``
-        (the default) means unbounded.
+        request beyond it fails and the list being grown raises
+        MemoryError, unchanged.  ``None`` (the default) means unbounded.
 
     Raises
     ------
@@ -283,46 +576,159 @@ cdef class SystemAllocator(Allocator):
     """
 
     def __cinit__(self, max_bytes=None):
-        cdef size_t limit = SIZE_MAX
-        if max_bytes is not None:
-            max_bytes = operator.index(max_bytes)  # TypeError for floats, str ...
-            if max_bytes < 0:
-                raise ValueError(f"max_bytes must be non-negative, got {max_bytes}")
-            limit = max_bytes
-        sysalloc_init(&self.state, limit)
+        sysalloc_init(&self.state, _parse_max_bytes(max_bytes))
+        self.common = &self.state.common
         self.iface.ctx = &self.state
         self.iface.request = sysalloc_request
         self.iface.release = sysalloc_release
         self.iface.stats = sysalloc_stats
         self.iface.name = "system"
 
+
+cdef class Block:
+    """A raw block of memory from an allocator.
+
+    Made by :meth:`Allocator.allocate`.  It exposes its bytes through the
+    buffer protocol (writable, format ``'B'``), so ``memoryview(block)`` and
+    ``np.frombuffer(block, dtype)`` view it without a copy.  It keeps its
+    allocator alive, and dropping the last reference releases it.
+
+    Once released, every use raises ValueError; the freed memory is never
+    touched.  A block cannot be released while views of it exist
+    (BufferError), so no view can outlive its memory.
+    """
+
+    def __cinit__(self):
+        self.owner = None
+
     @property
-    def max_bytes(self):
-        """int or None : The bound on bytes in use, or None if unbounded."""
-        return _limit_or_none(self.state.st.max_bytes)
+    def nbytes(self):
+        """int : Size in bytes."""
+        return self.size
 
-    def inject_failure(self, Py_ssize_t after=0):
-        """Make a future request fail as if the OS had refused it (a test hook).
+    @property
+    def align(self):
+        """int : The alignment it was allocated with."""
+        return self.alignment
 
-        Parameters
-        ----------
-        after : int, default 0
-            How many requests succeed first; the next one fails.  Only one
-            failure is armed at a time; calling again re-arms it.
+    @property
+    def address(self):
+        """int : Address of the first byte (for ctypes and C interop).
 
         Raises
         ------
         ValueError
-            If `after` is negative.
+            If the block was released.
         """
-        if after < 0:
-            raise ValueError(f"after must be non-negative, got {after}")
-        self.state.fail_countdown = after + 1
+        self._live()
+        return <size_t>self.ptr
+
+    @property
+    def released(self):
+        """bool : Whether the block was given back."""
+        return self.owner is None
+
+    @property
+    def allocator(self):
+        """Allocator or None : The allocator it came from; None once released."""
+        return self.owner
+
+    def __len__(self):
+        self._live()
+        return self.size
+
+    cdef int _live(self) except -1:
+        if self.owner is None:
+            raise ValueError("the block was released")
+        return 0
+
+    def release(self):
+        """Give the block back to its allocator.
+
+        Raises
+        ------
+        ValueError
+            If it was already released.
+        BufferError
+            If views of it still exist; release them first.
+        AllocatorError
+            If its allocator detects damage (debug mode: overwritten guard
+            bytes); the block then stays unreleased.
+        """
+        self._live()
+        if self.exports:
+            raise BufferError(
+                f"cannot release a block while {self.exports} view(s) of it exist")
+        cdef Allocator a = self.owner
+        cdef int rc = a.iface.release(a.iface.ctx, self.ptr, self.size)
+        if rc != 0:
+            raise_misuse(a, rc)
+        self.owner = None
+        self.ptr = NULL
+
+    def __getbuffer__(self, Py_buffer* view, int flags):
+        self._live()
+        self.shape[0] = <Py_ssize_t>self.size
+        self.strides[0] = 1
+        view.buf = self.ptr
+        view.obj = self
+        view.len = <Py_ssize_t>self.size
+        view.readonly = 0
+        view.itemsize = 1
+        view.format = "B"
+        view.ndim = 1
+        view.shape = self.shape
+        view.strides = self.strides
+        view.suboffsets = NULL
+        view.internal = NULL
+        self.exports += 1
+
+    def __releasebuffer__(self, Py_buffer* view):
+        self.exports -= 1
+
+    def __dealloc__(self):
+        # Dropping the last reference gives the memory back.  No view can
+        # exist here: each holds a reference to the block.  A misuse code is
+        # ignored: there is no one to raise it to (debug mode's check() and
+        # leak report still see the allocator's state).
+        cdef Allocator a = self.owner
+        if a is not None and self.ptr != NULL:
+            a.iface.release(a.iface.ctx, self.ptr, self.size)
+
+    def __repr__(self):
+        if self.owner is None:
+            return f"<segpy.Block released nbytes={self.size}>"
+        return (f"<segpy.Block nbytes={self.size} align={self.alignment} "
+                f"address={<size_t>self.ptr:#x} allocator={type(self.owner).__name__}>")
 
 
-# The process-wide default: a SystemAllocator.  (The allocator issue adds the
-# arena and heap family and a context-variable override of this default.)
-cdef SystemAllocator _default_allocator = SystemAllocator()
+# ---------------------------------------------------------------------------
+# The default allocator and the context that overrides it.
+# ---------------------------------------------------------------------------
+
+# Per thread / asyncio task: contextvars give each thread its own context and
+# copy the creating context into each task, so one task's override never
+# leaks into another's.
+_current_allocator = contextvars.ContextVar("segpy.allocator", default=None)
+
+cdef Allocator _process_default = None
+
+
+def _set_default(Allocator a not None):
+    """Replace the process-wide default (used once by ``segpy/__init__.py``)."""
+    global _process_default
+    _process_default = a
+
+
+cdef Allocator current_allocator():
+    """The allocator new lists use: the context's, else the process default."""
+    global _process_default
+    a = _current_allocator.get()
+    if a is not None:
+        return <Allocator>a
+    if _process_default is None:
+        _process_default = SystemAllocator()
+    return _process_default
 
 
 def get_allocator():
@@ -331,12 +737,54 @@ def get_allocator():
     Returns
     -------
     Allocator
-        The process-wide default, a :class:`SystemAllocator`.
+        The one set by the innermost active :func:`segpy.allocator` block of
+        the current thread or task, else the process-wide default.
 
     Examples
     --------
     >>> import segpy
-    >>> segpy.get_allocator().name
-    'system'
+    >>> isinstance(segpy.get_allocator(), segpy.Allocator)
+    True
     """
-    return _default_allocator
+    return current_allocator()
+
+
+class allocator:
+    """Context manager: make `a` the default allocator of lists created inside.
+
+    Based on :mod:`contextvars`, so the override is seen only by the current
+    thread or asyncio task (and tasks it creates afterwards); blocks nest.
+
+    Parameters
+    ----------
+    a : Allocator
+        The allocator to use.
+
+    Raises
+    ------
+    TypeError
+        If `a` is not an Allocator.
+
+    Examples
+    --------
+    >>> import segpy
+    >>> arena = segpy.SystemAllocator()
+    >>> with segpy.allocator(arena):
+    ...     lst = segpy.SegmentedList("q", range(5))
+    >>> lst.allocator is arena
+    True
+    """
+
+    def __init__(self, a):
+        if not isinstance(a, Allocator):
+            raise TypeError(f"segpy.allocator() needs an Allocator, got {type(a).__name__}")
+        self._allocator = a
+        self._tokens = []
+
+    def __enter__(self):
+        self._tokens.append(_current_allocator.set(self._allocator))
+        return self._allocator
+
+    def __exit__(self, *exc):
+        _current_allocator.reset(self._tokens.pop())
+        return False

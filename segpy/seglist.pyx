@@ -47,7 +47,8 @@ from libc.string cimport memset
 
 from segpy.alloc cimport Allocator
 from segpy.alloc cimport segpy_allocator_t
-from segpy.alloc import get_allocator
+from segpy.alloc cimport current_allocator
+from segpy.alloc cimport raise_alloc_error
 
 cnp.import_array()
 
@@ -442,11 +443,7 @@ cdef int _raise_grow_error(SegmentedList self, Py_ssize_t extra) except -1:
             f"cannot grow a SegmentedList of {s.itemsize}-byte elements from "
             f"{s.length} by {extra} elements: beyond its {s.max_length} "
             "addressable elements")
-    st = self._allocator.stats
-    limit = "none" if st["max_bytes"] is None else f"{st['max_bytes']} bytes"
-    raise MemoryError(
-        f"allocator '{self._allocator.name}' could not provide {s.failed_bytes} "
-        f"bytes for a new segment (in use: {st['bytes_in_use']} bytes, limit: {limit})")
+    raise_alloc_error(self._allocator, s.failed_bytes, "a new segment")
 
 
 cdef const char* _pack_generic(SegmentedList self, object x) except NULL:
@@ -686,7 +683,7 @@ cdef int _setup(SegmentedList self, object dt, Allocator alloc, int shift) excep
 
 cdef Allocator _resolve_allocator(object allocator):
     if allocator is None:
-        return get_allocator()
+        return current_allocator()
     if not isinstance(allocator, Allocator):
         raise TypeError(
             f"allocator must be a segpy allocator, not {type(allocator).__name__}")
@@ -1003,7 +1000,9 @@ cdef class SegmentedList:
         Initial contents, appended as by :meth:`extend`.
     allocator : segpy.Allocator, optional
         Where the segments' memory comes from; the list keeps it alive.
-        Defaults to :func:`segpy.get_allocator()`.
+        Defaults to :func:`segpy.get_allocator()`: the allocator of the
+        innermost active ``with segpy.allocator(a):`` block, else segpy's
+        process-wide default.
     first_segment : int, optional
         Elements in the first segment, a power of two from 1 to 2**30.  The
         default gives a first segment of about 512 bytes.
@@ -1041,7 +1040,7 @@ cdef class SegmentedList:
     def __cinit__(self, *args, **kwargs):
         # A valid empty float64 list until __init__ runs, so that an object
         # made by __new__ alone is safe to use.
-        _setup(self, np.dtype(np.float64), get_allocator(), 6)
+        _setup(self, np.dtype(np.float64), current_allocator(), 6)
 
     def __init__(self, dtype, iterable=(), *, allocator=None, first_segment=None):
         dt = _check_dtype(dtype)

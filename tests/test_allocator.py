@@ -11,7 +11,7 @@ import segpy
 from segpy import SegmentedList, SystemAllocator
 
 STAT_KEYS = {"bytes_in_use", "bytes_mapped", "peak_bytes_in_use", "max_bytes", "overhead_bytes",
-             "n_alloc", "n_release", "n_os_calls", "n_os_failures", "n_limit_failures"}
+             "header_bytes", "cached_bytes", "n_regions", "n_blocks", "n_alloc", "n_release", "n_os_calls", "n_os_failures", "n_limit_failures"}
 
 
 def grow_ops():
