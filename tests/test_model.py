@@ -45,7 +45,7 @@ import segpy
 MAX_LEN = 600  # keeps every example cheap; s0=64 still reaches 4 segments
 
 
-def make_machine(fam):
+def make_machine(fam, make_alloc=segpy.SystemAllocator):
     dt = fam.dtype
     values = fam.values
     bad = fam.bad
@@ -53,7 +53,7 @@ def make_machine(fam):
     class SegmentedListMachine(RuleBasedStateMachine):
         @initialize(first_segment=st.sampled_from(FIRST_SEGMENTS))
         def start(self, first_segment):
-            self.alloc = segpy.SystemAllocator()
+            self.alloc = make_alloc()
             self.lst = segpy.SegmentedList(dt, allocator=self.alloc,
                                            first_segment=first_segment)
             self.s0 = (default_first_segment(dt.itemsize)
@@ -349,7 +349,7 @@ def make_machine(fam):
                 if valid:
                     assert_arrays_identical(v, self.arr[start:start + len(v)])
 
-    SegmentedListMachine.__name__ = f"Machine_{fam.name}"
+    SegmentedListMachine.__name__ = f"Machine_{fam.name}_{make_alloc.__name__}"
     return SegmentedListMachine
 
 
@@ -364,3 +364,36 @@ for _fam in FAMILIES:
     _case.settings = _SETTINGS
     globals()[_name] = type(_name, (_case,), {})
 del _fam, _machine, _name, _case
+
+
+def _allocator_factories():
+    """A list on every other allocator of the family passes the same machine."""
+    out = {}
+    bump = getattr(__import__("segpy.bump", fromlist=["x"]), "BumpAllocator", None)
+    heap = getattr(__import__("segpy.heap", fromlist=["x"]), "Heap", None)
+    buf = getattr(__import__("segpy.buffer", fromlist=["x"]), "BufferAllocator", None)
+    if bump is not None:
+        out["Bump"] = lambda: bump(first_block=4096)
+        out["BumpDebug"] = lambda: bump(debug=True)
+    if heap is not None:
+        out["Heap"] = lambda: heap(region_size=1 << 16)
+        out["HeapDebug"] = lambda: heap(debug=True)
+    if buf is not None:
+        out["Buffer"] = lambda: buf(bytearray(8 << 20))
+        out["BufferDebug"] = lambda: buf(bytearray(8 << 20), debug=True)
+    return out
+
+
+# The other allocators run a few representative families (fixed-size ints and
+# floats, a byte-swapped type, a record) rather than all of them.
+_OTHER_FAMILIES = [f for f in FAMILIES if f.name in {"int64", "float64", "int8", "big-float64", "record"}] \
+    or FAMILIES[:3]
+for _alloc_name, _factory in _allocator_factories().items():
+    _factory.__name__ = _alloc_name
+    for _fam in _OTHER_FAMILIES:
+        _machine = make_machine(_fam, _factory)
+        _name = f"Test_{_alloc_name}_" + "".join(c if c.isalnum() else "_" for c in _fam.name)
+        _case = _machine.TestCase
+        _case.settings = _SETTINGS
+        globals()[_name] = type(_name, (_case,), {})
+    del _fam, _machine, _name, _case
