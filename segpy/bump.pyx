@@ -17,7 +17,6 @@ from libc.stdio cimport snprintf
 from libc.stdlib cimport free
 from libc.stdlib cimport malloc
 from libc.stdlib cimport realloc
-from libc.string cimport memcpy
 from libc.string cimport memset
 
 from segpy.alloc cimport Allocator
@@ -412,6 +411,8 @@ cdef int bump_reset(bump_t* b) noexcept nogil:
         if b.blocks[i].size > b.blocks[k].size:
             k = i
     keep = b.blocks[k]
+    if b.common.debug:
+        memset(keep.base, SEGPY_ADEBUG_FILL_FREE, _used(b, k))
     m = 1
     for i in range(b.n):
         if i == k:
@@ -425,8 +426,6 @@ cdef int bump_reset(bump_t* b) noexcept nogil:
     for i in range(b.n):
         b.blocks[i].used = 0
         b.blocks[i].n_live = 0
-    if b.common.debug:
-        memset(keep.base, SEGPY_ADEBUG_FILL_FREE, keep.size)
     b.cur = 0
     b.top = keep.base
     b.end = keep.base + keep.size
