@@ -1,2 +1,821 @@
 # cython: language_level=3
-"""Placeholder: filled in by the bump allocator work."""
+"""The bump arena allocator (see ``bump.pxd`` for the layout and invariants).
+
+Allocation is an aligned bump of a pointer inside the current arena block;
+release is a no-op except that the most recent allocation is rolled back.
+Memory comes back all at once: :meth:`BumpAllocator.reset` (keeps the
+largest block) or the end of a :meth:`BumpAllocator.scope`.
+"""
+
+import operator
+
+import numpy as np
+
+from libc.stdint cimport SIZE_MAX
+from libc.stdint cimport uint32_t
+from libc.stdio cimport snprintf
+from libc.stdlib cimport free
+from libc.stdlib cimport malloc
+from libc.stdlib cimport realloc
+from libc.string cimport memset
+
+from segpy.alloc cimport Allocator
+from segpy.alloc cimport Block
+from segpy.alloc cimport SEGPY_ABUSY
+from segpy.alloc cimport SEGPY_ACORRUPT
+from segpy.alloc cimport SEGPY_ADEBUG_FILL_ALLOC
+from segpy.alloc cimport SEGPY_ADEBUG_FILL_FREE
+from segpy.alloc cimport SEGPY_ADEBUG_GUARD
+from segpy.alloc cimport SEGPY_ADEBUG_GUARD_BYTES
+from segpy.alloc cimport SEGPY_ADOUBLE
+from segpy.alloc cimport SEGPY_AFOREIGN
+from segpy.alloc cimport SEGPY_AINVAL
+from segpy.alloc cimport SEGPY_AOS
+from segpy.alloc cimport raise_alloc_error
+from segpy.alloc cimport raise_misuse
+from segpy.alloc cimport segpy_common_fail
+from segpy.alloc cimport segpy_common_init
+from segpy.alloc cimport segpy_common_limit_ok
+from segpy.alloc cimport segpy_common_map
+from segpy.alloc cimport segpy_common_note_alloc
+from segpy.alloc cimport segpy_common_note_release
+from segpy.alloc cimport segpy_common_unmap
+from segpy.alloc cimport segpy_page_size
+from segpy.alloc cimport segpy_round_up
+
+from segpy.alloc import AllocatorError
+
+
+# ---------------------------------------------------------------------------
+# The C core.  Every function is noexcept nogil and reports failure by its
+# return value, recording the cause in b.common (and common.message).
+# ---------------------------------------------------------------------------
+
+cdef int bump_init(bump_t* b, size_t max_bytes, size_t first_block, int debug) noexcept nogil:
+    """Initialise an empty arena (maps nothing yet).
+
+    ``first_block`` is rounded up to a page and to at least 4096 bytes.
+    Returns 0, or SEGPY_AOS if the scope table could not be allocated.
+    """
+    memset(b, 0, sizeof(bump_t))
+    segpy_common_init(&b.common, max_bytes, debug)
+    b.max_align = segpy_page_size()
+    if first_block < BUMP_MIN_BLOCK:
+        first_block = BUMP_MIN_BLOCK
+    b.first_block = segpy_round_up(first_block, b.max_align)
+    b.cur = -1
+    b.scopes = <bump_scope_t*>malloc(8 * sizeof(bump_scope_t))
+    if b.scopes == NULL:
+        return segpy_common_fail(&b.common, SEGPY_AOS, 0)
+    b.scope_cap = 8
+    b.n_scopes = 1
+    memset(b.scopes, 0, sizeof(bump_scope_t))   # sentinel frame: checkpoint (0, 0)
+    return 0
+
+
+cdef int bump_destroy(bump_t* b) noexcept nogil:
+    """Unmap every arena block and free the scope table, live allocations or not.
+
+    Safe on a zeroed or already destroyed state.  Returns 0 (or SEGPY_AOS if
+    the OS refused an unmap; the rest are still unmapped).
+    """
+    cdef int i
+    cdef int rc = 0
+    for i in range(b.n):
+        if segpy_common_unmap(&b.common, b.blocks[i].base, b.blocks[i].size) != 0:
+            rc = SEGPY_AOS
+    b.n = 0
+    b.cur = -1
+    b.top = b.end = b.last = b.last_top = NULL
+    free(b.scopes)
+    b.scopes = NULL
+    b.n_scopes = 0
+    b.scope_cap = 0
+    return rc
+
+
+cdef inline size_t _used(const bump_t* b, int i) noexcept nogil:
+    # Bytes bumped in block i: exact for earlier blocks, the pointer for the
+    # current one, and 0 for the empty cached blocks after it.
+    if i < b.cur:
+        return b.blocks[i].used
+    if i == b.cur:
+        return <size_t>(b.top - b.blocks[i].base)
+    return 0
+
+
+cdef inline void _fill_guard(char* p) noexcept nogil:
+    memset(p, SEGPY_ADEBUG_GUARD, SEGPY_ADEBUG_GUARD_BYTES)
+
+
+cdef inline int _guard_ok(const char* p) noexcept nogil:
+    cdef int k
+    for k in range(SEGPY_ADEBUG_GUARD_BYTES):
+        if <unsigned char>p[k] != SEGPY_ADEBUG_GUARD:
+            return 0
+    return 1
+
+
+cdef inline void _commit(bump_t* b, char* p, char* old_top, size_t nbytes) noexcept nogil:
+    # Book one successful allocation (payload p) made from old_top.
+    b.last = p
+    b.last_top = old_top
+    b.last_nbytes = nbytes
+    b.blocks[b.cur].n_live += 1
+    b.scopes[b.n_scopes - 1].n_live += 1
+    segpy_common_note_alloc(&b.common, nbytes)
+
+
+cdef char* _place(bump_t* b, size_t nbytes, size_t align) noexcept nogil:
+    """Carve an allocation from the current block; NULL (nothing changed) if
+    it does not fit.  The caller validated nbytes and align."""
+    cdef char* top = b.top
+    cdef size_t p, h
+    cdef bump_hdr_t* hdr
+    if b.cur < 0:
+        return NULL
+    if b.common.debug == 0:
+        p = segpy_round_up(<size_t>top, align)
+        if p > <size_t>b.end or nbytes > <size_t>b.end - p:
+            return NULL
+        b.top = <char*>(p + nbytes)
+    else:
+        if align < BUMP_HDR_BYTES:
+            align = BUMP_HDR_BYTES
+        p = segpy_round_up(<size_t>top + BUMP_HDR_BYTES, align)
+        if (p > <size_t>b.end or nbytes > <size_t>b.end - p
+                or SEGPY_ADEBUG_GUARD_BYTES > <size_t>b.end - p - nbytes):
+            return NULL
+        h = p - BUMP_HDR_BYTES
+        memset(top, SEGPY_ADEBUG_GUARD, h - <size_t>top)    # pad
+        hdr = <bump_hdr_t*>h
+        hdr.magic = BUMP_MAGIC
+        hdr.state = BUMP_STATE_LIVE
+        hdr.nbytes = nbytes
+        memset(<char*>p, SEGPY_ADEBUG_FILL_ALLOC, nbytes)
+        _fill_guard(<char*>p + nbytes)
+        b.top = <char*>(p + nbytes + SEGPY_ADEBUG_GUARD_BYTES)
+    _commit(b, <char*>p, top, nbytes)
+    return <char*>p
+
+
+cdef int _next_block(bump_t* b, size_t need, size_t request) noexcept nogil:
+    """Make the block after cur current, at least ``need`` bytes.
+
+    Reuses an empty cached block (those after cur, left by a scope rewind)
+    if one is large enough, else maps a new one: twice the current block or
+    ``need`` rounded to a page.  Returns 0, or SEGPY_ALIMIT / SEGPY_AOS /
+    SEGPY_AINVAL with nothing changed.
+    """
+    cdef int i, k
+    cdef size_t size
+    cdef bump_block_t tmp
+    cdef char* base
+    k = -1
+    for i in range(b.cur + 1, b.n):
+        if b.blocks[i].size >= need:
+            k = i
+            break
+    if k < 0:
+        if b.n >= BUMP_MAX_BLOCKS:
+            snprintf(b.common.message, sizeof(b.common.message),
+                     "the arena block table is full (%d blocks)", b.n)
+            return segpy_common_fail(&b.common, SEGPY_AINVAL, request)
+        if b.cur < 0:
+            size = b.first_block
+        else:
+            size = b.blocks[b.cur].size
+            size = size * 2 if size <= SIZE_MAX // 2 else size
+        if size < need:
+            size = need
+        if not segpy_common_limit_ok(&b.common, size, request):
+            return b.common.last_error
+        base = <char*>segpy_common_map(&b.common, size, request)
+        if base == NULL:
+            return b.common.last_error
+        k = b.n
+        b.n += 1
+        b.blocks[k].base = base
+        b.blocks[k].size = size
+        b.blocks[k].used = 0
+        b.blocks[k].n_live = 0
+    # Blocks after cur are all empty, so their order is free: bring k next.
+    if k != b.cur + 1:
+        tmp = b.blocks[k]
+        b.blocks[k] = b.blocks[b.cur + 1]
+        b.blocks[b.cur + 1] = tmp
+    if b.cur >= 0:
+        b.blocks[b.cur].used = <size_t>(b.top - b.blocks[b.cur].base)
+    b.cur += 1
+    b.blocks[b.cur].used = 0
+    b.top = b.blocks[b.cur].base
+    b.end = b.top + b.blocks[b.cur].size
+    return 0
+
+
+cdef void* bump_request_slow(bump_t* b, size_t nbytes, size_t align) noexcept nogil:
+    """Validate, then place in the current block or move to the next one."""
+    cdef char* p
+    cdef size_t need
+    cdef int rc
+    if nbytes == 0 or align == 0 or (align & (align - 1)) or align > b.max_align:
+        snprintf(b.common.message, sizeof(b.common.message),
+                 "bad request: %zu bytes aligned to %zu (align must be a power "
+                 "of two up to %zu)", nbytes, align, b.max_align)
+        segpy_common_fail(&b.common, SEGPY_AINVAL, nbytes)
+        return NULL
+    if nbytes > (SIZE_MAX >> 2):
+        if not segpy_common_limit_ok(&b.common, SIZE_MAX, nbytes):
+            return NULL
+        segpy_common_fail(&b.common, SEGPY_AINVAL, nbytes)
+        return NULL
+    p = _place(b, nbytes, align)
+    if p != NULL:
+        return p
+    # Room for the request in a fresh block: payload, alignment slack and,
+    # in debug mode, the header and guard.
+    need = nbytes + align
+    if b.common.debug:
+        need += BUMP_HDR_BYTES * 2 + SEGPY_ADEBUG_GUARD_BYTES
+    need = segpy_round_up(need, b.max_align)
+    rc = _next_block(b, need, nbytes)
+    if rc != 0:
+        return NULL
+    return _place(b, nbytes, align)
+
+
+cdef void* bump_request(void* ctx, size_t nbytes, size_t align) noexcept nogil:
+    """The seam's request: ``align``-aligned memory of ``nbytes``, or NULL."""
+    return bump_request_fast(<bump_t*>ctx, nbytes, align)
+
+
+cdef int _find_block(const bump_t* b, const char* p) noexcept nogil:
+    # Arena block holding p, or -1.  Most releases hit the current block,
+    # so scan from it down, then the (empty) cached ones.
+    cdef int i
+    for i in range(b.cur, -1, -1):
+        if b.blocks[i].base <= p < b.blocks[i].base + b.blocks[i].size:
+            return i
+    for i in range(b.cur + 1, b.n):
+        if b.blocks[i].base <= p < b.blocks[i].base + b.blocks[i].size:
+            return i
+    return -1
+
+
+cdef inline int _frame_of(const bump_t* b, int i, size_t off) noexcept nogil:
+    # Innermost scope frame whose checkpoint is at or before (i, off); the
+    # sentinel frame 0 (checkpoint (0, 0)) always qualifies.
+    cdef int f = b.n_scopes - 1
+    while f > 0:
+        if b.scopes[f].blk < i or (b.scopes[f].blk == i and b.scopes[f].off <= off):
+            return f
+        f -= 1
+    return 0
+
+
+cdef int _misuse(bump_t* b, int code, int i, size_t off, size_t nbytes,
+                 const char* what) noexcept nogil:
+    snprintf(b.common.message, sizeof(b.common.message),
+             "arena block %d offset %zu size %zu: %s", i, off, nbytes, what)
+    b.common.last_error = code
+    return code
+
+
+cdef int bump_release(void* ctx, void* ptr, size_t nbytes) noexcept nogil:
+    """The seam's release: a no-op except for bookkeeping, and a rollback of
+    the most recent allocation.
+
+    Returns 0, or SEGPY_AFOREIGN (not inside any arena block: checked before
+    any memory is read), SEGPY_ADOUBLE (not a live allocation) or, in debug
+    mode, SEGPY_ACORRUPT (damaged header or guard, or a size mismatch); on
+    error nothing changes.
+    """
+    cdef bump_t* b = <bump_t*>ctx
+    cdef char* p = <char*>ptr
+    cdef int i, f
+    cdef size_t off, used
+    cdef bump_hdr_t* hdr
+    if p == NULL:
+        return 0
+    i = _find_block(b, p)
+    if i < 0:
+        snprintf(b.common.message, sizeof(b.common.message),
+                 "address %p (size %zu) is not inside any of the %d arena blocks",
+                 ptr, nbytes, b.n)
+        b.common.last_error = SEGPY_AFOREIGN
+        return SEGPY_AFOREIGN
+    off = <size_t>(p - b.blocks[i].base)
+    used = _used(b, i)
+    if nbytes == 0 or off >= used or nbytes > used - off:
+        return _misuse(b, SEGPY_ADOUBLE, i, off, nbytes,
+                       "not a live allocation (beyond the bump pointer)")
+    f = _frame_of(b, i, off)
+    if b.blocks[i].n_live == 0 or b.scopes[f].n_live == 0:
+        return _misuse(b, SEGPY_ADOUBLE, i, off, nbytes,
+                       "not a live allocation (none live in that range)")
+    if b.common.debug:
+        if off < BUMP_HDR_BYTES:
+            return _misuse(b, SEGPY_ACORRUPT, i, off, nbytes, "no room for a header")
+        hdr = <bump_hdr_t*>(p - BUMP_HDR_BYTES)
+        if hdr.magic != BUMP_MAGIC:
+            return _misuse(b, SEGPY_ACORRUPT, i, off, nbytes,
+                           "header damaged (or not an allocation)")
+        if hdr.state == BUMP_STATE_FREE:
+            return _misuse(b, SEGPY_ADOUBLE, i, off, nbytes, "already released")
+        if hdr.state != BUMP_STATE_LIVE or hdr.nbytes != nbytes:
+            return _misuse(b, SEGPY_ACORRUPT, i, off, nbytes,
+                           "header damaged or released with the wrong size")
+        if nbytes + SEGPY_ADEBUG_GUARD_BYTES > used - off or not _guard_ok(p + nbytes):
+            return _misuse(b, SEGPY_ACORRUPT, i, off, nbytes,
+                           "guard bytes after the block overwritten")
+        hdr.state = BUMP_STATE_FREE
+        memset(p, SEGPY_ADEBUG_FILL_FREE, nbytes)
+    b.blocks[i].n_live -= 1
+    b.scopes[f].n_live -= 1
+    segpy_common_note_release(&b.common, nbytes)
+    if p == b.last and nbytes == b.last_nbytes:
+        # Roll back the most recent allocation (it is in blocks[cur] and
+        # after every checkpoint: a scope push clears `last`).
+        b.top = b.last_top
+        b.last = NULL
+    return 0
+
+
+cdef int bump_stats(void* ctx, segpy_alloc_stats_t* out) noexcept nogil:
+    """Copy the counters into ``out`` and fill the derived fields; returns 0."""
+    cdef bump_t* b = <bump_t*>ctx
+    cdef int i
+    out[0] = b.common.st
+    out.overhead_bytes = b.common.st.bytes_mapped - b.common.st.bytes_in_use
+    out.header_bytes = 0
+    if b.common.debug:
+        out.header_bytes = b.common.st.n_blocks * (BUMP_HDR_BYTES + SEGPY_ADEBUG_GUARD_BYTES)
+    out.cached_bytes = 0
+    for i in range(b.cur + 1, b.n):
+        out.cached_bytes += b.blocks[i].size
+    return 0
+
+
+cdef int bump_grow(bump_t* b, void* p, size_t old_nbytes, size_t new_nbytes) noexcept nogil:
+    """Grow the most recent allocation in place to ``new_nbytes``.
+
+    Returns 0, or SEGPY_AINVAL (nothing changed) if ``p`` is not the most
+    recent live allocation of ``old_nbytes``, ``new_nbytes`` is smaller, or
+    the current block has no room.
+    """
+    cdef char* q = <char*>p
+    cdef size_t extra = SEGPY_ADEBUG_GUARD_BYTES if b.common.debug else 0
+    cdef size_t room
+    if q == NULL or q != b.last or old_nbytes != b.last_nbytes or new_nbytes < old_nbytes:
+        return SEGPY_AINVAL
+    room = <size_t>(b.end - q)
+    if new_nbytes > room or extra > room - new_nbytes:
+        return SEGPY_AINVAL
+    if b.common.debug:
+        (<bump_hdr_t*>(q - BUMP_HDR_BYTES)).nbytes = new_nbytes
+        memset(q + old_nbytes, SEGPY_ADEBUG_FILL_ALLOC, new_nbytes - old_nbytes)
+        _fill_guard(q + new_nbytes)
+    b.top = q + new_nbytes + extra
+    b.last_nbytes = new_nbytes
+    b.common.st.bytes_in_use += new_nbytes - old_nbytes
+    if b.common.st.bytes_in_use > b.common.st.peak_bytes_in_use:
+        b.common.st.peak_bytes_in_use = b.common.st.bytes_in_use
+    return 0
+
+
+cdef int bump_reset(bump_t* b) noexcept nogil:
+    """Forget every allocation: keep the largest block, unmap the others.
+
+    O(number of blocks).  Returns 0; SEGPY_ABUSY (nothing changed) if an
+    allocation is live or a scope is open; SEGPY_AOS if the OS refused an
+    unmap (that block then stays, empty, in the table).
+    """
+    cdef int i, k, m
+    cdef int rc = 0
+    cdef bump_block_t keep
+    if b.common.st.n_blocks != 0:
+        snprintf(b.common.message, sizeof(b.common.message),
+                 "reset with %zu live allocation(s) holding %zu bytes",
+                 b.common.st.n_blocks, b.common.st.bytes_in_use)
+        b.common.last_error = SEGPY_ABUSY
+        return SEGPY_ABUSY
+    if b.n_scopes > 1:
+        snprintf(b.common.message, sizeof(b.common.message),
+                 "reset inside %d open scope(s)", b.n_scopes - 1)
+        b.common.last_error = SEGPY_ABUSY
+        return SEGPY_ABUSY
+    if b.n == 0:
+        return 0
+    k = 0
+    for i in range(1, b.n):
+        if b.blocks[i].size > b.blocks[k].size:
+            k = i
+    keep = b.blocks[k]
+    if b.common.debug:
+        memset(keep.base, SEGPY_ADEBUG_FILL_FREE, _used(b, k))
+    m = 1
+    for i in range(b.n):
+        if i == k:
+            continue
+        if segpy_common_unmap(&b.common, b.blocks[i].base, b.blocks[i].size) != 0:
+            b.blocks[m] = b.blocks[i]
+            m += 1
+            rc = SEGPY_AOS
+    b.blocks[0] = keep
+    b.n = m
+    for i in range(b.n):
+        b.blocks[i].used = 0
+        b.blocks[i].n_live = 0
+    b.cur = 0
+    b.top = keep.base
+    b.end = keep.base + keep.size
+    b.last = NULL
+    return rc
+
+
+cdef int bump_scope_push(bump_t* b) noexcept nogil:
+    """Open a scope: checkpoint (cur, top).  Returns 0 or SEGPY_AOS (no memory
+    for the frame; nothing changed)."""
+    cdef bump_scope_t* s
+    cdef bump_scope_t* fr
+    if b.n_scopes == b.scope_cap:
+        s = <bump_scope_t*>realloc(b.scopes, 2 * b.scope_cap * sizeof(bump_scope_t))
+        if s == NULL:
+            return segpy_common_fail(&b.common, SEGPY_AOS, 0)
+        b.scopes = s
+        b.scope_cap *= 2
+    fr = &b.scopes[b.n_scopes]
+    if b.cur < 0:
+        fr.blk = 0
+        fr.off = 0
+    else:
+        fr.blk = b.cur
+        fr.off = <size_t>(b.top - b.blocks[b.cur].base)
+    fr.n_live = 0
+    b.n_scopes += 1
+    # No rollback across a checkpoint: it could move top below it.
+    b.last = NULL
+    return 0
+
+
+cdef int bump_scope_pop(bump_t* b) noexcept nogil:
+    """Close the innermost scope, rewinding the arena to its checkpoint.
+
+    Blocks mapped inside the scope stay mapped (empty, cached) for reuse.
+    Returns 0; SEGPY_ABUSY if allocations made inside are still live: the
+    frame is closed but nothing is rewound (those allocations now belong to
+    the enclosing frame); SEGPY_AINVAL if no scope is open.
+    """
+    cdef bump_scope_t fr
+    cdef int i
+    if b.n_scopes <= 1:
+        snprintf(b.common.message, sizeof(b.common.message), "no scope is open")
+        b.common.last_error = SEGPY_AINVAL
+        return SEGPY_AINVAL
+    fr = b.scopes[b.n_scopes - 1]
+    b.n_scopes -= 1
+    if fr.n_live != 0:
+        b.scopes[b.n_scopes - 1].n_live += fr.n_live
+        snprintf(b.common.message, sizeof(b.common.message),
+                 "scope exit with %zu live allocation(s) made inside it "
+                 "(checkpoint: arena block %d offset %zu); nothing was rewound",
+                 fr.n_live, fr.blk, fr.off)
+        b.common.last_error = SEGPY_ABUSY
+        return SEGPY_ABUSY
+    if b.cur < 0:
+        return 0
+    if b.common.debug:
+        for i in range(fr.blk, b.cur + 1):
+            if i == fr.blk:
+                memset(b.blocks[i].base + fr.off, SEGPY_ADEBUG_FILL_FREE, _used(b, i) - fr.off)
+            else:
+                memset(b.blocks[i].base, SEGPY_ADEBUG_FILL_FREE, _used(b, i))
+    for i in range(fr.blk + 1, b.cur + 1):
+        b.blocks[i].used = 0
+    b.cur = fr.blk
+    b.top = b.blocks[fr.blk].base + fr.off
+    b.end = b.blocks[fr.blk].base + b.blocks[fr.blk].size
+    b.last = NULL
+    return 0
+
+
+cdef list _walk(bump_t* b, int i):
+    # Debug mode: the (payload offset, size, state) of every allocation in
+    # arena block i, checking each header and guard on the way.
+    cdef char* base = b.blocks[i].base
+    cdef size_t used = _used(b, i)
+    cdef size_t off = 0
+    cdef bump_hdr_t* hdr
+    out = []
+    while off < used:
+        while off < used and <unsigned char>base[off] == SEGPY_ADEBUG_GUARD:
+            off += 1
+        if off == used:
+            break
+        if used - off < BUMP_HDR_BYTES:
+            raise AllocatorError(f"bump: arena block {i} offset {off}: truncated header")
+        hdr = <bump_hdr_t*>(base + off)
+        if hdr.magic != BUMP_MAGIC or hdr.state > 1:
+            raise AllocatorError(
+                f"bump: damaged block: arena block {i} offset {off}: header overwritten")
+        off += BUMP_HDR_BYTES
+        if hdr.nbytes > used - off or SEGPY_ADEBUG_GUARD_BYTES > used - off - hdr.nbytes:
+            raise AllocatorError(
+                f"bump: damaged block: arena block {i} offset {off} size {hdr.nbytes}: "
+                f"size runs past the bump pointer")
+        if not _guard_ok(base + off + hdr.nbytes):
+            raise AllocatorError(
+                f"bump: damaged block: arena block {i} offset {off} size {hdr.nbytes}: "
+                f"guard bytes after the block overwritten")
+        out.append((off, hdr.nbytes, hdr.state))
+        off += hdr.nbytes + SEGPY_ADEBUG_GUARD_BYTES
+    return out
+
+
+# ---------------------------------------------------------------------------
+# The Python class.
+# ---------------------------------------------------------------------------
+
+_REGION_DTYPE = np.dtype([("index", np.int32), ("address", np.uint64), ("size", np.int64),
+                          ("used", np.int64), ("n_blocks", np.int64)])
+_BLOCK_DTYPE = np.dtype([("region", np.int32), ("offset", np.int64), ("size", np.int64),
+                         ("state", np.uint8)])
+
+
+cdef class _Scope:
+    """The context manager returned by :meth:`BumpAllocator.scope`."""
+    cdef BumpAllocator arena
+    cdef bint entered
+
+    def __enter__(self):
+        if self.entered:
+            raise RuntimeError("a scope object can be entered only once")
+        cdef int rc = bump_scope_push(&self.arena.state)
+        if rc != 0:
+            raise MemoryError("bump allocator: no memory for a scope frame")
+        self.entered = True
+        return self.arena
+
+    def __exit__(self, *exc):
+        cdef int rc = bump_scope_pop(&self.arena.state)
+        if rc != 0:
+            raise_misuse(self.arena, rc)
+        return False
+
+
+cdef class BumpAllocator(Allocator):
+    """A segmented bump arena over mmap: very fast allocation, bulk release.
+
+    Arena blocks are mapped from the OS as needed: the first has
+    `first_block` bytes, each next one twice the previous (or enough for a
+    larger request).  Allocating bumps a pointer in the current block.
+    Releasing is free, and the most recent allocation is rolled back, so a
+    list that grows and shrinks at the end reuses its memory; everything
+    else comes back at :meth:`reset` or at the end of a :meth:`scope`.
+
+    Parameters
+    ----------
+    max_bytes : int, optional
+        Upper bound on the bytes mapped from the OS; a request needing a new
+        block beyond it raises MemoryError and changes nothing.  ``None``
+        (the default) means unbounded.
+    first_block : int, default 4096
+        Size of the first arena block, rounded up to a page (at least 4096).
+    debug : bool, default False
+        Frame every allocation with a header and guard bytes, fill fresh and
+        released memory with patterns, detect double and foreign releases and
+        overruns, and warn about leaks when the arena dies.
+
+    Raises
+    ------
+    TypeError
+        If `max_bytes` or `first_block` is not an int.
+    ValueError
+        If `max_bytes` or `first_block` is negative or absurdly large.
+
+    Notes
+    -----
+    Not locked: callers serialise (the GIL does for Python users).
+
+    Examples
+    --------
+    >>> import segpy
+    >>> from segpy.bump import BumpAllocator
+    >>> arena = BumpAllocator()
+    >>> with arena.scope():
+    ...     lst = segpy.SegmentedList("q", range(100), allocator=arena)
+    ...     total = sum(lst)
+    ...     del lst
+    >>> arena.stats["bytes_in_use"]
+    0
+    """
+
+    def __cinit__(self, max_bytes=None, *, first_block=4096, debug=False):
+        cdef size_t limit = SIZE_MAX
+        if max_bytes is not None:
+            max_bytes = operator.index(max_bytes)
+            if max_bytes < 0:
+                raise ValueError(f"max_bytes must be non-negative, got {max_bytes}")
+            limit = max_bytes
+        first_block = operator.index(first_block)
+        if first_block < 0 or first_block > (SIZE_MAX >> 2):
+            raise ValueError(f"first_block must be from 0 to {SIZE_MAX >> 2}, got {first_block}")
+        if bump_init(&self.state, limit, <size_t>first_block, 1 if debug else 0) != 0:
+            raise MemoryError("bump allocator: no memory for the scope table")
+        self.common = &self.state.common
+        self.iface.ctx = &self.state
+        self.iface.request = bump_request
+        self.iface.release = bump_release
+        self.iface.stats = bump_stats
+        self.iface.name = "bump"
+
+    def __dealloc__(self):
+        self._report_leaks()
+        bump_destroy(&self.state)
+
+    @property
+    def first_block(self):
+        """int : Size of the first arena block (rounded up to a page)."""
+        return self.state.first_block
+
+    def scope(self):
+        """A checkpoint: everything allocated inside the ``with`` block is
+        rewound at its end.
+
+        Scopes nest.  Arena blocks mapped inside stay mapped (empty) and are
+        reused by later allocations.
+
+        Returns
+        -------
+        context manager
+            Its ``__enter__`` returns the arena.
+
+        Raises
+        ------
+        AllocatorError
+            At exit, if an allocation made inside is still live (a list or
+            Block that escaped).  Then nothing is rewound: the arena is left
+            as it was and those allocations stay valid.
+
+        Examples
+        --------
+        >>> from segpy.bump import BumpAllocator
+        >>> arena = BumpAllocator()
+        >>> with arena.scope():
+        ...     b = arena.allocate(100)
+        ...     del b
+        """
+        cdef _Scope s = _Scope.__new__(_Scope)
+        s.arena = self
+        return s
+
+    def reset(self):
+        """Forget all allocations; keep the largest arena block, unmap the others.
+
+        Its cost grows with the number of arena blocks, not allocations.
+
+        Raises
+        ------
+        AllocatorError
+            If any allocation (a list's segment, a Block) is still live, or a
+            scope is open; nothing changes.
+        """
+        cdef int rc = bump_reset(&self.state)
+        if rc != 0:
+            raise_misuse(self, rc)
+
+    def grow(self, Block block not None, nbytes):
+        """Grow `block` in place to `nbytes`, if it is the most recent allocation.
+
+        Parameters
+        ----------
+        block : Block
+            A live block of this arena.
+        nbytes : int
+            The new size, at least the current one.
+
+        Returns
+        -------
+        bool
+            True if the block now has `nbytes` bytes; False (nothing changed)
+            if it is not the most recent allocation or the block has no room.
+
+        Raises
+        ------
+        ValueError
+            If the block belongs to another allocator, was released, or
+            `nbytes` is smaller than its size.
+        """
+        cdef Py_ssize_t n = operator.index(nbytes)
+        if block.owner is not self:
+            raise ValueError("the block was released" if block.owner is None
+                             else "the block belongs to another allocator")
+        if n < <Py_ssize_t>block.size:
+            raise ValueError(f"grow cannot shrink a block ({block.size} -> {n} bytes)")
+        if bump_grow(&self.state, block.ptr, block.size, <size_t>n) != 0:
+            return False
+        block.size = <size_t>n
+        return True
+
+    def _request_raw(self, nbytes, align=8):
+        """Test hook: call the seam's request; return the address as an int.
+
+        Raises MemoryError or ValueError like :meth:`allocate`.
+        """
+        cdef size_t n = operator.index(nbytes)
+        cdef size_t al = operator.index(align)
+        cdef void* p = bump_request(&self.state, n, al)
+        if p == NULL:
+            raise_alloc_error(self, n, "a raw request")
+        return <size_t>p
+
+    def _release_raw(self, address, nbytes):
+        """Test hook: call the seam's release on an address (any int).
+
+        Raises
+        ------
+        AllocatorError
+            If the arena detects a misuse (never crashes on a foreign address).
+        """
+        cdef size_t a = operator.index(address)
+        cdef size_t n = operator.index(nbytes)
+        cdef int rc = bump_release(&self.state, <void*>a, n)
+        if rc != 0:
+            raise_misuse(self, rc)
+
+    cdef int _check(self) except -1:
+        cdef bump_t* b = &self.state
+        cdef int i, f
+        cdef size_t total = 0, live = 0, flive = 0, nlive, nbytes_live = 0
+        cdef size_t off, used
+        cdef bump_hdr_t* hdr
+        if b.n < 0 or b.n > BUMP_MAX_BLOCKS or b.cur < -1 or b.cur >= max(b.n, 1):
+            raise AllocatorError(f"bump: block table broken (n={b.n}, cur={b.cur})")
+        if b.n == 0:
+            if b.cur != -1 or b.common.st.n_blocks:
+                raise AllocatorError("bump: no arena block but a current block or live allocations")
+        else:
+            if b.cur < 0:
+                raise AllocatorError("bump: arena blocks mapped but no current block")
+            if not (b.blocks[b.cur].base <= b.top <= b.end) or \
+                    b.end != b.blocks[b.cur].base + b.blocks[b.cur].size:
+                raise AllocatorError(f"bump: bump pointer outside arena block {b.cur}")
+        for i in range(b.n):
+            total += b.blocks[i].size
+            live += b.blocks[i].n_live
+            if i < b.cur and b.blocks[i].used > b.blocks[i].size:
+                raise AllocatorError(f"bump: arena block {i} used beyond its size")
+            if i > b.cur and b.blocks[i].n_live:
+                raise AllocatorError(f"bump: cached arena block {i} has live allocations")
+        if total != b.common.st.bytes_mapped or <size_t>b.n != b.common.st.n_regions:
+            raise AllocatorError(
+                f"bump: {b.n} blocks of {total} bytes but stats say "
+                f"{b.common.st.n_regions} regions of {b.common.st.bytes_mapped}")
+        if live != b.common.st.n_blocks:
+            raise AllocatorError(
+                f"bump: blocks count {live} live allocations, stats {b.common.st.n_blocks}")
+        if b.n_scopes < 1 or b.scopes[0].blk != 0 or b.scopes[0].off != 0:
+            raise AllocatorError("bump: sentinel scope frame damaged")
+        for f in range(b.n_scopes):
+            flive += b.scopes[f].n_live
+            if f > 0:
+                if (b.scopes[f].blk, b.scopes[f].off) < (b.scopes[f - 1].blk, b.scopes[f - 1].off):
+                    raise AllocatorError(f"bump: scope frame {f} is before its parent")
+                if b.cur >= 0 and (b.scopes[f].blk, b.scopes[f].off) > \
+                        (b.cur, <size_t>(b.top - b.blocks[b.cur].base)):
+                    raise AllocatorError(f"bump: scope frame {f} is after the bump pointer")
+        if flive != b.common.st.n_blocks:
+            raise AllocatorError(
+                f"bump: scope frames count {flive} live allocations, stats {b.common.st.n_blocks}")
+        if b.common.st.n_blocks == 0 and b.common.st.bytes_in_use != 0:
+            raise AllocatorError("bump: bytes in use without live allocations")
+        if not b.common.debug:
+            return 0
+        for i in range(b.n):
+            nlive = 0
+            for off, size, state in _walk(&self.state, i):
+                if state:
+                    nlive += 1
+                    nbytes_live += size
+            if nlive != b.blocks[i].n_live:
+                raise AllocatorError(
+                    f"bump: arena block {i} has {nlive} live headers, counted {b.blocks[i].n_live}")
+        if nbytes_live != b.common.st.bytes_in_use:
+            raise AllocatorError(
+                f"bump: live headers hold {nbytes_live} bytes, stats {b.common.st.bytes_in_use}")
+        return 0
+
+    cdef object _blocks(self):
+        if not self.state.common.debug:
+            return None
+        rows = []
+        for i in range(self.state.n):
+            for off, size, state in _walk(&self.state, i):
+                rows.append((i, off, size, state))
+        return np.array(rows, dtype=_BLOCK_DTYPE)
+
+    cdef object _regions(self):
+        cdef bump_t* b = &self.state
+        rows = [(i, <size_t>b.blocks[i].base, b.blocks[i].size, _used(b, i), b.blocks[i].n_live)
+                for i in range(b.n)]
+        return np.array(rows, dtype=_REGION_DTYPE)
