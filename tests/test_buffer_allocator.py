@@ -309,6 +309,11 @@ def test_foreign_and_double_release(debug):
         a._release_raw(base_of(a) + (1 << 20), 100)
     with pytest.raises(AllocatorError, match="foreign.*not its start"):
         a._release_raw(p + 8, 100)
+    with pytest.raises(AllocatorError, match="not the start of a block"):
+        a._release_raw(base_of(a) + (1 << 14) - 8, 8)     # inside the header table
+    if p != base_of(a):                                    # padding / guard before block 0
+        with pytest.raises(AllocatorError, match="not the start of a block"):
+            a._release_raw(base_of(a), 8)
     with pytest.raises(AllocatorError, match="has size 100"):
         a._release_raw(p, 99)
     a.check()
