@@ -620,11 +620,12 @@ cdef class BufferAllocator(Allocator):
             PyBuffer_Release(&self.view)
             self.have_view = False
             raise ValueError(f"the {type(buffer).__name__} buffer is not C-contiguous")
-        if bufalloc_init(&self.state, <char*>self.view.buf, <size_t>self.view.len,
+        cdef Py_ssize_t length = self.view.len
+        if bufalloc_init(&self.state, <char*>self.view.buf, <size_t>length,
                          limit, 1 if debug else 0) != 0:
             PyBuffer_Release(&self.view)
             self.have_view = False
-            raise ValueError(f"a buffer of {self.view.len} bytes is too small for a "
+            raise ValueError(f"a buffer of {length} bytes is too small for a "
                              f"BufferAllocator (at least {<int>BUF_MIN_SIZE} bytes)")
         self.iface.ctx = &self.state
         self.iface.request = bufalloc_request
