@@ -7,6 +7,7 @@ and C code can use too.
 
 try:
     from segpy.alloc import Allocator, AllocatorError, Block, SystemAllocator, allocator, get_allocator
+    from segpy.buffer import BufferAllocator
     from segpy.bump import BumpAllocator
     from segpy.seglist import SegmentedList
 except ImportError as exc:  # pragma: no cover - only hit from a source checkout
@@ -25,6 +26,7 @@ __all__ = [
     "Allocator",
     "AllocatorError",
     "Block",
+    "BufferAllocator",
     "BumpAllocator",
     "SegmentedList",
     "SystemAllocator",

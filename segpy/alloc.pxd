@@ -173,6 +173,7 @@ cdef class Block:
     cdef int _live(self) except -1
 
 
+cdef size_t parse_max_bytes(object max_bytes) except? 0
 cdef int raise_alloc_error(Allocator a, size_t nbytes, str what) except -1
 cdef int raise_misuse(Allocator a, int code) except -1
 cdef Allocator current_allocator()

@@ -42,7 +42,7 @@ cdef inline object _limit_or_none(size_t max_bytes):
     return None if max_bytes == SIZE_MAX else max_bytes
 
 
-cdef size_t _parse_max_bytes(object max_bytes) except? 0:
+cdef size_t parse_max_bytes(object max_bytes) except? 0:
     """``max_bytes=`` of every allocator: None (unbounded) or an int >= 0."""
     if max_bytes is None:
         return SIZE_MAX
@@ -576,7 +576,7 @@ cdef class SystemAllocator(Allocator):
     """
 
     def __cinit__(self, max_bytes=None):
-        sysalloc_init(&self.state, _parse_max_bytes(max_bytes))
+        sysalloc_init(&self.state, parse_max_bytes(max_bytes))
         self.common = &self.state.common
         self.iface.ctx = &self.state
         self.iface.request = sysalloc_request

@@ -2,10 +2,8 @@ from typing import Any
 
 import numpy as np
 
-from segpy.alloc import Allocator
+from segpy.alloc import Allocator, Block
 
-# segpy/alloc.pyi does not declare Block yet; Any stands in for it.
-Block = Any
 
 class BufferAllocator(Allocator):
     def __init__(

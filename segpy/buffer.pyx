@@ -32,6 +32,7 @@ from libc.string cimport memmove
 from libc.string cimport memset
 
 from segpy.alloc cimport Allocator
+from segpy.alloc cimport parse_max_bytes
 from segpy.alloc cimport Block
 from segpy.alloc cimport SEGPY_ACORRUPT
 from segpy.alloc cimport SEGPY_ADEBUG_FILL_ALLOC
@@ -531,15 +532,6 @@ _REGION_DTYPE = np.dtype([("index", np.int32), ("address", np.uint64), ("size", 
                           ("used", np.int64), ("n_blocks", np.int64)])
 
 
-cdef size_t _parse_max_bytes(object max_bytes) except? 0:
-    if max_bytes is None:
-        return SIZE_MAX
-    max_bytes = operator.index(max_bytes)
-    if max_bytes < 0:
-        raise ValueError(f"max_bytes must be non-negative, got {max_bytes}")
-    return max_bytes
-
-
 cdef class BufferAllocator(Allocator):
     """An allocator over a caller-provided writable buffer.
 
@@ -599,7 +591,7 @@ cdef class BufferAllocator(Allocator):
 
     def __cinit__(self, buffer, *, max_bytes=None, debug=False):
         cdef Py_buffer probe
-        cdef size_t limit = _parse_max_bytes(max_bytes)
+        cdef size_t limit = parse_max_bytes(max_bytes)
         self.have_view = False
         if not PyObject_CheckBuffer(buffer):
             raise TypeError(f"BufferAllocator needs an object with a writable buffer, "

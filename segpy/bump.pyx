@@ -20,6 +20,7 @@ from libc.stdlib cimport realloc
 from libc.string cimport memset
 
 from segpy.alloc cimport Allocator
+from segpy.alloc cimport parse_max_bytes
 from segpy.alloc cimport Block
 from segpy.alloc cimport SEGPY_ABUSY
 from segpy.alloc cimport SEGPY_ACORRUPT
@@ -611,12 +612,7 @@ cdef class BumpAllocator(Allocator):
     """
 
     def __cinit__(self, max_bytes=None, *, first_block=4096, debug=False):
-        cdef size_t limit = SIZE_MAX
-        if max_bytes is not None:
-            max_bytes = operator.index(max_bytes)
-            if max_bytes < 0:
-                raise ValueError(f"max_bytes must be non-negative, got {max_bytes}")
-            limit = max_bytes
+        cdef size_t limit = parse_max_bytes(max_bytes)
         first_block = operator.index(first_block)
         if first_block < 0 or first_block > (SIZE_MAX >> 2):
             raise ValueError(f"first_block must be from 0 to {SIZE_MAX >> 2}, got {first_block}")
