@@ -27,6 +27,8 @@ from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memset
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
+import operator
+
 import numpy as np
 
 from segpy.alloc cimport Allocator, raise_alloc_error, raise_misuse, segpy_allocator_t
@@ -54,14 +56,14 @@ cdef inline int64_t _now() noexcept nogil:
 # ---------------------------------------------------------------------------
 
 cdef Py_ssize_t _check_n(object n) except -1:
-    cdef Py_ssize_t k = n.__index__()
-    if k < 1 or k > _MAX_N:
+    k = operator.index(n)   # TypeError for floats; compared as a Python int,
+    if k < 1 or k > _MAX_N:  # so a huge value is a ValueError, not an OverflowError
         raise ValueError(f"n must be in [1, {_MAX_N}], got {k}")
     return k
 
 
 cdef Py_ssize_t _check_size(object size) except -1:
-    cdef Py_ssize_t s = size.__index__()
+    s = operator.index(size)
     if s < 1 or s > _MAX_SIZE:
         raise ValueError(f"size must be in [1, {_MAX_SIZE}], got {s}")
     return s
