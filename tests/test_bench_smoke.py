@@ -142,3 +142,29 @@ def test_bump_reset_path_if_available():
     assert _bench.request_only(b, 16, N) > 0
     b.reset()
     assert b.stats["bytes_in_use"] == 0
+
+
+def test_asv_suite_runs_and_skips_missing(monkeypatch):
+    import importlib
+    import os
+    import sys
+
+    monkeypatch.setenv("SEGPY_BENCH_ALLOC_N", "256")
+    bench_dir = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                             "benchmarks")
+    monkeypatch.syspath_prepend(bench_dir)
+    for mod in [m for m in sys.modules if m == "benchmarks" or m.startswith("benchmarks.")]:
+        monkeypatch.delitem(sys.modules, mod)
+    m = importlib.import_module("benchmarks.bench_alloc")
+    assert m.N_BLOCKS == 256
+    for target in m.TARGETS:
+        s = m.RandomFree()
+        try:
+            s.setup(target)
+        except NotImplementedError:
+            assert target in ("heap", "bump")
+            continue
+        assert s.track_random_free_64(target) > 0
+        r = m.ReallocAfterRandomFree()
+        r.setup(target, 16)
+        assert r.track_realloc_after_random_free(target, 16) > 0
