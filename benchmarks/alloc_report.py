@@ -20,7 +20,7 @@ information: it is libc underneath, so its ratio shows the seam's own cost.
 
 Measures
 --------
-requests          n requests of 16 B, no release between (bump: released by reset())
+requests          n requests of 16 B, no release between (released afterwards, untimed)
 lifo_pairs        n request+release pairs, sizes cycling 16..256 B
 realloc 16 / 64   n requests after n blocks were freed in random order  (Heap <= 0.5x)
 random_free 64    n releases in random order                            (Heap <= 1.0x)
@@ -121,14 +121,10 @@ def c_loop_rows(name, make, n, repeat, targets):
     perm = np.random.default_rng(SEED).permutation(n)
     rows = []
 
-    if is_bump:
-        def seg_req():
-            ns = _bench.requests(a, 16, n, release=False)
-            a.reset()  # untimed: the next repetition starts from a retained block
-            return ns
-    else:
-        def seg_req():
-            return _bench.requests(a, 16, n)
+    # The untimed cleanup releases newest first, which rolls a bump arena
+    # back, so each repetition starts from a retained block.
+    def seg_req():
+        return _bench.requests(a, 16, n)
     s, g = interleaved(seg_req, lambda: _bench.requests(None, 16, n), repeat)
     rows.append(row("requests 16 B", name, s, g, n, targets.get("requests")))
 
@@ -166,7 +162,9 @@ def bump_reset_rows(ks, total_bytes, small_size, repeat):
             reset_ns, destroy_ns, regions = [], [], []
             for _ in range(repeat):
                 b = BumpAllocator()
-                _bench.request_only(b, size, k)
+                # reset() refuses while allocations are live: request k blocks
+                # and release them (untimed), leaving the k-request block chain.
+                _bench.requests(b, size, k)
                 regions.append(b.stats["n_regions"])
                 gc.collect()
                 t0 = time.perf_counter_ns()

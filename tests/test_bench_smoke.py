@@ -137,11 +137,14 @@ def test_bump_reset_path_if_available():
     Bump = getattr(bump_mod, "BumpAllocator", None)
     if Bump is None:
         pytest.skip("segpy.bump.BumpAllocator not built in this branch")
-    b = Bump()  # pragma: no cover - once the bump branch is merged
-    assert _bench.requests(b, 16, N, release=False) > 0
-    assert _bench.request_only(b, 16, N) > 0
-    b.reset()
+    b = Bump()
+    assert _bench.requests(b, 16, N) > 0            # released newest first: rolled back
     assert b.stats["bytes_in_use"] == 0
+    b.reset()
+    assert _bench.request_only(b, 16, N) > 0        # left live on purpose
+    assert b.stats["n_blocks"] == N
+    with pytest.raises(segpy.AllocatorError, match="live"):
+        b.reset()                                   # refuses: nothing is freed
 
 
 def test_asv_suite_runs_and_skips_missing(monkeypatch):

@@ -84,16 +84,11 @@ class _CLoop:
 
 
 class Requests(_CLoop):
-    """N requests of 16 B without release in between (bump: reset() afterwards)."""
+    """N requests of 16 B without release in between."""
 
     def track_requests_16(self, target):
-        b = self.bench
-        if self.is_bump:
-            ns = b.requests(self.a, 16, N_BLOCKS, release=False)
-            self.a.reset()
-        else:
-            ns = b.requests(self.a, 16, N_BLOCKS)
-        return ns / N_BLOCKS
+        # Released afterwards (untimed), newest first: a bump arena rolls back.
+        return self.bench.requests(self.a, 16, N_BLOCKS) / N_BLOCKS
 
     track_requests_16.unit = "ns"
 
@@ -158,14 +153,19 @@ class BumpResetDestroy:
             raise NotImplementedError("bump allocator not built")
         self.size = max(16, ((64 << 20) // k) & ~15) if layout == "same_bytes" else 64
 
-    def _filled(self, k):
+    def _filled(self, k, live):
+        # live=False: the k blocks are released again (reset() refuses live
+        # allocations), leaving the block chain k requests built.
         b = self.cls()
-        self.bench.request_only(b, self.size, k)
+        if live:
+            self.bench.request_only(b, self.size, k)
+        else:
+            self.bench.requests(b, self.size, k)
         gc.collect()
         return b
 
     def track_reset(self, k, layout):
-        b = self._filled(k)
+        b = self._filled(k, live=False)
         t0 = time.perf_counter_ns()
         b.reset()
         return time.perf_counter_ns() - t0
@@ -173,7 +173,7 @@ class BumpResetDestroy:
     track_reset.unit = "ns"
 
     def track_destroy(self, k, layout):
-        b = self._filled(k)
+        b = self._filled(k, live=True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             t0 = time.perf_counter_ns()
@@ -183,9 +183,7 @@ class BumpResetDestroy:
     track_destroy.unit = "ns"
 
     def track_n_regions(self, k, layout):
-        b = self._filled(k)
-        n = b.stats["n_regions"]
-        b.reset()
-        return n
+        b = self._filled(k, live=False)
+        return b.stats["n_regions"]
 
     track_n_regions.unit = "regions"
