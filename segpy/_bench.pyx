@@ -32,9 +32,10 @@ import operator
 import numpy as np
 
 from segpy.alloc cimport Allocator, raise_alloc_error, raise_misuse, segpy_allocator_t
+from segpy.bump cimport BumpAllocator, bump_request_fast, bump_t
 
 __all__ = ["requests", "lifo_pairs", "realloc_after_random_free", "random_free",
-           "request_only", "ALIGN"]
+           "request_only", "bump_requests_inline", "ALIGN"]
 
 #: Alignment of every seam request (glibc malloc's natural alignment on x86-64).
 ALIGN = 16
@@ -522,4 +523,51 @@ def request_only(Allocator alloc not None, size, n):
     if got < k:
         alloc.reset()
         _finish(alloc, 0, got, k, sz, "request_only benchmark")
+    return t1 - t0
+
+
+def bump_requests_inline(BumpAllocator arena not None, size, n):
+    """Time ``n`` requests through the arena's inline fast path (``bump_request_fast``).
+
+    This is how Cython code that cimports ``segpy.bump`` allocates: the bump
+    is compiled into the caller, with no call through the seam's function
+    pointer.  The loop body is otherwise :func:`requests`'s (store the
+    pointer, write one byte); the blocks are released afterwards, untimed,
+    newest first, so the arena rolls back to where it started.
+
+    Parameters
+    ----------
+    arena : segpy.BumpAllocator
+    size : int
+        Bytes per request.
+    n : int
+        Number of requests.
+
+    Returns
+    -------
+    int
+        Nanoseconds of the timed loop.
+    """
+    cdef Py_ssize_t k = _check_n(n)
+    cdef size_t sz = <size_t>_check_size(size)
+    cdef bump_t* b = &arena.state
+    cdef segpy_allocator_t* a = &arena.iface
+    cdef void** ptrs = _ptr_array(k)
+    cdef Py_ssize_t i, got = k
+    cdef void* q
+    cdef int64_t t0, t1
+    cdef int rc = 0
+    with nogil:
+        t0 = _now()
+        for i in range(k):
+            q = bump_request_fast(b, sz, _ALIGN)
+            if q == NULL:
+                got = i
+                break
+            (<char*>q)[0] = <char>i
+            ptrs[i] = q
+        t1 = _now()
+        rc = _drain(a, ptrs, sz, got)
+    free(ptrs)
+    _finish(arena, rc, got, k, sz, "inline bump benchmark")
     return t1 - t0
