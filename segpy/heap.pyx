@@ -379,6 +379,10 @@ cdef void* heap_request(void* ctx, size_t nbytes, size_t align) noexcept nogil:
         # Room for the worst leading gap (align + 16, see _carve).
         search = need + align + 16
     b = _find(h, search)
+    if b == NULL and h.dv != NULL and _bsize(h.dv) >= search:
+        # The buckets have nothing big enough, but the dv does (say, a cached
+        # region that was last split from): better than mapping.
+        b = h.dv
     if b == NULL:
         if search + HEAP_REGION_HDR + HEAP_END_HDR > h.region_size - 0 or search >= h.large_threshold:
             rbytes = segpy_round_up(search + HEAP_REGION_HDR + HEAP_END_HDR, segpy_page_size())
