@@ -355,6 +355,12 @@ cdef void _debug_dress(heap_t* h, char* user, size_t nbytes) noexcept nogil:
     memset(user + nbytes, SEGPY_ADEBUG_GUARD, <size_t>(end - user - nbytes))
 
 
+ctypedef void* (*_request_slow_t)(heap_t* h, size_t nbytes, size_t align) noexcept nogil
+ctypedef int (*_release_slow_t)(heap_t* h, void* p, size_t nbytes) noexcept nogil
+cdef _request_slow_t _request_slow_fn
+cdef _release_slow_t _release_slow_fn
+
+
 cdef void* heap_request(void* ctx, size_t nbytes, size_t align) noexcept nogil:
     """Return `align`-aligned memory for `nbytes` bytes, or NULL.
 
@@ -396,6 +402,16 @@ cdef void* heap_request(void* ctx, size_t nbytes, size_t align) noexcept nogil:
                 if c.st.bytes_in_use > c.st.peak_bytes_in_use:
                     c.st.peak_bytes_in_use = c.st.bytes_in_use
                 return (<char*>b) + HEAP_HDR
+    # Everything else lives in a separate function reached through a pointer,
+    # so that the compiler keeps this path free of register spills.
+    return _request_slow_fn(h, nbytes, align)
+
+
+cdef void* _request_slow(heap_t* h, size_t nbytes, size_t align) noexcept nogil:
+    # heap_request's general path: validation, dv, buckets, new region.
+    cdef size_t need, search, rbytes
+    cdef hblock_t* b
+    cdef char* u
     if nbytes == 0 or (nbytes >> _MAX_REQUEST_LOG2) != 0 or align == 0 \
             or (align & (align - 1)) != 0 or align > segpy_page_size():
         snprintf(h.common.message, sizeof(h.common.message),
@@ -536,52 +552,15 @@ cdef hblock_t* _lookup(heap_t* h, void* p, size_t nbytes, Py_ssize_t* region) no
     return b
 
 
-cdef int heap_release(void* ctx, void* p, size_t nbytes) noexcept nogil:
-    """Give back a block from :c:func:`heap_request` of this heap.
-
-    No GIL needed.  Returns 0, or a negative ``SEGPY_A*`` code (foreign
-    address, double release, damaged header or guard) with the heap left
-    untouched.  Coalesces with free neighbours at once; a region left empty
-    is cached (up to ``cache_bytes``) or unmapped.
-    """
-    cdef heap_t* h = <heap_t*>ctx
+cdef inline int _free_block(heap_t* h, hblock_t* b, size_t nbytes, Py_ssize_t r) noexcept nogil:
+    # Release the validated used block b of region r: coalesce with free
+    # neighbours, then cache or unmap a region left empty.
     cdef segpy_alloc_common_t* c = &h.common
-    cdef Py_ssize_t r
-    cdef hblock_t* b
     cdef hblock_t* nxt
     cdef hblock_t* prv
     cdef size_t bsize, hs
     cdef bint into_dv = False
     cdef bint in_place = False
-    cdef char* base
-    cdef char* end
-    if p == NULL:
-        return 0
-    # Start fetching the likely next header (block size from nbytes) while
-    # the region is looked up: coalescing reads it next.
-    __builtin_prefetch((<char*>p) + segpy_round_up(nbytes, 16))
-    # Inline validation of the common case (no debug, sane header); any doubt
-    # goes to _lookup, which re-checks and names the problem.
-    b = NULL
-    if not c.debug:
-        r = _find_region(h, <char*>p)
-        if r >= 0:
-            base = h.regs[r].base
-            end = base + h.regs[r].size - HEAP_END_HDR
-            if (<char*>p) >= base + HEAP_REGION_HDR + HEAP_HDR and ((<size_t>p) & 15) == 0 \
-                    and (<char*>p) - HEAP_HDR + HEAP_MIN_BLOCK <= end:
-                b = <hblock_t*>((<char*>p) - HEAP_HDR)
-                hs = b.size
-                bsize = hs & ~(<size_t>HEAP_FLAGS)
-                if (hs & HEAP_USED) == 0 or bsize < HEAP_MIN_BLOCK \
-                        or bsize > <size_t>(end - <char*>b) \
-                        or (<hblock_t*>((<char*>b) + bsize)).prev_size != bsize \
-                        or nbytes > bsize - HEAP_HDR:
-                    b = NULL
-    if b == NULL:
-        b = _lookup(h, p, nbytes, &r)
-        if b == NULL:
-            return c.last_error
     segpy_common_note_release(c, nbytes)
     hs = b.size
     bsize = hs & ~(<size_t>HEAP_FLAGS)
@@ -596,17 +575,18 @@ cdef int heap_release(void* ctx, void* p, size_t nbytes) noexcept nogil:
             _remove(h, nxt)
         bsize += _bsize(nxt)
         if c.debug:
-            memset(nxt, SEGPY_ADEBUG_FILL_FREE, 2 * sizeof(size_t) * 2)
+            memset(nxt, SEGPY_ADEBUG_FILL_FREE, sizeof(hblock_t))
         nxt = <hblock_t*>((<char*>b) + bsize)
     if hs & HEAP_PREV_FREE:
         prv = <hblock_t*>((<char*>b) - b.prev_size)
         if prv == h.dv:
             h.dv = NULL
             into_dv = True
-        elif _same_bucket(_bsize(prv), _bsize(prv) + bsize):
+        elif not into_dv and _same_bucket(_bsize(prv), _bsize(prv) + bsize):
             # The merged block starts where prv does and stays in prv's
             # bucket: leave its links alone (saves the cache misses of
-            # unlinking and relinking it).
+            # unlinking and relinking it).  Not when it absorbed the dv: it
+            # then becomes the dv, which lives in no bucket.
             in_place = True
         else:
             _remove(h, prv)
@@ -632,6 +612,55 @@ cdef int heap_release(void* ctx, void* p, size_t nbytes) noexcept nogil:
     elif not in_place:
         _insert(h, b)
     return 0
+
+
+cdef int _release_slow(heap_t* h, void* p, size_t nbytes) noexcept nogil:
+    # heap_release's general path: debug mode, or an address the inline
+    # checks doubted.  _lookup re-validates and names any problem.
+    cdef Py_ssize_t r
+    cdef hblock_t* b = _lookup(h, p, nbytes, &r)
+    if b == NULL:
+        return h.common.last_error
+    return _free_block(h, b, nbytes, r)
+
+
+cdef int heap_release(void* ctx, void* p, size_t nbytes) noexcept nogil:
+    """Give back a block from :c:func:`heap_request` of this heap.
+
+    No GIL needed.  Returns 0, or a negative ``SEGPY_A*`` code (foreign
+    address, double release, damaged header or guard) with the heap left
+    untouched.  The address is checked to lie in one of the heap's regions
+    before anything is read.  Coalesces with free neighbours at once; a
+    region left empty is cached (up to ``cache_bytes``) or unmapped.
+    """
+    cdef heap_t* h = <heap_t*>ctx
+    cdef Py_ssize_t r
+    cdef hblock_t* b
+    cdef size_t bsize, hs
+    cdef char* base
+    cdef char* end
+    if p == NULL:
+        return 0
+    # Start fetching the likely next header (block size from nbytes) while
+    # the region is looked up: coalescing reads it next.
+    __builtin_prefetch((<char*>p) + segpy_round_up(nbytes, 16))
+    # Inline validation of the common case (no debug, sane header).
+    if not h.common.debug:
+        r = _find_region(h, <char*>p)
+        if r >= 0:
+            base = h.regs[r].base
+            end = base + h.regs[r].size - HEAP_END_HDR
+            if (<char*>p) >= base + HEAP_REGION_HDR + HEAP_HDR and ((<size_t>p) & 15) == 0 \
+                    and (<char*>p) - HEAP_HDR + HEAP_MIN_BLOCK <= end:
+                b = <hblock_t*>((<char*>p) - HEAP_HDR)
+                hs = b.size
+                bsize = hs & ~(<size_t>HEAP_FLAGS)
+                if (hs & HEAP_USED) != 0 and bsize >= HEAP_MIN_BLOCK \
+                        and bsize <= <size_t>(end - <char*>b) \
+                        and (<hblock_t*>((<char*>b) + bsize)).prev_size == bsize \
+                        and nbytes <= bsize - HEAP_HDR:
+                    return _free_block(h, b, nbytes, r)
+    return _release_slow_fn(h, p, nbytes)
 
 
 cdef int heap_stats(void* ctx, segpy_alloc_stats_t* out) noexcept nogil:
@@ -846,6 +875,10 @@ cdef int heap_check(heap_t* h) noexcept nogil:
     if mapped != c.st.bytes_mapped or h.n_regs != c.st.n_regions:
         return _corrupt(h, -1, mapped, c.st.bytes_mapped, "bytes_mapped / n_regions disagree with the regions")
     return 0
+
+
+_request_slow_fn = _request_slow
+_release_slow_fn = _release_slow
 
 
 # ---------------------------------------------------------------------------
