@@ -119,8 +119,14 @@ cdef inline void _insert(heap_t* h, hblock_t* b) noexcept nogil:
 
 
 cdef inline void _remove(heap_t* h, hblock_t* b) noexcept nogil:
+    _remove_sized(h, b, _bsize(b))
+
+
+cdef inline void _remove_sized(heap_t* h, hblock_t* b, size_t size) noexcept nogil:
+    # Unlink free block b of `size` bytes from its bucket (the caller may
+    # know the size from a boundary tag, saving a read of b's header).
     cdef int fl, sl
-    _mapping(_bsize(b), &fl, &sl)
+    _mapping(size, &fl, &sl)
     cdef int i = fl * HEAP_SL_COUNT + sl
     if b.prev_free != NULL:
         b.prev_free.next_free = b.next_free
@@ -593,7 +599,7 @@ cdef inline int _free_block(heap_t* h, hblock_t* b, size_t nbytes, Py_ssize_t r)
             # then becomes the dv, which lives in no bucket.
             in_place = True
         else:
-            _remove(h, prv)
+            _remove_sized(h, prv, psize)
         bsize += psize
         if c.debug:
             memset(b, SEGPY_ADEBUG_FILL_FREE, HEAP_HDR)
@@ -1015,6 +1021,8 @@ cdef class Heap(Allocator):
         if block.exports:
             raise BufferError(f"cannot grow a block while {block.exports} view(s) of it exist")
         cdef int rc = heap_grow(&self.state, block.ptr, block.size, <size_t>n)
+        if rc == SEGPY_AINVAL:
+            raise ValueError(f"cannot grow a block of {block.size} bytes to {n}")
         if rc < 0:
             raise_misuse(self, rc)
         if rc == 1:

@@ -139,6 +139,34 @@ def test_grow_in_place():
     h.check()
 
 
+def test_grow_too_big_is_value_error():
+    h = Heap()
+    a = h.allocate(64)
+    with pytest.raises(ValueError):
+        h.grow(a, 1 << 60)
+    a.release()
+
+
+def test_header_bytes_debug():
+    h = Heap(debug=True)
+    bs = [h.allocate(10) for _ in range(3)]
+    assert h.stats["header_bytes"] == 3 * (16 + 32 + 16)
+    for b in bs:
+        b.release()
+    assert h.stats["header_bytes"] == 0
+    h.check()
+
+
+def test_messages_name_the_block():
+    h = Heap()
+    p = h._request_raw(64)
+    keep = h._request_raw(64)
+    h._release_raw(p, 64)
+    with pytest.raises(AllocatorError, match=r"region 0 offset 64 size 64"):
+        h._release_raw(p, 64)
+    h._release_raw(keep, 64)
+
+
 def test_grow_preserves_contents_debug():
     h = Heap(debug=True)
     a = h.allocate(40)
@@ -409,12 +437,12 @@ def test_segmented_list_on_heap(debug):
 
 
 OPS = st.lists(
-    st.tuples(st.sampled_from(["alloc", "free", "grow"]), st.integers(1, 70000),
+    st.tuples(st.sampled_from(["alloc", "free", "grow", "trim"]), st.integers(1, 70000),
               st.sampled_from([1, 8, 16, 64, 256, 4096]), st.integers(0, 10 ** 6)),
     max_size=100)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(OPS, st.booleans())
 def test_random_sequences(ops, debug):
     h = Heap(debug=debug, region_size=64 * 1024, cache_bytes=128 * 1024)
@@ -427,6 +455,11 @@ def test_random_sequences(ops, debug):
             counter = (counter % 250) + 1
             np.frombuffer(b, np.uint8)[:] = counter
             live.append((b, counter))
+        elif op == "trim":
+            before = h.stats
+            given = h.trim()
+            assert given == before["cached_bytes"]
+            assert h.stats["bytes_mapped"] == before["bytes_mapped"] - given
         elif op == "free":
             b, _ = live.pop(pick % len(live))
             b.release()
