@@ -646,7 +646,9 @@ cdef int heap_release(void* ctx, void* p, size_t nbytes) noexcept nogil:
     cdef heap_t* h = <heap_t*>ctx
     cdef Py_ssize_t r
     cdef hblock_t* b
-    cdef size_t bsize, hs
+    cdef hblock_t* nxt
+    cdef hblock_t* far
+    cdef size_t bsize, hs, total
     cdef char* base
     cdef char* end
     if p == NULL:
@@ -665,10 +667,29 @@ cdef int heap_release(void* ctx, void* p, size_t nbytes) noexcept nogil:
                 b = <hblock_t*>((<char*>p) - HEAP_HDR)
                 hs = b.size
                 bsize = hs & ~(<size_t>HEAP_FLAGS)
+                nxt = <hblock_t*>((<char*>b) + bsize)
                 if (hs & HEAP_USED) != 0 and bsize >= HEAP_MIN_BLOCK \
                         and bsize <= <size_t>(end - <char*>b) \
-                        and (<hblock_t*>((<char*>b) + bsize)).prev_size == bsize \
-                        and nbytes <= bsize - HEAP_HDR:
+                        and nxt.prev_size == bsize and nbytes <= bsize - HEAP_HDR:
+                    if nxt == h.dv and (hs & HEAP_PREV_FREE) == 0:
+                        # LIFO case: the block just before the dv goes back
+                        # into it (the dv has no flags; the header after it
+                        # already has PREV_FREE).
+                        total = bsize + nxt.size
+                        far = <hblock_t*>((<char*>b) + total)
+                        if far.size != (HEAP_USED | HEAP_PREV_FREE) or b.prev_size != 0:
+                            pass
+                        elif h.common.st.cached_bytes + total + HEAP_REGION_HDR + HEAP_END_HDR \
+                                <= h.cache_bytes:
+                            # The region is empty again and stays cached.
+                            h.common.st.cached_bytes += total + HEAP_REGION_HDR + HEAP_END_HDR
+                        else:
+                            return _free_block(h, b, nbytes, r)
+                        b.size = total
+                        far.prev_size = total
+                        h.dv = b
+                        segpy_common_note_release(&h.common, nbytes)
+                        return 0
                     return _free_block(h, b, nbytes, r)
     return _release_slow_fn(h, p, nbytes)
 
