@@ -415,7 +415,7 @@ cdef void* heap_request(void* ctx, size_t nbytes, size_t align) noexcept nogil:
 
 cdef void* _request_slow(heap_t* h, size_t nbytes, size_t align) noexcept nogil:
     # heap_request's general path: validation, dv, buckets, new region.
-    cdef size_t need, search, rbytes
+    cdef size_t need, search, rbytes, minimal, room
     cdef hblock_t* b
     cdef char* u
     if nbytes == 0 or (nbytes >> _MAX_REQUEST_LOG2) != 0 or align == 0 \
@@ -445,10 +445,17 @@ cdef void* _request_slow(heap_t* h, size_t nbytes, size_t align) noexcept nogil:
         # region that was last split from): better than mapping.
         b = h.dv
     if b == NULL:
-        if search + HEAP_REGION_HDR + HEAP_END_HDR > h.region_size - 0 or search >= h.large_threshold:
-            rbytes = segpy_round_up(search + HEAP_REGION_HDR + HEAP_END_HDR, segpy_page_size())
+        minimal = segpy_round_up(search + HEAP_REGION_HDR + HEAP_END_HDR, segpy_page_size())
+        if minimal > h.region_size or search >= h.large_threshold:
+            rbytes = minimal
         else:
             rbytes = h.region_size
+            # Near max_bytes, a smaller region that still fits beats failing.
+            room = h.common.st.max_bytes - h.common.st.bytes_mapped \
+                if h.common.st.max_bytes > h.common.st.bytes_mapped else 0
+            if rbytes > room:
+                room &= ~(segpy_page_size() - 1)
+                rbytes = room if room > minimal else minimal
         b = _new_region(h, rbytes, nbytes)
         if b == NULL:
             return NULL

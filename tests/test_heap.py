@@ -238,6 +238,20 @@ def test_max_bytes_memory_error_unchanged():
     keep.release()
 
 
+def test_small_max_bytes_maps_smaller_regions():
+    h = Heap(max_bytes=100_000)
+    bs = [h.allocate(1000) for _ in range(50)]
+    st = h.stats
+    assert st["bytes_mapped"] <= 100_000 and st["n_limit_failures"] == 0
+    with pytest.raises(MemoryError, match="limit"):
+        for _ in range(200):
+            bs.append(h.allocate(1000))
+    h.check()
+    for b in bs:
+        b.release()
+    h.check()
+
+
 def test_inject_failure():
     h = Heap()
     h.inject_failure()
