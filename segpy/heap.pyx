@@ -175,18 +175,18 @@ cdef inline size_t _need(heap_t* h, size_t nbytes) noexcept nogil:
 
 
 cdef inline Py_ssize_t _find_region(heap_t* h, char* p) noexcept nogil:
-    # Binary search of the sorted region table; -1 if p lies in none.
-    cdef size_t lo = 0, hi = h.n_regs, mid
-    if hi == 1:
-        return 0 if (p >= h.regs[0].base and p < h.regs[0].base + h.regs[0].size) else -1
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if p < h.regs[mid].base:
-            hi = mid
-        elif p >= h.regs[mid].base + h.regs[mid].size:
-            lo = mid + 1
-        else:
-            return <Py_ssize_t>mid
+    # Branch-free binary search of the sorted region table (random release
+    # addresses would mispredict every branch of an ordinary one); -1 if p
+    # lies in no region.
+    cdef size_t n = h.n_regs, lo = 0, half
+    if n == 0:
+        return -1
+    while n > 1:
+        half = n >> 1
+        lo = lo + half if h.regs[lo + half].base <= p else lo
+        n -= half
+    if p >= h.regs[lo].base and p < h.regs[lo].base + h.regs[lo].size:
+        return <Py_ssize_t>lo
     return -1
 
 
@@ -662,6 +662,8 @@ cdef int heap_release(void* ctx, void* p, size_t nbytes) noexcept nogil:
         return 0
     # Start fetching the likely next header (block size from nbytes) while
     # the region is looked up: coalescing reads it next.
+    # Prefetches never fault, so both may be issued before p is validated.
+    __builtin_prefetch((<char*>p) - HEAP_HDR)
     __builtin_prefetch((<char*>p) + segpy_round_up(nbytes, 16))
     # Inline validation of the common case (no debug, sane header).
     if not h.common.debug:
