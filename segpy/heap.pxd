@@ -1,1 +1,115 @@
 # cython: language_level=3
+"""segpy's general-purpose heap: regions, boundary-tag blocks, TLSF buckets.
+
+C users (benchmarks, other Cython modules) do::
+
+    from segpy.heap cimport heap_t, heap_request, heap_release
+
+and call the functions below in ``nogil`` loops.  Nothing is locked: the
+caller serialises every call on one ``heap_t``.
+
+Region layout (one OS mapping from ``segpy_common_map``; page multiple)::
+
+    base                                                         base+size
+    |<- 48 ->|<-16->|<-- payload ...  -->|<-16->|<- payload ->|  |<-16->|
+    +--------+------+--------------------+------+-------------+..+------+
+    | region | hdr  |  block 0 payload   | hdr  |  block 1    |  | end  |
+    | header |  0   |  (first payload at | 1    |             |  | hdr  |
+    | (pad)  |      |   base+64)         |      |             |  | size0|
+    +--------+------+--------------------+------+-------------+..+------+
+
+    Blocks tile [base+48, base+size-16) exactly; the end header (size 0,
+    USED) stops walks and carries the last block's size in prev_size.
+
+Block header (16 bytes; a payload address p has its header at p - 16, or at
+p - 48 in debug mode, O(1))::
+
+    +-------------------+-----------------------------------+
+    | prev_size (8 B)   | size | PREV_FREE(2) | USED(1)     |
+    +-------------------+-----------------------------------+
+      size of the         total block bytes incl. header,
+      physical previous   multiple of 16, >= 32
+      block (0 = first)
+
+    free block payload:  | next_free | prev_free | ... unused ...
+    debug used payload:  | nbytes | magic | guard x16 | user nbytes | guard >= 16 |
+
+Buckets (TLSF two-level segregated fit)::
+
+    fl 0      : exact 16-byte classes, sl = size >> 4     (sizes 32..240)
+    fl k >= 1 : sizes [2^(k+7), 2^(k+8)), 16 linear subclasses
+    fl_bitmap bit k  <=> sl_bitmap[k] != 0
+    sl_bitmap[k] bit j <=> heads[k*16 + j] != NULL
+
+Designated victim (``dv``): one free block kept *out of* the buckets, the
+remainder of the last small split.  Small requests split from its front and
+a release that borders it merges back into it, so a LIFO alloc/free pair is
+a handful of stores.
+"""
+
+from libc.stdint cimport uint32_t
+from libc.stdint cimport uint64_t
+
+from segpy.alloc cimport Allocator
+from segpy.alloc cimport segpy_alloc_common_t
+from segpy.alloc cimport segpy_alloc_stats_t
+
+
+cdef enum:
+    HEAP_HDR = 16              # block header bytes
+    HEAP_REGION_HDR = 48       # region header: first payload at base + 64
+    HEAP_END_HDR = 16          # end-of-region header
+    HEAP_MIN_BLOCK = 32        # header + two free-list links
+    HEAP_USED = 1
+    HEAP_PREV_FREE = 2
+    HEAP_FLAGS = 15
+    HEAP_SL_LOG2 = 4
+    HEAP_SL_COUNT = 16
+    HEAP_FL_COUNT = 64
+    HEAP_N_BUCKETS = 1024      # HEAP_FL_COUNT * HEAP_SL_COUNT
+    HEAP_DEBUG_PREFIX = 32     # debug: nbytes, magic, 16 guard bytes before the user bytes
+    HEAP_SMALL_MAX = 4096      # requests up to this split their remainder into the dv
+
+
+ctypedef struct hblock_t:
+    size_t prev_size           # size of the physical predecessor; 0 for a region's first block
+    size_t size                # total bytes | PREV_FREE | USED
+    hblock_t* next_free        # payload of a free block: bucket links
+    hblock_t* prev_free
+
+
+ctypedef struct heap_region_t:
+    char* base
+    size_t size
+
+
+ctypedef struct heap_t:
+    segpy_alloc_common_t common
+    size_t region_size         # bytes of an ordinary region
+    size_t large_threshold     # requests needing >= this get a region of their own
+    size_t cache_bytes         # empty regions kept up to this many bytes
+    size_t prefix              # bytes between a block's payload and the user address
+    size_t extra               # bytes a block needs beyond the request (header, debug)
+    size_t hdr_per_block       # header_bytes charged per live block
+    hblock_t* dv               # designated victim or NULL
+    heap_region_t* regs        # mapped regions sorted by base (libc array)
+    size_t n_regs
+    size_t cap_regs
+    uint64_t fl_bitmap
+    uint32_t sl_bitmap[64]
+    hblock_t* heads[1024]
+
+
+cdef int heap_init(heap_t* h, size_t max_bytes, size_t region_size, size_t cache_bytes,
+                   int debug) noexcept nogil
+cdef void heap_destroy(heap_t* h) noexcept nogil
+cdef void* heap_request(void* ctx, size_t nbytes, size_t align) noexcept nogil
+cdef int heap_release(void* ctx, void* p, size_t nbytes) noexcept nogil
+cdef int heap_stats(void* ctx, segpy_alloc_stats_t* out) noexcept nogil
+cdef int heap_grow(heap_t* h, void* p, size_t old_nbytes, size_t new_nbytes) noexcept nogil
+cdef size_t heap_trim(heap_t* h) noexcept nogil
+cdef int heap_check(heap_t* h) noexcept nogil
+
+
+cdef class Heap(Allocator):
+    cdef heap_t state

@@ -1,2 +1,1142 @@
 # cython: language_level=3
-"""Placeholder: filled in by the heap allocator work."""
+"""segpy's general-purpose heap allocator (layouts drawn in ``heap.pxd``).
+
+Regions come from the OS through ``segpy_common_map``; each is tiled by
+blocks with 16-byte boundary-tag headers.  Free blocks sit in TLSF buckets
+(two-level bitmaps, O(1) good fit) except one designated victim that small
+requests split from.  Release coalesces immediately, so a region whose
+blocks are all freed is one free block again: it is then cached (up to
+``cache_bytes``) for reuse, or unmapped.
+"""
+
+import operator
+
+import numpy as np
+
+from libc.stdint cimport SIZE_MAX
+from libc.stdint cimport uint32_t
+from libc.stdint cimport uint64_t
+from libc.stdio cimport snprintf
+from libc.stdlib cimport free
+from libc.stdlib cimport realloc
+from libc.string cimport memmove
+from libc.string cimport memset
+
+from segpy.alloc cimport Allocator
+from segpy.alloc cimport Block
+from segpy.alloc cimport raise_alloc_error
+from segpy.alloc cimport raise_misuse
+from segpy.alloc cimport segpy_alloc_common_t
+from segpy.alloc cimport segpy_alloc_stats_t
+from segpy.alloc cimport segpy_common_fail
+from segpy.alloc cimport segpy_common_init
+from segpy.alloc cimport segpy_common_limit_ok
+from segpy.alloc cimport segpy_common_map
+from segpy.alloc cimport segpy_common_note_alloc
+from segpy.alloc cimport segpy_common_note_release
+from segpy.alloc cimport segpy_common_unmap
+from segpy.alloc cimport segpy_page_size
+from segpy.alloc cimport segpy_round_up
+from segpy.alloc cimport SEGPY_ACORRUPT
+from segpy.alloc cimport SEGPY_ADEBUG_FILL_ALLOC
+from segpy.alloc cimport SEGPY_ADEBUG_FILL_FREE
+from segpy.alloc cimport SEGPY_ADEBUG_GUARD
+from segpy.alloc cimport SEGPY_ADEBUG_GUARD_BYTES
+from segpy.alloc cimport SEGPY_ADOUBLE
+from segpy.alloc cimport SEGPY_AFOREIGN
+from segpy.alloc cimport SEGPY_AINVAL
+from segpy.alloc cimport SEGPY_AOS
+
+from segpy.alloc import AllocatorError
+
+
+cdef extern from *:
+    int __builtin_clzll(unsigned long long x) noexcept nogil
+    int __builtin_ctzll(unsigned long long x) noexcept nogil
+    int __builtin_ctz(unsigned int x) noexcept nogil
+    void __builtin_prefetch(const void* p) noexcept nogil
+
+
+cdef enum:
+    _SIZE_MASK_LOW = 15
+    _MAX_REQUEST_LOG2 = 56     # requests of 2^56 bytes or more are refused outright
+
+
+# Debug mode: the first word of a used block's payload holds the request
+# size, the second this magic (so a stale or foreign header is recognised).
+cdef size_t _MAGIC = <size_t>0x5E6A11C0DEB10C00ULL
+cdef size_t _FREE_WORD = <size_t>0xDDDDDDDDDDDDDDDDULL
+
+
+# ---------------------------------------------------------------------------
+# Small helpers on headers.
+# ---------------------------------------------------------------------------
+
+cdef inline size_t _bsize(hblock_t* b) noexcept nogil:
+    return b.size & ~(<size_t>HEAP_FLAGS)
+
+
+cdef inline hblock_t* _next(hblock_t* b) noexcept nogil:
+    return <hblock_t*>((<char*>b) + _bsize(b))
+
+
+cdef inline int _fls(size_t x) noexcept nogil:
+    # Index of the highest set bit; x != 0.
+    return 63 - __builtin_clzll(x)
+
+
+cdef inline void _mapping(size_t size, int* fl, int* sl) noexcept nogil:
+    # Bucket of a free block of `size` bytes (rounding down).
+    cdef int f
+    if size < 256:
+        fl[0] = 0
+        sl[0] = <int>(size >> 4)
+    else:
+        f = _fls(size)
+        fl[0] = f - 7
+        sl[0] = <int>((size >> (f - HEAP_SL_LOG2)) & (HEAP_SL_COUNT - 1))
+
+
+cdef inline bint _same_bucket(size_t a, size_t b) noexcept nogil:
+    cdef int fa, sa, fb, sb
+    _mapping(a, &fa, &sa)
+    _mapping(b, &fb, &sb)
+    return fa == fb and sa == sb
+
+
+cdef inline void _insert(heap_t* h, hblock_t* b) noexcept nogil:
+    cdef int fl, sl
+    _mapping(_bsize(b), &fl, &sl)
+    cdef int i = fl * HEAP_SL_COUNT + sl
+    cdef hblock_t* head = h.heads[i]
+    b.next_free = head
+    b.prev_free = NULL
+    if head != NULL:
+        head.prev_free = b
+    h.heads[i] = b
+    h.fl_bitmap |= (<uint64_t>1) << fl
+    h.sl_bitmap[fl] |= (<uint32_t>1) << sl
+
+
+cdef inline void _remove(heap_t* h, hblock_t* b) noexcept nogil:
+    _remove_sized(h, b, _bsize(b))
+
+
+cdef inline void _remove_sized(heap_t* h, hblock_t* b, size_t size) noexcept nogil:
+    # Unlink free block b of `size` bytes from its bucket (the caller may
+    # know the size from a boundary tag, saving a read of b's header).
+    cdef int fl, sl
+    _mapping(size, &fl, &sl)
+    cdef int i = fl * HEAP_SL_COUNT + sl
+    if b.prev_free != NULL:
+        b.prev_free.next_free = b.next_free
+    else:
+        h.heads[i] = b.next_free
+        if b.next_free == NULL:
+            h.sl_bitmap[fl] &= ~((<uint32_t>1) << sl)
+            if h.sl_bitmap[fl] == 0:
+                h.fl_bitmap &= ~((<uint64_t>1) << fl)
+    if b.next_free != NULL:
+        b.next_free.prev_free = b.prev_free
+
+
+cdef inline hblock_t* _find(heap_t* h, size_t size) noexcept nogil:
+    # Good fit: the first block of the smallest non-empty bucket whose every
+    # block is >= size (size is rounded up to its bucket's upper bound).
+    cdef int fl, sl
+    cdef uint32_t sm
+    cdef uint64_t fm
+    if size >= 256:
+        size += ((<size_t>1) << (_fls(size) - HEAP_SL_LOG2)) - 1
+    _mapping(size, &fl, &sl)
+    if fl >= HEAP_FL_COUNT:
+        return NULL
+    sm = h.sl_bitmap[fl] & (~(<uint32_t>0) << sl)
+    if sm == 0:
+        if fl + 1 >= HEAP_FL_COUNT:
+            return NULL
+        fm = h.fl_bitmap & (~(<uint64_t>0) << (fl + 1))
+        if fm == 0:
+            return NULL
+        fl = __builtin_ctzll(fm)
+        sm = h.sl_bitmap[fl]
+    sl = __builtin_ctz(sm)
+    return h.heads[fl * HEAP_SL_COUNT + sl]
+
+
+cdef inline bint _whole_region(hblock_t* b) noexcept nogil:
+    # A free block spanning its region: first block and followed by the end header.
+    return b.prev_size == 0 and _bsize(_next(b)) == 0
+
+
+cdef inline size_t _need(heap_t* h, size_t nbytes) noexcept nogil:
+    cdef size_t n = segpy_round_up(nbytes + h.extra, 16)
+    return n if n >= HEAP_MIN_BLOCK else HEAP_MIN_BLOCK
+
+
+cdef inline Py_ssize_t _find_region(heap_t* h, char* p) noexcept nogil:
+    # Branch-free binary search of the sorted region table (random release
+    # addresses would mispredict every branch of an ordinary one); -1 if p
+    # lies in no region.
+    cdef size_t n = h.n_regs, lo = 0, half
+    if n == 0:
+        return -1
+    while n > 1:
+        half = n >> 1
+        lo = lo + half if h.regs[lo + half].base <= p else lo
+        n -= half
+    if p >= h.regs[lo].base and p < h.regs[lo].base + h.regs[lo].size:
+        return <Py_ssize_t>lo
+    return -1
+
+
+cdef inline void _detach(heap_t* h, hblock_t* b) noexcept nogil:
+    # Take a free block out of wherever it is kept (the dv or a bucket).
+    if b == h.dv:
+        h.dv = NULL
+    else:
+        _remove(h, b)
+
+
+# ---------------------------------------------------------------------------
+# Regions.
+# ---------------------------------------------------------------------------
+
+cdef hblock_t* _new_region(heap_t* h, size_t rbytes, size_t request) noexcept nogil:
+    """Map a region of rbytes, register it, return its single free block
+    (detached: in no bucket) or NULL with the failure recorded."""
+    cdef segpy_alloc_common_t* c = &h.common
+    cdef heap_region_t* regs
+    cdef size_t cap, i
+    cdef char* base
+    cdef hblock_t* b
+    cdef hblock_t* end
+    if not segpy_common_limit_ok(c, rbytes, request):
+        return NULL
+    if h.n_regs == h.cap_regs:
+        # Grow the table first so that a failure leaves nothing mapped.
+        cap = h.cap_regs * 2 if h.cap_regs else 16
+        regs = <heap_region_t*>realloc(h.regs, cap * sizeof(heap_region_t))
+        if regs == NULL:
+            c.os_errno = 0
+            segpy_common_fail(c, SEGPY_AOS, request)
+            return NULL
+        h.regs = regs
+        h.cap_regs = cap
+    base = <char*>segpy_common_map(c, rbytes, request)
+    if base == NULL:
+        return NULL
+    i = h.n_regs
+    while i > 0 and h.regs[i - 1].base > base:
+        h.regs[i] = h.regs[i - 1]
+        i -= 1
+    h.regs[i].base = base
+    h.regs[i].size = rbytes
+    h.n_regs += 1
+    b = <hblock_t*>(base + HEAP_REGION_HDR)
+    b.prev_size = 0
+    b.size = rbytes - HEAP_REGION_HDR - HEAP_END_HDR
+    end = <hblock_t*>(base + rbytes - HEAP_END_HDR)
+    end.prev_size = b.size
+    end.size = HEAP_USED | HEAP_PREV_FREE
+    # Empty: counted as cached until something is carved from it.
+    c.st.cached_bytes += rbytes
+    return b
+
+
+cdef int _drop_region(heap_t* h, Py_ssize_t r) noexcept nogil:
+    """Unmap region r, whose single free block is already detached."""
+    cdef char* base = h.regs[r].base
+    cdef size_t size = h.regs[r].size
+    if segpy_common_unmap(&h.common, base, size) != 0:
+        return SEGPY_AOS
+    h.common.st.cached_bytes -= size
+    memmove(&h.regs[r], &h.regs[r + 1], (h.n_regs - <size_t>r - 1) * sizeof(heap_region_t))
+    h.n_regs -= 1
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# The C interface.
+# ---------------------------------------------------------------------------
+
+cdef int heap_init(heap_t* h, size_t max_bytes, size_t region_size, size_t cache_bytes,
+                   int debug) noexcept nogil:
+    """Initialise an empty heap (no memory is mapped yet).  Returns 0.
+
+    ``region_size`` must be a page multiple of at least one page.
+    """
+    memset(h, 0, sizeof(heap_t))
+    segpy_common_init(&h.common, max_bytes, debug)
+    h.region_size = region_size
+    h.large_threshold = region_size // 2
+    h.cache_bytes = cache_bytes
+    if debug:
+        h.prefix = HEAP_DEBUG_PREFIX
+        h.extra = HEAP_HDR + HEAP_DEBUG_PREFIX + SEGPY_ADEBUG_GUARD_BYTES
+        h.hdr_per_block = HEAP_HDR + HEAP_DEBUG_PREFIX + SEGPY_ADEBUG_GUARD_BYTES
+    else:
+        h.prefix = 0
+        h.extra = HEAP_HDR
+        h.hdr_per_block = HEAP_HDR
+    return 0
+
+
+cdef void heap_destroy(heap_t* h) noexcept nogil:
+    """Unmap every region and free the region table; the heap is then empty."""
+    cdef size_t i
+    for i in range(h.n_regs):
+        segpy_common_unmap(&h.common, h.regs[i].base, h.regs[i].size)
+    free(h.regs)
+    h.regs = NULL
+    h.n_regs = h.cap_regs = 0
+    h.dv = NULL
+    h.fl_bitmap = 0
+    memset(h.sl_bitmap, 0, sizeof(h.sl_bitmap))
+    memset(h.heads, 0, sizeof(h.heads))
+    h.common.st.cached_bytes = 0
+
+
+cdef inline char* _carve(heap_t* h, hblock_t* b, size_t need, size_t align, bint small) noexcept nogil:
+    """Turn the detached free block b into a used block of `need` bytes whose
+    user address is `align`-aligned; return that address.
+
+    A leading gap (alignment) becomes a free block in the buckets, a tail
+    remainder the new dv (small requests) or a bucket entry.  b's
+    neighbours are used (b was a maximal free block), so nothing coalesces.
+    """
+    cdef size_t bsize = _bsize(b)
+    cdef size_t gap, rem
+    cdef char* payload
+    cdef char* u
+    cdef hblock_t* nb
+    cdef hblock_t* r
+    cdef hblock_t* nxt
+    if b.prev_size == 0 and _bsize(<hblock_t*>((<char*>b) + bsize)) == 0:
+        h.common.st.cached_bytes -= bsize + HEAP_REGION_HDR + HEAP_END_HDR
+    if align > 16:
+        payload = (<char*>b) + HEAP_HDR
+        u = <char*>segpy_round_up(<size_t>(payload + h.prefix), align)
+        gap = <size_t>(u - h.prefix - payload)
+        if gap != 0 and gap < HEAP_MIN_BLOCK:
+            gap += align
+        if gap != 0:
+            nb = <hblock_t*>((<char*>b) + gap)
+            nb.prev_size = gap
+            nb.size = (bsize - gap) | HEAP_PREV_FREE
+            b.size = gap | (b.size & HEAP_PREV_FREE)
+            _insert(h, b)
+            b = nb
+            bsize -= gap
+    rem = bsize - need
+    if rem >= HEAP_MIN_BLOCK:
+        r = <hblock_t*>((<char*>b) + need)
+        r.prev_size = need
+        r.size = rem
+        nxt = <hblock_t*>((<char*>r) + rem)
+        nxt.prev_size = rem      # its PREV_FREE flag stays set
+        b.size = need | HEAP_USED | (b.size & HEAP_PREV_FREE)
+        if small:
+            if h.dv != NULL:
+                _insert(h, h.dv)
+            h.dv = r
+        else:
+            _insert(h, r)
+    else:
+        b.size = bsize | HEAP_USED | (b.size & HEAP_PREV_FREE)
+        nxt = <hblock_t*>((<char*>b) + bsize)
+        nxt.size &= ~(<size_t>HEAP_PREV_FREE)
+    return (<char*>b) + HEAP_HDR + h.prefix
+
+
+cdef void _debug_dress(heap_t* h, char* user, size_t nbytes) noexcept nogil:
+    # Debug: record the size and magic, fill the user bytes and the guards.
+    cdef hblock_t* b = <hblock_t*>(user - HEAP_DEBUG_PREFIX - HEAP_HDR)
+    cdef char* end = (<char*>b) + _bsize(b)
+    cdef size_t* words = <size_t*>((<char*>b) + HEAP_HDR)
+    words[0] = nbytes
+    words[1] = _MAGIC
+    memset(user - SEGPY_ADEBUG_GUARD_BYTES, SEGPY_ADEBUG_GUARD, SEGPY_ADEBUG_GUARD_BYTES)
+    memset(user, SEGPY_ADEBUG_FILL_ALLOC, nbytes)
+    memset(user + nbytes, SEGPY_ADEBUG_GUARD, <size_t>(end - user - nbytes))
+
+
+ctypedef void* (*_request_slow_t)(heap_t* h, size_t nbytes, size_t align) noexcept nogil
+ctypedef int (*_release_slow_t)(heap_t* h, void* p, size_t nbytes) noexcept nogil
+cdef _request_slow_t _request_slow_fn
+cdef _release_slow_t _release_slow_fn
+
+
+cdef void* heap_request(void* ctx, size_t nbytes, size_t align) noexcept nogil:
+    """Return `align`-aligned memory for `nbytes` bytes, or NULL.
+
+    No GIL needed.  Fails (NULL, cause in ``common``) for nbytes == 0, a bad
+    alignment, the ``max_bytes`` bound or an OS refusal; the heap is then
+    unchanged.
+    """
+    cdef heap_t* h = <heap_t*>ctx
+    cdef size_t need, search, rbytes, bsize, rem
+    cdef hblock_t* b
+    cdef hblock_t* r
+    cdef hblock_t* nxt
+    cdef char* u
+    cdef segpy_alloc_common_t* c
+    # Hot path: a small request split from the front of the designated
+    # victim (a LIFO alloc/free pair only ever touches the dv's two ends).
+    if align - 1 < 16 and (align & (align - 1)) == 0 and nbytes - 1 < HEAP_SMALL_MAX \
+            and not h.common.debug:
+        b = h.dv
+        need = _need(h, nbytes)
+        if b != NULL:
+            bsize = b.size        # a dv has no flags: its predecessor is used
+            rem = bsize - need
+            if bsize >= need + HEAP_MIN_BLOCK:
+                nxt = <hblock_t*>((<char*>b) + bsize)
+                if b.prev_size == 0 and nxt.size == (HEAP_USED | HEAP_PREV_FREE):
+                    # It was a whole (cached) region: no longer empty.
+                    h.common.st.cached_bytes -= bsize + HEAP_REGION_HDR + HEAP_END_HDR
+                r = <hblock_t*>((<char*>b) + need)
+                r.prev_size = need
+                r.size = rem
+                nxt.prev_size = rem
+                b.size = need | HEAP_USED
+                h.dv = r
+                c = &h.common
+                c.st.n_alloc += 1
+                c.st.n_blocks += 1
+                c.st.bytes_in_use += nbytes
+                if c.st.bytes_in_use > c.st.peak_bytes_in_use:
+                    c.st.peak_bytes_in_use = c.st.bytes_in_use
+                return (<char*>b) + HEAP_HDR
+    # Everything else lives in a separate function reached through a pointer,
+    # so that the compiler keeps this path free of register spills.
+    return _request_slow_fn(h, nbytes, align)
+
+
+cdef void* _request_slow(heap_t* h, size_t nbytes, size_t align) noexcept nogil:
+    # heap_request's general path: validation, dv, buckets, new region.
+    cdef size_t need, search, rbytes, minimal, room
+    cdef hblock_t* b
+    cdef char* u
+    if nbytes == 0 or (nbytes >> _MAX_REQUEST_LOG2) != 0 or align == 0 \
+            or (align & (align - 1)) != 0 or align > segpy_page_size():
+        snprintf(h.common.message, sizeof(h.common.message),
+                 "bad request: %zu bytes aligned to %zu", nbytes, align)
+        segpy_common_fail(&h.common, SEGPY_AINVAL, nbytes)
+        return NULL
+    need = _need(h, nbytes)
+    if align <= 16:
+        # Hot path: split from the designated victim.
+        b = h.dv
+        if b != NULL and need <= HEAP_SMALL_MAX and _bsize(b) >= need:
+            h.dv = NULL
+            u = _carve(h, b, need, align, True)
+            if h.common.debug:
+                _debug_dress(h, u, nbytes)
+            segpy_common_note_alloc(&h.common, nbytes)
+            return u
+        search = need
+    else:
+        # Room for the worst leading gap (align + 16, see _carve).
+        search = need + align + 16
+    b = _find(h, search)
+    if b == NULL and h.dv != NULL and _bsize(h.dv) >= search:
+        # The buckets have nothing big enough, but the dv does (say, a cached
+        # region that was last split from): better than mapping.
+        b = h.dv
+    if b == NULL:
+        minimal = segpy_round_up(search + HEAP_REGION_HDR + HEAP_END_HDR, segpy_page_size())
+        if minimal > h.region_size or search >= h.large_threshold:
+            rbytes = minimal
+        else:
+            rbytes = h.region_size
+            # Near max_bytes, a smaller region that still fits beats failing.
+            room = h.common.st.max_bytes - h.common.st.bytes_mapped \
+                if h.common.st.max_bytes > h.common.st.bytes_mapped else 0
+            if rbytes > room:
+                room &= ~(segpy_page_size() - 1)
+                rbytes = room if room > minimal else minimal
+        b = _new_region(h, rbytes, nbytes)
+        if b == NULL:
+            return NULL
+    else:
+        _detach(h, b)
+    u = _carve(h, b, need, align, need <= HEAP_SMALL_MAX)
+    if h.common.debug:
+        _debug_dress(h, u, nbytes)
+    segpy_common_note_alloc(&h.common, nbytes)
+    return u
+
+
+cdef hblock_t* _lookup(heap_t* h, void* p, size_t nbytes, Py_ssize_t* region) noexcept nogil:
+    """Validate a user address of a live block; its header, or NULL with the
+    misuse described in ``common.message`` and ``common.last_error``.
+
+    Nothing outside a region is read, and within one only words that lie
+    inside it, so any address is safe to pass.
+    """
+    cdef segpy_alloc_common_t* c = &h.common
+    cdef Py_ssize_t r = _find_region(h, <char*>p)
+    cdef char* base
+    cdef size_t rsize, off, bsize, hs
+    cdef hblock_t* b
+    cdef hblock_t* nxt
+    cdef size_t* words
+    cdef unsigned char* g
+    cdef size_t i
+    region[0] = r
+    if r < 0:
+        snprintf(c.message, sizeof(c.message),
+                 "address %p (%zu bytes) lies in none of the heap's %zu regions",
+                 p, nbytes, h.n_regs)
+        c.last_error = SEGPY_AFOREIGN
+        return NULL
+    base = h.regs[r].base
+    rsize = h.regs[r].size
+    off = <size_t>((<char*>p) - base)
+    if off < HEAP_REGION_HDR + HEAP_HDR + h.prefix or ((<size_t>p - h.prefix) & 15) != 0 \
+            or off - h.prefix - HEAP_HDR + HEAP_MIN_BLOCK > rsize - HEAP_END_HDR:
+        snprintf(c.message, sizeof(c.message),
+                 "address %p (region %zd offset %zu, %zu bytes) is not a block's address",
+                 p, r, off, nbytes)
+        c.last_error = SEGPY_AFOREIGN
+        return NULL
+    b = <hblock_t*>((<char*>p) - h.prefix - HEAP_HDR)
+    off = <size_t>((<char*>b) + HEAP_HDR - base)
+    hs = b.size
+    bsize = hs & ~(<size_t>HEAP_FLAGS)
+    if bsize < HEAP_MIN_BLOCK or bsize > rsize - HEAP_END_HDR - (off - HEAP_HDR):
+        if c.debug and hs == _FREE_WORD:
+            snprintf(c.message, sizeof(c.message),
+                     "block at region %zd offset %zu (%zu bytes) was already released "
+                     "(its header lies in freed memory)", r, off, nbytes)
+            c.last_error = SEGPY_ADOUBLE
+        else:
+            snprintf(c.message, sizeof(c.message),
+                     "address %p (region %zd offset %zu, %zu bytes) has no valid block header",
+                     p, r, off, nbytes)
+            c.last_error = SEGPY_AFOREIGN
+        return NULL
+    if (hs & HEAP_USED) == 0:
+        snprintf(c.message, sizeof(c.message),
+                 "block at region %zd offset %zu size %zu is already free", r, off,
+                 bsize - HEAP_HDR)
+        c.last_error = SEGPY_ADOUBLE
+        return NULL
+    nxt = <hblock_t*>((<char*>b) + bsize)
+    if nxt.prev_size != bsize:
+        snprintf(c.message, sizeof(c.message),
+                 "block at region %zd offset %zu size %zu: the next header's prev_size is %zu "
+                 "(header damaged, or not a block)", r, off, bsize - HEAP_HDR, nxt.prev_size)
+        c.last_error = SEGPY_ACORRUPT
+        return NULL
+    if nbytes > bsize - h.extra:
+        snprintf(c.message, sizeof(c.message),
+                 "block at region %zd offset %zu size %zu cannot hold the %zu bytes given",
+                 r, off, bsize - HEAP_HDR, nbytes)
+        c.last_error = SEGPY_AINVAL
+        return NULL
+    if c.debug:
+        words = <size_t*>((<char*>b) + HEAP_HDR)
+        if words[1] != _MAGIC or words[0] != nbytes:
+            snprintf(c.message, sizeof(c.message),
+                     "block at region %zd offset %zu size %zu: recorded size %zu, magic %#zx "
+                     "(released with %zu bytes)", r, off, bsize - HEAP_HDR, words[0],
+                     words[1], nbytes)
+            c.last_error = SEGPY_ACORRUPT
+            return NULL
+        g = <unsigned char*>((<char*>p) - SEGPY_ADEBUG_GUARD_BYTES)
+        for i in range(SEGPY_ADEBUG_GUARD_BYTES):
+            if g[i] != SEGPY_ADEBUG_GUARD:
+                snprintf(c.message, sizeof(c.message),
+                         "block at region %zd offset %zu size %zu: guard byte %zu before the "
+                         "data was overwritten", r, off, bsize - HEAP_HDR, i)
+                c.last_error = SEGPY_ACORRUPT
+                return NULL
+        g = <unsigned char*>p
+        for i in range(nbytes, bsize - HEAP_HDR - h.prefix):
+            if g[i] != SEGPY_ADEBUG_GUARD:
+                snprintf(c.message, sizeof(c.message),
+                         "block at region %zd offset %zu size %zu (%zu bytes requested): "
+                         "written past its end at byte %zu", r, off, bsize - HEAP_HDR,
+                         nbytes, i)
+                c.last_error = SEGPY_ACORRUPT
+                return NULL
+    return b
+
+
+cdef inline int _free_block(heap_t* h, hblock_t* b, size_t nbytes, Py_ssize_t r) noexcept nogil:
+    # Release the validated used block b of region r: coalesce with free
+    # neighbours, then cache or unmap a region left empty.
+    cdef segpy_alloc_common_t* c = &h.common
+    cdef hblock_t* nxt
+    cdef hblock_t* prv
+    cdef size_t bsize, hs, psize
+    cdef bint into_dv = False
+    cdef bint in_place = False
+    segpy_common_note_release(c, nbytes)
+    hs = b.size
+    bsize = hs & ~(<size_t>HEAP_FLAGS)
+    if c.debug:
+        memset((<char*>b) + HEAP_HDR, SEGPY_ADEBUG_FILL_FREE, bsize - HEAP_HDR)
+    nxt = <hblock_t*>((<char*>b) + bsize)
+    if (nxt.size & HEAP_USED) == 0:
+        if nxt == h.dv:
+            h.dv = NULL
+            into_dv = True
+        else:
+            _remove(h, nxt)
+        bsize += _bsize(nxt)
+        if c.debug:
+            memset(nxt, SEGPY_ADEBUG_FILL_FREE, sizeof(hblock_t))
+        nxt = <hblock_t*>((<char*>b) + bsize)
+    if hs & HEAP_PREV_FREE:
+        # prv's size is our prev_size (boundary tag): prv's header is only
+        # written below, never read on this path unless it is unlinked,
+        # which keeps a random-order release at about one cache miss.
+        psize = b.prev_size
+        prv = <hblock_t*>((<char*>b) - psize)
+        if prv == h.dv:
+            h.dv = NULL
+            into_dv = True
+        elif not into_dv and _same_bucket(psize, psize + bsize):
+            # The merged block starts where prv does and stays in prv's
+            # bucket: leave its links alone (saves the cache misses of
+            # unlinking and relinking it).  Not when it absorbed the dv: it
+            # then becomes the dv, which lives in no bucket.
+            in_place = True
+        else:
+            _remove_sized(h, prv, psize)
+        bsize += psize
+        if c.debug:
+            memset(b, SEGPY_ADEBUG_FILL_FREE, HEAP_HDR)
+        b = prv
+    # b's predecessor is used (or b is first): no PREV_FREE flag.
+    b.size = bsize
+    nxt.prev_size = bsize
+    nxt.size |= HEAP_PREV_FREE
+    if _bsize(nxt) == 0 and b.prev_size == 0:
+        # The region is empty again: keep it for reuse, or give it back.
+        c.st.cached_bytes += bsize + HEAP_REGION_HDR + HEAP_END_HDR
+        if c.st.cached_bytes > h.cache_bytes:
+            if in_place:
+                _remove(h, b)      # same bucket as before by construction
+                in_place = False
+            if _drop_region(h, r) == 0:
+                return 0
+    if into_dv:
+        h.dv = b
+    elif not in_place:
+        _insert(h, b)
+    return 0
+
+
+cdef int _release_slow(heap_t* h, void* p, size_t nbytes) noexcept nogil:
+    # heap_release's general path: debug mode, or an address the inline
+    # checks doubted.  _lookup re-validates and names any problem.
+    cdef Py_ssize_t r
+    cdef hblock_t* b = _lookup(h, p, nbytes, &r)
+    if b == NULL:
+        return h.common.last_error
+    return _free_block(h, b, nbytes, r)
+
+
+cdef int heap_release(void* ctx, void* p, size_t nbytes) noexcept nogil:
+    """Give back a block from :c:func:`heap_request` of this heap.
+
+    No GIL needed.  Returns 0, or a negative ``SEGPY_A*`` code (foreign
+    address, double release, damaged header or guard) with the heap left
+    untouched.  The address is checked to lie in one of the heap's regions
+    before anything is read.  Coalesces with free neighbours at once; a
+    region left empty is cached (up to ``cache_bytes``) or unmapped.
+    """
+    cdef heap_t* h = <heap_t*>ctx
+    cdef Py_ssize_t r
+    cdef hblock_t* b
+    cdef hblock_t* nxt
+    cdef hblock_t* far
+    cdef size_t bsize, hs, total
+    cdef char* base
+    cdef char* end
+    if p == NULL:
+        return 0
+    # Start fetching the likely next header (block size from nbytes) while
+    # the region is looked up: coalescing reads it next.
+    # Prefetches never fault, so both may be issued before p is validated.
+    __builtin_prefetch((<char*>p) - HEAP_HDR)
+    __builtin_prefetch((<char*>p) + segpy_round_up(nbytes, 16))
+    # Inline validation of the common case (no debug, sane header).
+    if not h.common.debug:
+        r = _find_region(h, <char*>p)
+        if r >= 0:
+            base = h.regs[r].base
+            end = base + h.regs[r].size - HEAP_END_HDR
+            if (<char*>p) >= base + HEAP_REGION_HDR + HEAP_HDR and ((<size_t>p) & 15) == 0 \
+                    and (<char*>p) - HEAP_HDR + HEAP_MIN_BLOCK <= end:
+                b = <hblock_t*>((<char*>p) - HEAP_HDR)
+                hs = b.size
+                bsize = hs & ~(<size_t>HEAP_FLAGS)
+                nxt = <hblock_t*>((<char*>b) + bsize)
+                if (hs & HEAP_USED) != 0 and bsize >= HEAP_MIN_BLOCK \
+                        and bsize <= <size_t>(end - <char*>b) \
+                        and nxt.prev_size == bsize and nbytes <= bsize - HEAP_HDR:
+                    if nxt == h.dv and (hs & HEAP_PREV_FREE) == 0:
+                        # LIFO case: the block just before the dv goes back
+                        # into it (the dv has no flags; the header after it
+                        # already has PREV_FREE).
+                        total = bsize + nxt.size
+                        far = <hblock_t*>((<char*>b) + total)
+                        if far.size != (HEAP_USED | HEAP_PREV_FREE) or b.prev_size != 0:
+                            pass
+                        elif h.common.st.cached_bytes + total + HEAP_REGION_HDR + HEAP_END_HDR \
+                                <= h.cache_bytes:
+                            # The region is empty again and stays cached.
+                            h.common.st.cached_bytes += total + HEAP_REGION_HDR + HEAP_END_HDR
+                        else:
+                            return _free_block(h, b, nbytes, r)
+                        b.size = total
+                        far.prev_size = total
+                        h.dv = b
+                        segpy_common_note_release(&h.common, nbytes)
+                        return 0
+                    return _free_block(h, b, nbytes, r)
+    return _release_slow_fn(h, p, nbytes)
+
+
+cdef int heap_stats(void* ctx, segpy_alloc_stats_t* out) noexcept nogil:
+    """Copy the counters into ``out`` and derive ``overhead_bytes``.  Returns 0."""
+    cdef heap_t* h = <heap_t*>ctx
+    out[0] = h.common.st
+    out.overhead_bytes = h.common.st.bytes_mapped - h.common.st.bytes_in_use
+    # Kept implicit so the hot paths update one counter less: every live
+    # block carries exactly hdr_per_block bytes of header (and guards).
+    out.header_bytes = h.common.st.n_blocks * h.hdr_per_block
+    return 0
+
+
+cdef int heap_grow(heap_t* h, void* p, size_t old_nbytes, size_t new_nbytes) noexcept nogil:
+    """Grow a live block in place to `new_nbytes` (>= `old_nbytes`).
+
+    Returns 1 if grown (the stats follow), 0 if the next block is not free or
+    too small (nothing changed), or a negative ``SEGPY_A*`` code for a bad
+    address or size.  No GIL needed.
+    """
+    cdef segpy_alloc_common_t* c = &h.common
+    cdef Py_ssize_t r
+    cdef hblock_t* b
+    cdef hblock_t* nxt
+    cdef hblock_t* rb
+    cdef hblock_t* after
+    cdef size_t need, bsize, total, rem
+    cdef bint was_dv
+    cdef char* user
+    if new_nbytes < old_nbytes or (new_nbytes >> _MAX_REQUEST_LOG2) != 0:
+        snprintf(c.message, sizeof(c.message), "cannot grow %zu bytes to %zu",
+                 old_nbytes, new_nbytes)
+        c.last_error = SEGPY_AINVAL
+        return SEGPY_AINVAL
+    b = _lookup(h, p, old_nbytes, &r)
+    if b == NULL:
+        return c.last_error
+    need = _need(h, new_nbytes)
+    bsize = _bsize(b)
+    if need > bsize:
+        nxt = <hblock_t*>((<char*>b) + bsize)
+        if (nxt.size & HEAP_USED) != 0 or bsize + _bsize(nxt) < need:
+            return 0
+        was_dv = nxt == h.dv
+        _detach(h, nxt)
+        total = bsize + _bsize(nxt)
+        after = <hblock_t*>((<char*>b) + total)
+        rem = total - need
+        if rem >= HEAP_MIN_BLOCK:
+            rb = <hblock_t*>((<char*>b) + need)
+            rb.prev_size = need
+            rb.size = rem
+            after.prev_size = rem
+            b.size = need | HEAP_USED | (b.size & HEAP_PREV_FREE)
+            if was_dv:
+                h.dv = rb
+            else:
+                _insert(h, rb)
+        else:
+            after.prev_size = total
+            after.size &= ~(<size_t>HEAP_PREV_FREE)
+            b.size = total | HEAP_USED | (b.size & HEAP_PREV_FREE)
+    if c.debug:
+        user = (<char*>b) + HEAP_HDR + h.prefix
+        (<size_t*>((<char*>b) + HEAP_HDR))[0] = new_nbytes
+        memset(user + old_nbytes, SEGPY_ADEBUG_FILL_ALLOC, new_nbytes - old_nbytes)
+        memset(user + new_nbytes, SEGPY_ADEBUG_GUARD,
+               _bsize(b) - HEAP_HDR - h.prefix - new_nbytes)
+    c.st.bytes_in_use += new_nbytes - old_nbytes
+    if c.st.bytes_in_use > c.st.peak_bytes_in_use:
+        c.st.peak_bytes_in_use = c.st.bytes_in_use
+    return 1
+
+
+cdef size_t heap_trim(heap_t* h) noexcept nogil:
+    """Unmap every empty (cached) region; return the bytes given back."""
+    cdef size_t given = 0, size
+    cdef Py_ssize_t r = <Py_ssize_t>h.n_regs - 1
+    cdef hblock_t* b
+    while r >= 0:
+        b = <hblock_t*>(h.regs[r].base + HEAP_REGION_HDR)
+        size = h.regs[r].size
+        if (b.size & HEAP_USED) == 0 and _whole_region(b):
+            _detach(h, b)
+            if _drop_region(h, r) == 0:
+                given += size
+            else:
+                if b != h.dv:
+                    _insert(h, b)
+        r -= 1
+    return given
+
+
+cdef int _corrupt(heap_t* h, Py_ssize_t r, size_t off, size_t size, const char* what) noexcept nogil:
+    snprintf(h.common.message, sizeof(h.common.message),
+             "region %zd offset %zu size %zu: %s", r, off, size, what)
+    h.common.last_error = SEGPY_ACORRUPT
+    return SEGPY_ACORRUPT
+
+
+cdef int heap_check(heap_t* h) noexcept nogil:
+    """Verify every invariant (see docs/alloc-heap.md); 0 or SEGPY_ACORRUPT
+    with the first broken one described in ``common.message``.
+
+    Reads only memory inside the heap's regions, whatever the damage.
+    """
+    cdef segpy_alloc_common_t* c = &h.common
+    cdef size_t r, off, s, expect_prev, n_used = 0, n_free = 0, cached = 0, mapped = 0
+    cdef size_t in_use = 0, capacity = 0, n_listed = 0, i, j
+    cdef bint prev_free, is_free, dv_seen = False
+    cdef char* base
+    cdef char* end
+    cdef hblock_t* b
+    cdef hblock_t* e
+    cdef size_t* words
+    cdef unsigned char* g
+    cdef int fl, sl, bucket
+    cdef Py_ssize_t er
+    for r in range(h.n_regs):
+        base = h.regs[r].base
+        end = base + h.regs[r].size
+        mapped += h.regs[r].size
+        if r > 0 and h.regs[r - 1].base + h.regs[r - 1].size > base:
+            return _corrupt(h, r, 0, h.regs[r].size, "region table not sorted / overlapping")
+        b = <hblock_t*>(base + HEAP_REGION_HDR)
+        expect_prev = 0
+        prev_free = False
+        while True:
+            off = <size_t>((<char*>b) + HEAP_HDR - base)
+            if (<char*>b) > end - HEAP_END_HDR:
+                return _corrupt(h, r, off, 0, "blocks run past the region's end")
+            s = _bsize(b)
+            if b.prev_size != expect_prev:
+                return _corrupt(h, r, off, s, "prev_size disagrees with the previous block")
+            if ((b.size & HEAP_PREV_FREE) != 0) != prev_free:
+                return _corrupt(h, r, off, s, "PREV_FREE flag disagrees with the previous block")
+            if s == 0:
+                if (<char*>b) != end - HEAP_END_HDR or (b.size & HEAP_USED) == 0:
+                    return _corrupt(h, r, off, s, "size 0 header that is not the region's end")
+                break
+            if s < HEAP_MIN_BLOCK or (s & 15) != 0 or s > <size_t>(end - HEAP_END_HDR - <char*>b):
+                return _corrupt(h, r, off, s, "block size does not tile the region")
+            is_free = (b.size & HEAP_USED) == 0
+            if is_free:
+                if prev_free:
+                    return _corrupt(h, r, off, s, "two adjacent free blocks (not coalesced)")
+                if b == h.dv:
+                    dv_seen = True
+                else:
+                    n_free += 1
+                if b.prev_size == 0 and _bsize(_next(b)) == 0:
+                    cached += h.regs[r].size
+            else:
+                n_used += 1
+                capacity += s - h.extra
+                if c.debug:
+                    words = <size_t*>((<char*>b) + HEAP_HDR)
+                    if words[1] != _MAGIC or words[0] > s - h.extra:
+                        return _corrupt(h, r, off, s - HEAP_HDR, "debug size/magic word damaged")
+                    in_use += words[0]
+                    g = <unsigned char*>((<char*>b) + HEAP_HDR + HEAP_DEBUG_PREFIX - SEGPY_ADEBUG_GUARD_BYTES)
+                    for i in range(SEGPY_ADEBUG_GUARD_BYTES):
+                        if g[i] != SEGPY_ADEBUG_GUARD:
+                            return _corrupt(h, r, off, s - HEAP_HDR, "guard bytes before the data overwritten")
+                    g = <unsigned char*>((<char*>b) + HEAP_HDR + HEAP_DEBUG_PREFIX)
+                    for i in range(words[0], s - HEAP_HDR - HEAP_DEBUG_PREFIX):
+                        if g[i] != SEGPY_ADEBUG_GUARD:
+                            return _corrupt(h, r, off, s - HEAP_HDR, "written past the block's end")
+            expect_prev = s
+            prev_free = is_free
+            b = <hblock_t*>((<char*>b) + s)
+    if h.dv != NULL and not dv_seen:
+        return _corrupt(h, -1, 0, 0, "the designated victim is not a free block of any region")
+    # Buckets: every entry a free block of the right class, links consistent,
+    # bitmaps exactly the non-empty buckets, and as many entries as free blocks.
+    for i in range(HEAP_FL_COUNT):
+        if ((h.fl_bitmap >> i) & 1) != (h.sl_bitmap[i] != 0):
+            return _corrupt(h, -1, i, 0, "first-level bitmap bit disagrees with its second level")
+        for j in range(HEAP_SL_COUNT):
+            bucket = <int>(i * HEAP_SL_COUNT + j)
+            e = h.heads[bucket]
+            if ((h.sl_bitmap[i] >> j) & 1) != (e != NULL):
+                return _corrupt(h, -1, bucket, 0, "second-level bitmap bit disagrees with its bucket")
+            if e != NULL and e.prev_free != NULL:
+                return _corrupt(h, -1, bucket, 0, "bucket head has a prev link")
+            while e != NULL:
+                n_listed += 1
+                if n_listed > n_free:
+                    return _corrupt(h, -1, bucket, 0, "buckets hold more entries than free blocks (cycle or stale entry)")
+                er = _find_region(h, <char*>e)
+                if er < 0 or ((<size_t>e) & 15) != 0 or (<char*>e) + sizeof(hblock_t) > h.regs[er].base + h.regs[er].size:
+                    return _corrupt(h, er, 0, 0, "bucket entry outside every region")
+                off = <size_t>((<char*>e) + HEAP_HDR - h.regs[er].base)
+                if (e.size & HEAP_USED) != 0 or e == h.dv:
+                    return _corrupt(h, er, off, _bsize(e), "bucket entry is not a free block")
+                _mapping(_bsize(e), &fl, &sl)
+                if fl != <int>i or sl != <int>j:
+                    return _corrupt(h, er, off, _bsize(e), "free block in the wrong bucket")
+                if e.next_free != NULL and e.next_free.prev_free != e:
+                    return _corrupt(h, er, off, _bsize(e), "free-list links inconsistent")
+                e = e.next_free
+    if n_listed != n_free:
+        return _corrupt(h, -1, n_listed, n_free, "free blocks missing from the buckets")
+    if n_used != c.st.n_blocks:
+        return _corrupt(h, -1, n_used, c.st.n_blocks, "n_blocks disagrees with the used headers")
+    if c.debug and in_use != c.st.bytes_in_use:
+        return _corrupt(h, -1, in_use, c.st.bytes_in_use, "bytes_in_use disagrees with the recorded sizes")
+    if not c.debug and c.st.bytes_in_use > capacity:
+        return _corrupt(h, -1, capacity, c.st.bytes_in_use, "bytes_in_use exceeds the used blocks' capacity")
+    if cached != c.st.cached_bytes:
+        return _corrupt(h, -1, cached, c.st.cached_bytes, "cached_bytes disagrees with the empty regions")
+    if mapped != c.st.bytes_mapped or h.n_regs != c.st.n_regions:
+        return _corrupt(h, -1, mapped, c.st.bytes_mapped, "bytes_mapped / n_regions disagree with the regions")
+    return 0
+
+
+_request_slow_fn = _request_slow
+_release_slow_fn = _release_slow
+
+
+# ---------------------------------------------------------------------------
+# The Python class.
+# ---------------------------------------------------------------------------
+
+_BLOCK_DTYPE = np.dtype([("region", np.int32), ("offset", np.int64), ("size", np.int64),
+                         ("state", np.uint8)])
+_REGION_DTYPE = np.dtype([("index", np.int32), ("address", np.uint64), ("size", np.int64),
+                          ("used", np.int64), ("n_blocks", np.int64)])
+
+
+cdef size_t _parse_size(object value, str name, size_t none_value) except? 0:
+    if value is None:
+        return none_value
+    v = operator.index(value)
+    if v < 0:
+        raise ValueError(f"{name} must be non-negative, got {v}")
+    return v
+
+
+cdef class Heap(Allocator):
+    """segpy's general-purpose allocator: regions of blocks with small headers.
+
+    Memory is mapped from the OS in regions (``region_size`` each; a request
+    of half a region or more gets a region of its own).  Each block carries a
+    16-byte header; free blocks are kept in size-class buckets (TLSF) and are
+    coalesced with their neighbours at once on release, so a region whose
+    blocks are all released is whole again and is cached for reuse (up to
+    ``cache_bytes``) instead of being unmapped.  This makes a new list's
+    memory cheap: no mapping, no page faults.
+
+    Parameters
+    ----------
+    max_bytes : int, optional
+        Bound on ``bytes_mapped`` (bytes held from the OS); None (default)
+        means unbounded.
+    region_size : int, default 4 MiB
+        Bytes of an ordinary region, rounded up to the page size.
+    cache_bytes : int, default 64 MiB
+        How many bytes of empty regions to keep; :meth:`trim` gives them back.
+    debug : bool, default False
+        Guard bytes around every block, fill patterns on allocate and release,
+        detection of double release, foreign pointers and overflows, and a
+        leak report (ResourceWarning) when the heap dies with live blocks.
+
+    Raises
+    ------
+    TypeError
+        If a size is not an int.
+    ValueError
+        If a size is negative.
+
+    Notes
+    -----
+    Not locked: callers serialise calls (the GIL does it for Python users).
+
+    Examples
+    --------
+    >>> from segpy.heap import Heap
+    >>> h = Heap()
+    >>> b = h.allocate(100, align=64)
+    >>> b.address % 64
+    0
+    >>> b.release()
+    >>> h.stats["bytes_in_use"]
+    0
+    """
+
+    def __cinit__(self, max_bytes=None, *, region_size=4 * 1024 * 1024,
+                  cache_bytes=64 * 1024 * 1024, debug=False):
+        cdef size_t mb = _parse_size(max_bytes, "max_bytes", SIZE_MAX)
+        cdef size_t rs = _parse_size(region_size, "region_size", 0)
+        cdef size_t cb = _parse_size(cache_bytes, "cache_bytes", 0)
+        if rs < segpy_page_size():
+            rs = segpy_page_size()
+        rs = segpy_round_up(rs, segpy_page_size())
+        heap_init(&self.state, mb, rs, cb, 1 if debug else 0)
+        self.common = &self.state.common
+        self.iface.ctx = &self.state
+        self.iface.request = heap_request
+        self.iface.release = heap_release
+        self.iface.stats = heap_stats
+        self.iface.name = "heap"
+
+    def __dealloc__(self):
+        self._report_leaks()
+        heap_destroy(&self.state)
+
+    @property
+    def region_size(self):
+        """int : Bytes of an ordinary region."""
+        return self.state.region_size
+
+    @property
+    def cache_bytes(self):
+        """int : Bytes of empty regions kept for reuse at most."""
+        return self.state.cache_bytes
+
+    def grow(self, Block block not None, nbytes):
+        """Grow `block` in place to `nbytes` if the block after it is free.
+
+        Parameters
+        ----------
+        block : Block
+            A live block of this heap.
+        nbytes : int
+            The new size, at least the current one.
+
+        Returns
+        -------
+        bool
+            True if grown (``block.nbytes`` is then `nbytes`), False if there
+            is no room after it (nothing changed).
+
+        Raises
+        ------
+        ValueError
+            If the block is released or of another allocator, or `nbytes` is
+            smaller than its size.
+        BufferError
+            If views of the block exist (their length would be stale).
+        """
+        block._live()
+        if block.owner is not self:
+            raise ValueError("the block belongs to another allocator")
+        cdef Py_ssize_t n = operator.index(nbytes)
+        if n < <Py_ssize_t>block.size:
+            raise ValueError(f"cannot grow a block of {block.size} bytes to {n}")
+        if block.exports:
+            raise BufferError(f"cannot grow a block while {block.exports} view(s) of it exist")
+        cdef int rc = heap_grow(&self.state, block.ptr, block.size, <size_t>n)
+        if rc == SEGPY_AINVAL:
+            raise ValueError(f"cannot grow a block of {block.size} bytes to {n}")
+        if rc < 0:
+            raise_misuse(self, rc)
+        if rc == 1:
+            block.size = <size_t>n
+            return True
+        return False
+
+    def trim(self):
+        """Unmap the cached (empty) regions.
+
+        Returns
+        -------
+        int
+            The bytes given back to the OS.
+        """
+        return heap_trim(&self.state)
+
+    def _request_raw(self, nbytes, Py_ssize_t align=8):
+        """Test hook: call ``heap_request`` directly; return the address (int).
+
+        The caller must hand it to :meth:`_release_raw` with the same size.
+        """
+        cdef size_t n = _parse_size(nbytes, "nbytes", 0)
+        cdef void* p = heap_request(&self.state, n, <size_t>align if align > 0 else 0)
+        if p == NULL:
+            raise_alloc_error(self, n, "a raw request")
+        return <size_t>p
+
+    def _release_raw(self, address, nbytes):
+        """Test hook: call ``heap_release`` directly with any address.
+
+        Raises
+        ------
+        AllocatorError
+            If the heap detects misuse (foreign address, double release, damage).
+        """
+        cdef size_t a = _parse_size(address, "address", 0)
+        cdef size_t n = _parse_size(nbytes, "nbytes", 0)
+        cdef int rc = heap_release(&self.state, <void*>a, n)
+        if rc != 0:
+            raise_misuse(self, rc)
+
+    cdef int _check(self) except -1:
+        cdef int rc = heap_check(&self.state)
+        if rc != 0:
+            raise_misuse(self, rc)
+        return 0
+
+    cdef object _blocks(self):
+        cdef heap_t* h = &self.state
+        cdef size_t r, s
+        cdef hblock_t* b
+        cdef char* base
+        rows = []
+        for r in range(h.n_regs):
+            base = h.regs[r].base
+            b = <hblock_t*>(base + HEAP_REGION_HDR)
+            s = _bsize(b)
+            while s != 0:
+                rows.append((r, <size_t>((<char*>b) + HEAP_HDR - base), s - HEAP_HDR,
+                             1 if b.size & HEAP_USED else 0))
+                b = <hblock_t*>((<char*>b) + s)
+                s = _bsize(b)
+        return np.array(rows, dtype=_BLOCK_DTYPE)
+
+    cdef object _regions(self):
+        cdef heap_t* h = &self.state
+        cdef size_t r, s, used, n
+        cdef hblock_t* b
+        cdef char* base
+        rows = []
+        for r in range(h.n_regs):
+            base = h.regs[r].base
+            b = <hblock_t*>(base + HEAP_REGION_HDR)
+            s = _bsize(b)
+            used = n = 0
+            while s != 0:
+                if b.size & HEAP_USED:
+                    n += 1
+                    if h.common.debug:
+                        used += (<size_t*>((<char*>b) + HEAP_HDR))[0]
+                    else:
+                        used += s - h.extra
+                b = <hblock_t*>((<char*>b) + s)
+                s = _bsize(b)
+            rows.append((r, <size_t>base, h.regs[r].size, used, n))
+        return np.array(rows, dtype=_REGION_DTYPE)

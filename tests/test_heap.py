@@ -1,0 +1,493 @@
+"""segpy.heap.Heap: layout, split/coalesce, growth, region cache, limits, debug checks."""
+
+import gc
+import random
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import segpy
+from segpy.alloc import AllocatorError
+from segpy.heap import Heap
+
+PAGE = 4096
+ADEBUG_FILL_ALLOC = 0xCD
+ADEBUG_FILL_FREE = 0xDD
+ADEBUG_GUARD = 0xFD
+
+
+def snapshot(h):
+    st = dict(h.stats)
+    return st, h.blocks().tobytes(), h.regions().tobytes()
+
+
+def test_name_and_basic_stats():
+    h = Heap()
+    assert h.name == "heap"
+    assert h.stats["bytes_mapped"] == 0
+    b = h.allocate(100)
+    st = h.stats
+    assert st["bytes_in_use"] == 100 and st["n_blocks"] == 1 and st["n_regions"] == 1
+    assert st["header_bytes"] == 16
+    assert st["bytes_mapped"] == 4 * 1024 * 1024
+    assert st["overhead_bytes"] == st["bytes_mapped"] - 100
+    h.check()
+    b.release()
+    st = h.stats
+    assert st["bytes_in_use"] == 0 and st["n_blocks"] == 0 and st["header_bytes"] == 0
+    assert st["cached_bytes"] == st["bytes_mapped"]
+    h.check()
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_alignment_every_power_of_two(debug):
+    h = Heap(debug=debug)
+    blocks = []
+    align = 1
+    while align <= PAGE:
+        for n in (1, 17, 100, 3000):
+            before = h.blocks()
+            b = h.allocate(n, align=align)
+            assert b.address % align == 0
+            blocks.append(b)
+            h.check()
+            # Waste: the used block holds at most header/debug + padding to 16 +
+            # the alignment's leading gap never stays attached to it.
+            rows = h.blocks()
+            used = rows[rows["state"] == 1]
+            extra = 48 + 16 if debug else 0
+            assert used["size"].max() - 0 >= n
+        align *= 2
+    for b in blocks:
+        row_sizes = h.blocks()
+        b.release()
+        h.check()
+    assert h.stats["bytes_in_use"] == 0
+
+
+def test_waste_bounded_by_alignment():
+    h = Heap()
+    for align in [2 ** k for k in range(13)]:
+        b = h.allocate(48, align=align)
+        rows = h.blocks()
+        r = rows[(rows["state"] == 1)]
+        regs = h.regions()
+        ri = int(np.nonzero((regs["address"] <= b.address)
+                            & (b.address < regs["address"] + regs["size"]))[0][0])
+        off = b.address - int(regs["address"][ri])
+        row = r[(r["offset"] == off) & (r["region"] == ri)]
+        assert len(row) == 1
+        # block payload = request rounded to 16 (plus nothing for alignment)
+        assert row["size"][0] == 48
+        b.release()
+        h.check()
+    assert h.stats["n_regions"] == 1
+
+
+def test_split_and_coalesce_visible():
+    h = Heap()
+    a = h.allocate(64)
+    b = h.allocate(64)
+    c = h.allocate(64)
+    rows = h.blocks()
+    assert list(rows["state"]) == [1, 1, 1, 0]
+    assert list(rows["size"][:3]) == [64, 64, 64]
+    b.release()
+    rows = h.blocks()
+    assert list(rows["state"]) == [1, 0, 1, 0]
+    h.check()
+    a.release()
+    rows = h.blocks()
+    assert list(rows["state"]) == [0, 1, 0]
+    assert rows["size"][0] == 64 + 16 + 64
+    h.check()
+    c.release()
+    rows = h.blocks()
+    assert list(rows["state"]) == [0]
+    assert rows["size"][0] == 4 * 1024 * 1024 - 80
+    h.check()
+
+
+def test_grow_in_place():
+    h = Heap()
+    a = h.allocate(64)
+    assert h.grow(a, 1000)
+    assert a.nbytes == 1000
+    assert h.stats["bytes_in_use"] == 1000
+    h.check()
+    b = h.allocate(64)
+    assert not h.grow(a, 5000)      # b is in the way
+    assert a.nbytes == 1000
+    h.check()
+    assert h.grow(a, 1000)          # same size: trivially
+    assert h.grow(a, 1008)          # within the block's capacity
+    with pytest.raises(ValueError):
+        h.grow(a, 10)
+    m = memoryview(a)
+    with pytest.raises(BufferError):
+        h.grow(a, 1020)
+    del m
+    # free b and the block after a opens up again
+    b.release()
+    assert h.grow(a, 100000)
+    h.check()
+    assert h.stats["bytes_in_use"] == 100000
+    a.release()
+    assert h.stats["bytes_in_use"] == 0
+    h.check()
+
+
+def test_grow_too_big_is_value_error():
+    h = Heap()
+    a = h.allocate(64)
+    with pytest.raises(ValueError):
+        h.grow(a, 1 << 60)
+    a.release()
+
+
+def test_header_bytes_debug():
+    h = Heap(debug=True)
+    bs = [h.allocate(10) for _ in range(3)]
+    assert h.stats["header_bytes"] == 3 * (16 + 32 + 16)
+    for b in bs:
+        b.release()
+    assert h.stats["header_bytes"] == 0
+    h.check()
+
+
+def test_messages_name_the_block():
+    h = Heap()
+    p = h._request_raw(64)
+    keep = h._request_raw(64)
+    h._release_raw(p, 64)
+    with pytest.raises(AllocatorError, match=r"region 0 offset 64 size 64"):
+        h._release_raw(p, 64)
+    h._release_raw(keep, 64)
+
+
+def test_grow_preserves_contents_debug():
+    h = Heap(debug=True)
+    a = h.allocate(40)
+    np.frombuffer(a, np.uint8)[:] = 7
+    assert h.grow(a, 200)
+    arr = np.frombuffer(a, np.uint8)
+    assert (arr[:40] == 7).all() and (arr[40:] == ADEBUG_FILL_ALLOC).all()
+    del arr
+    h.check()
+    a.release()
+    h.check()
+
+
+def test_large_requests_get_own_region():
+    h = Heap(region_size=1 << 20)
+    small = h.allocate(100)
+    big = h.allocate(3 << 20, align=64)
+    regs = h.regions()
+    assert len(regs) == 2
+    assert sorted(regs["size"])[1] >= 3 << 20
+    h.check()
+    big.release()
+    small.release()
+    h.check()
+    assert h.stats["cached_bytes"] == h.stats["bytes_mapped"]
+
+
+def test_cached_regions_reused_and_trim():
+    h = Heap()
+    lst = segpy.SegmentedList("q", range(200000), allocator=h)
+    calls = h.stats["n_os_calls"]
+    del lst
+    gc.collect()
+    st = h.stats
+    assert st["bytes_in_use"] == 0 and st["cached_bytes"] == st["bytes_mapped"] > 0
+    lst = segpy.SegmentedList("q", range(200000), allocator=h)
+    assert h.stats["n_os_calls"] == calls
+    h.check()
+    del lst
+    mapped = h.stats["bytes_mapped"]
+    assert h.trim() == mapped
+    st = h.stats
+    assert st["bytes_mapped"] == 0 and st["cached_bytes"] == 0 and st["n_regions"] == 0
+    h.check()
+
+
+def test_cache_bytes_zero_unmaps_at_once():
+    h = Heap(cache_bytes=0)
+    b = h.allocate(10)
+    b.release()
+    assert h.stats["bytes_mapped"] == 0 and h.stats["n_regions"] == 0
+    h.check()
+
+
+def test_max_bytes_memory_error_unchanged():
+    h = Heap(max_bytes=4 * 1024 * 1024)
+    keep = h.allocate(1000)
+    before = snapshot(h)
+    with pytest.raises(MemoryError, match=r"5000000 bytes.*limit"):
+        h.allocate(5_000_000)
+    after = snapshot(h)
+    assert after[1:] == before[1:]
+    st_b, st_a = before[0], after[0]
+    assert st_a["n_limit_failures"] == st_b["n_limit_failures"] + 1
+    for k in st_b:
+        if k != "n_limit_failures":
+            assert st_a[k] == st_b[k], k
+    h.check()
+    keep.release()
+
+
+def test_small_max_bytes_maps_smaller_regions():
+    h = Heap(max_bytes=100_000)
+    bs = [h.allocate(1000) for _ in range(50)]
+    st = h.stats
+    assert st["bytes_mapped"] <= 100_000 and st["n_limit_failures"] == 0
+    with pytest.raises(MemoryError, match="limit"):
+        for _ in range(200):
+            bs.append(h.allocate(1000))
+    h.check()
+    for b in bs:
+        b.release()
+    h.check()
+
+
+def test_inject_failure():
+    h = Heap()
+    h.inject_failure()
+    before = snapshot(h)
+    with pytest.raises(MemoryError, match="injected"):
+        h.allocate(10)
+    assert snapshot(h)[1:] == before[1:]
+    assert h.stats["n_os_failures"] == 1
+    b = h.allocate(10)
+    h.check()
+    b.release()
+
+
+def test_bad_arguments():
+    h = Heap()
+    with pytest.raises(ValueError):
+        h.allocate(0)
+    with pytest.raises(ValueError):
+        h.allocate(10, align=3)
+    with pytest.raises(ValueError):
+        Heap(max_bytes=-1)
+    with pytest.raises(TypeError):
+        Heap(region_size=1.5)
+    with pytest.raises(ValueError):
+        h._request_raw(10, 3)
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_foreign_pointer(debug):
+    h = Heap(debug=debug)
+    b = h.allocate(64)
+    x = np.zeros(10)
+    with pytest.raises(AllocatorError, match="foreign"):
+        h._release_raw(x.ctypes.data, 8)
+    with pytest.raises(AllocatorError, match="foreign"):
+        h._release_raw(16, 8)
+    # inside a region but not a block start
+    with pytest.raises(AllocatorError):
+        h._release_raw(b.address + 8, 8)
+    h.check()
+    b.release()
+    h.check()
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_double_release_raw(debug):
+    h = Heap(debug=debug)
+    p = h._request_raw(64)
+    keep = h._request_raw(64)      # so p's block stays its own header
+    q = h._request_raw(64)
+    h._release_raw(p, 64)
+    with pytest.raises(AllocatorError, match="double release"):
+        h._release_raw(p, 64)
+    h.check()
+    h._release_raw(q, 64)
+    h._release_raw(keep, 64)
+    h.check()
+    assert h.stats["n_blocks"] == 0
+
+
+def test_double_release_merged_debug():
+    h = Heap(debug=True)
+    a = h._request_raw(64)
+    b = h._request_raw(64)
+    c = h._request_raw(64)
+    h._release_raw(a, 64)
+    h._release_raw(b, 64)          # merges into a: b's header becomes free memory
+    with pytest.raises(AllocatorError, match="double release"):
+        h._release_raw(b, 64)
+    h.check()
+    h._release_raw(c, 64)
+    h.check()
+
+
+def test_overflow_detected_at_release_and_check():
+    h = Heap(debug=True)
+    b = h.allocate(20)
+    addr = b.address
+    arr = np.frombuffer(b, np.uint8)
+    # write one byte past the end through a raw view of the following memory
+    import ctypes
+    ctypes.memset(addr + 20, 0x41, 1)
+    del arr
+    with pytest.raises(AllocatorError, match=r"damaged block.*region 0 offset \d+ size \d+"):
+        h.check()
+    with pytest.raises(AllocatorError, match="past its end"):
+        b.release()
+    assert not b.released
+    ctypes.memset(addr + 20, ADEBUG_GUARD, 1)   # repair, then it releases
+    h.check()
+    b.release()
+    h.check()
+
+
+def test_underflow_detected():
+    import ctypes
+    h = Heap(debug=True)
+    b = h.allocate(20)
+    ctypes.memset(b.address - 1, 0, 1)
+    with pytest.raises(AllocatorError, match="guard"):
+        h.check()
+    with pytest.raises(AllocatorError, match="guard"):
+        b.release()
+    ctypes.memset(b.address - 1, ADEBUG_GUARD, 1)
+    b.release()
+
+
+def test_header_corruption_detected():
+    import ctypes
+    h = Heap()
+    a = h.allocate(64)
+    b = h.allocate(64)
+    ctypes.memset(b.address - 8, 0x7F, 8)       # smash b's size word
+    with pytest.raises(AllocatorError, match="damaged"):
+        h.check()
+    ctypes.memmove(b.address - 8, (ctypes.c_size_t * 1)(80 | 1), 8)
+    h.check()
+    a.release()
+    b.release()
+    h.check()
+
+
+def test_fill_patterns():
+    h = Heap(debug=True)
+    b = h.allocate(100)
+    arr = np.frombuffer(b, np.uint8)
+    assert (arr == ADEBUG_FILL_ALLOC).all()
+    arr[:] = 1
+    addr = b.address
+    del arr
+    keep = h.allocate(16)              # keeps the region from being unmapped
+    b.release()
+    import ctypes
+    raw = ctypes.string_at(addr + 16, 64)    # past the free-list links
+    assert set(raw) == {ADEBUG_FILL_FREE}
+    keep.release()
+
+
+def test_leak_report():
+    h = Heap(debug=True)
+    h._request_raw(123)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        del h
+        gc.collect()
+    msgs = [str(x.message) for x in w if issubclass(x.category, ResourceWarning)]
+    assert any("123 bytes" in m and "region 0 offset" in m for m in msgs)
+
+
+def test_no_leak_report_without_debug():
+    h = Heap()
+    h._request_raw(123)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        del h
+        gc.collect()
+    assert not [x for x in w if issubclass(x.category, ResourceWarning)]
+
+
+def test_many_random_frees_coalesce_to_one_block():
+    h = Heap()
+    addrs = [h._request_raw(64) for _ in range(20000)]
+    random.Random(1).shuffle(addrs)
+    for a in addrs[:10000]:
+        h._release_raw(a, 64)
+    h.check()
+    for a in addrs[10000:]:
+        h._release_raw(a, 64)
+    h.check()
+    rows = h.blocks()
+    assert (rows["state"] == 0).all()
+    assert len(rows) == h.stats["n_regions"]
+    assert h.stats["bytes_in_use"] == 0
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_segmented_list_on_heap(debug):
+    h = Heap(debug=debug)
+    lst = segpy.SegmentedList("q", allocator=h)
+    for i in range(1000):
+        lst.append(i)
+    lst.extend(range(50000))
+    assert lst[999] == 999 and lst[-1] == 49999
+    h.check()
+    lst.reserve(200000)
+    dup = lst.copy()
+    h.check()
+    del dup
+    lst.clear()
+    h.check()
+    lst.extend(np.arange(30000))
+    assert int(lst[29999]) == 29999
+    del lst
+    gc.collect()
+    assert h.stats["bytes_in_use"] == 0 and h.stats["n_blocks"] == 0
+    h.check()
+
+
+OPS = st.lists(
+    st.tuples(st.sampled_from(["alloc", "free", "grow", "trim"]), st.integers(1, 70000),
+              st.sampled_from([1, 8, 16, 64, 256, 4096]), st.integers(0, 10 ** 6)),
+    max_size=100)
+
+
+@settings(max_examples=500, deadline=None)
+@given(OPS, st.booleans())
+def test_random_sequences(ops, debug):
+    h = Heap(debug=debug, region_size=64 * 1024, cache_bytes=128 * 1024)
+    live = []    # (block, fill byte)
+    counter = 0
+    for op, n, align, pick in ops:
+        if op == "alloc" or not live:
+            b = h.allocate(n, align=align)
+            assert b.address % align == 0
+            counter = (counter % 250) + 1
+            np.frombuffer(b, np.uint8)[:] = counter
+            live.append((b, counter))
+        elif op == "trim":
+            before = h.stats
+            given = h.trim()
+            assert given == before["cached_bytes"]
+            assert h.stats["bytes_mapped"] == before["bytes_mapped"] - given
+        elif op == "free":
+            b, _ = live.pop(pick % len(live))
+            b.release()
+        else:
+            b, fill = live[pick % len(live)]
+            old = b.nbytes
+            if h.grow(b, old + n):
+                np.frombuffer(b, np.uint8)[old:] = fill
+        h.check()
+        for b, fill in live:
+            assert (np.frombuffer(b, np.uint8) == fill).all()
+        assert h.stats["bytes_in_use"] == sum(b.nbytes for b, _ in live)
+        assert h.stats["n_blocks"] == len(live)
+    for b, _ in live:
+        b.release()
+    h.check()
+    assert h.stats["bytes_in_use"] == 0
