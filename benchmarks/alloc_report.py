@@ -309,7 +309,7 @@ def main(argv=None):
     notes = []
     kinds = [("system", segpy.SystemAllocator, {})]
     if Heap is not None:
-        kinds.insert(0, ("heap", Heap, {"realloc": 0.5, "random_free": 1.0}))
+        kinds.insert(0, ("heap", Heap, {"lifo": 1.0, "realloc": 0.5, "random_free": 1.0}))
     else:
         notes.append("segpy.heap.Heap is not built yet: heap measures skipped")
     if BumpAllocator is not None:

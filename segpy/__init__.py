@@ -9,6 +9,7 @@ try:
     from segpy.alloc import Allocator, AllocatorError, Block, SystemAllocator, allocator, get_allocator
     from segpy.buffer import BufferAllocator
     from segpy.bump import BumpAllocator
+    from segpy.heap import Heap
     from segpy.seglist import SegmentedList
 except ImportError as exc:  # pragma: no cover - only hit from a source checkout
     import os as _os
@@ -22,12 +23,21 @@ except ImportError as exc:  # pragma: no cover - only hit from a source checkout
         ) from exc
     raise
 
+# The process-wide default allocator is a Heap: it caches empty regions, so a
+# list created after another died reuses mapped, already-faulted memory
+# (docs/allocators.md has the measurements behind this choice).
+from segpy import alloc as _alloc  # noqa: E402
+
+_alloc._set_default(Heap())
+del _alloc
+
 __all__ = [
     "Allocator",
     "AllocatorError",
     "Block",
     "BufferAllocator",
     "BumpAllocator",
+    "Heap",
     "SegmentedList",
     "SystemAllocator",
     "allocator",

@@ -159,8 +159,8 @@ def test_clear_returns_bytes():
 def test_get_allocator():
     d = segpy.get_allocator()
     assert d is segpy.get_allocator()
-    assert isinstance(d, SystemAllocator)
-    assert d.name == "system"
+    assert isinstance(d, segpy.Heap)             # the process-wide default
+    assert d.name == "heap"
     before = d.stats["bytes_in_use"]
     lst = SegmentedList("q", range(1000))
     assert lst.allocator is d

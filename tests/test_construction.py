@@ -145,7 +145,7 @@ def test_default_allocator():
     lst = SegmentedList("q", [1])
     assert lst.allocator is segpy.get_allocator()
     assert isinstance(lst.allocator, segpy.Allocator)
-    assert isinstance(lst.allocator, segpy.SystemAllocator)
+    assert isinstance(lst.allocator, segpy.Heap)
 
 
 def test_explicit_allocator(allocator):
