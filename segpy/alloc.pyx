@@ -21,6 +21,21 @@ from libc.string cimport memset
 from libc.string cimport strlen
 
 
+# The row layouts of Allocator.blocks() and Allocator.regions(), shared by
+# every allocator that keeps headers or regions.
+_BLOCK_DTYPE = np.dtype([("region", np.int32), ("offset", np.int64), ("size", np.int64),
+                         ("state", np.uint8)])
+_REGION_DTYPE = np.dtype([("index", np.int32), ("address", np.uint64), ("size", np.int64),
+                          ("used", np.int64), ("n_blocks", np.int64)])
+
+
+cdef size_t _parse_count(object value, str name) except? 0:
+    value = operator.index(value)  # TypeError for floats, str ...
+    if value < 0:
+        raise ValueError(f"{name} must be non-negative, got {value}")
+    return value
+
+
 class AllocatorError(RuntimeError):
     """An allocator detected misuse or damage: a double release, a foreign
     pointer, overwritten guard bytes or headers, or a reset / rewind while
@@ -506,6 +521,44 @@ cdef class Allocator:
             raise TypeError(f"a {type(self).__name__} does not track regions")
         return out
 
+    def _request_raw(self, nbytes, align=8):
+        """Test hook: call the C ``request`` directly; return the address as an int.
+
+        Unlike :meth:`allocate`, the size and alignment reach the C layer
+        unchecked (beyond being non-negative ints), so tests can exercise
+        its own validation.  The caller must hand the address to
+        :meth:`_release_raw` with the same size.
+
+        Raises
+        ------
+        MemoryError, ValueError
+            As :meth:`allocate` does, from the C layer's error code.
+        """
+        cdef size_t n = _parse_count(nbytes, "nbytes")
+        cdef size_t al = _parse_count(align, "align")
+        cdef void* p = self.iface.request(self.iface.ctx, n, al)
+        if p == NULL:
+            raise_alloc_error(self, n, "a raw request")
+        return <size_t>p
+
+    def _release_raw(self, address, nbytes):
+        """Test hook: call the C ``release`` with any address.
+
+        Safe for arbitrary addresses with the family's allocators: they check
+        an address against their own regions or headers before touching it.
+
+        Raises
+        ------
+        AllocatorError
+            If the allocator detects misuse (foreign address, double
+            release, damage).
+        """
+        cdef size_t a = _parse_count(address, "address")
+        cdef size_t n = _parse_count(nbytes, "nbytes")
+        cdef int rc = self.iface.release(self.iface.ctx, <void*>a, n)
+        if rc != 0:
+            raise_misuse(self, rc)
+
     cdef int _check(self) except -1:
         return 0
 
@@ -583,6 +636,14 @@ cdef class SystemAllocator(Allocator):
         self.iface.release = sysalloc_release
         self.iface.stats = sysalloc_stats
         self.iface.name = "system"
+
+    def _release_raw(self, *args, **kwargs):
+        """Not offered: libc's ``free`` cannot tell a foreign pointer from its
+        own, so this hook could not keep its promise never to crash."""
+        raise TypeError("a SystemAllocator has no raw test hooks: libc cannot "
+                        "detect a foreign pointer")
+
+    _request_raw = _release_raw
 
 
 cdef class Block:

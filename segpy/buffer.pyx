@@ -19,6 +19,8 @@ import operator
 
 import numpy as np
 
+from segpy.alloc import _BLOCK_DTYPE, _REGION_DTYPE
+
 from cpython.buffer cimport PyBUF_ND
 from cpython.buffer cimport PyBUF_STRIDES
 from cpython.buffer cimport PyBUF_WRITABLE
@@ -526,10 +528,6 @@ cdef int bufalloc_check(bufalloc_t* a) noexcept nogil:
 # The Python class.
 # ---------------------------------------------------------------------------
 
-_BLOCK_DTYPE = np.dtype([("region", np.int32), ("offset", np.int64),
-                         ("size", np.int64), ("state", np.uint8)])
-_REGION_DTYPE = np.dtype([("index", np.int32), ("address", np.uint64), ("size", np.int64),
-                          ("used", np.int64), ("n_blocks", np.int64)])
 
 
 cdef class BufferAllocator(Allocator):
@@ -685,33 +683,6 @@ cdef class BufferAllocator(Allocator):
         if rc == _BUF_NO_ROOM or rc == SEGPY_ALIMIT:
             return False
         raise_misuse(self, rc)
-
-    def _request_raw(self, nbytes, Py_ssize_t align=8):
-        """Test hook: call the C ``request`` directly; return the address (int).
-
-        Raises MemoryError (via the family's message) or ValueError on failure.
-        """
-        cdef Py_ssize_t n = operator.index(nbytes)
-        if n < 1:
-            raise ValueError(f"nbytes must be at least 1, got {n}")
-        if align < 1:
-            raise ValueError(f"align must be a power of two, got {align}")
-        cdef void* p = self.iface.request(self.iface.ctx, <size_t>n, <size_t>align)
-        if p == NULL:
-            raise_alloc_error(self, <size_t>n, "a raw request")
-        return <size_t>p
-
-    def _release_raw(self, address, nbytes):
-        """Test hook: call the C ``release`` with any address; AllocatorError on misuse.
-
-        Safe for arbitrary addresses: the allocator only compares them
-        against its headers and never touches memory it did not find there.
-        """
-        cdef size_t addr = operator.index(address)
-        cdef size_t n = operator.index(nbytes)
-        cdef int rc = self.iface.release(self.iface.ctx, <void*>addr, n)
-        if rc != 0:
-            raise_misuse(self, rc)
 
     cdef int _check(self) except -1:
         cdef int rc = bufalloc_check(&self.state)

@@ -11,6 +11,8 @@ import operator
 
 import numpy as np
 
+from segpy.alloc import _BLOCK_DTYPE, _REGION_DTYPE
+
 from libc.stdint cimport SIZE_MAX
 from libc.stdint cimport uint32_t
 from libc.stdio cimport snprintf
@@ -537,10 +539,6 @@ cdef list _walk(bump_t* b, int i):
 # The Python class.
 # ---------------------------------------------------------------------------
 
-_REGION_DTYPE = np.dtype([("index", np.int32), ("address", np.uint64), ("size", np.int64),
-                          ("used", np.int64), ("n_blocks", np.int64)])
-_BLOCK_DTYPE = np.dtype([("region", np.int32), ("offset", np.int64), ("size", np.int64),
-                         ("state", np.uint8)])
 
 
 cdef class _Scope:
@@ -712,32 +710,6 @@ cdef class BumpAllocator(Allocator):
             return False
         block.size = <size_t>n
         return True
-
-    def _request_raw(self, nbytes, align=8):
-        """Test hook: call the seam's request; return the address as an int.
-
-        Raises MemoryError or ValueError like :meth:`allocate`.
-        """
-        cdef size_t n = operator.index(nbytes)
-        cdef size_t al = operator.index(align)
-        cdef void* p = bump_request(&self.state, n, al)
-        if p == NULL:
-            raise_alloc_error(self, n, "a raw request")
-        return <size_t>p
-
-    def _release_raw(self, address, nbytes):
-        """Test hook: call the seam's release on an address (any int).
-
-        Raises
-        ------
-        AllocatorError
-            If the arena detects a misuse (never crashes on a foreign address).
-        """
-        cdef size_t a = operator.index(address)
-        cdef size_t n = operator.index(nbytes)
-        cdef int rc = bump_release(&self.state, <void*>a, n)
-        if rc != 0:
-            raise_misuse(self, rc)
 
     cdef int _check(self) except -1:
         cdef bump_t* b = &self.state

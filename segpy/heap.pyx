@@ -13,6 +13,8 @@ import operator
 
 import numpy as np
 
+from segpy.alloc import _BLOCK_DTYPE, _REGION_DTYPE
+
 from libc.stdint cimport SIZE_MAX
 from libc.stdint cimport uint32_t
 from libc.stdint cimport uint64_t
@@ -23,6 +25,7 @@ from libc.string cimport memmove
 from libc.string cimport memset
 
 from segpy.alloc cimport Allocator
+from segpy.alloc cimport parse_max_bytes
 from segpy.alloc cimport Block
 from segpy.alloc cimport raise_alloc_error
 from segpy.alloc cimport raise_misuse
@@ -925,10 +928,6 @@ _release_slow_fn = _release_slow
 # The Python class.
 # ---------------------------------------------------------------------------
 
-_BLOCK_DTYPE = np.dtype([("region", np.int32), ("offset", np.int64), ("size", np.int64),
-                         ("state", np.uint8)])
-_REGION_DTYPE = np.dtype([("index", np.int32), ("address", np.uint64), ("size", np.int64),
-                          ("used", np.int64), ("n_blocks", np.int64)])
 
 
 cdef size_t _parse_size(object value, str name, size_t none_value) except? 0:
@@ -990,7 +989,7 @@ cdef class Heap(Allocator):
 
     def __cinit__(self, max_bytes=None, *, region_size=4 * 1024 * 1024,
                   cache_bytes=64 * 1024 * 1024, debug=False):
-        cdef size_t mb = _parse_size(max_bytes, "max_bytes", SIZE_MAX)
+        cdef size_t mb = parse_max_bytes(max_bytes)
         cdef size_t rs = _parse_size(region_size, "region_size", 0)
         cdef size_t cb = _parse_size(cache_bytes, "cache_bytes", 0)
         if rs < segpy_page_size():
@@ -1069,31 +1068,6 @@ cdef class Heap(Allocator):
             The bytes given back to the OS.
         """
         return heap_trim(&self.state)
-
-    def _request_raw(self, nbytes, Py_ssize_t align=8):
-        """Test hook: call ``heap_request`` directly; return the address (int).
-
-        The caller must hand it to :meth:`_release_raw` with the same size.
-        """
-        cdef size_t n = _parse_size(nbytes, "nbytes", 0)
-        cdef void* p = heap_request(&self.state, n, <size_t>align if align > 0 else 0)
-        if p == NULL:
-            raise_alloc_error(self, n, "a raw request")
-        return <size_t>p
-
-    def _release_raw(self, address, nbytes):
-        """Test hook: call ``heap_release`` directly with any address.
-
-        Raises
-        ------
-        AllocatorError
-            If the heap detects misuse (foreign address, double release, damage).
-        """
-        cdef size_t a = _parse_size(address, "address", 0)
-        cdef size_t n = _parse_size(nbytes, "nbytes", 0)
-        cdef int rc = heap_release(&self.state, <void*>a, n)
-        if rc != 0:
-            raise_misuse(self, rc)
 
     cdef int _check(self) except -1:
         cdef int rc = heap_check(&self.state)

@@ -144,6 +144,17 @@ def test_system_allocator_has_no_block_table():
     assert a.debug is False
 
 
+def test_system_allocator_refuses_the_raw_hooks():
+    # libc's free cannot detect a foreign pointer, so the hooks that promise
+    # never to crash on one are not offered.
+    a = SystemAllocator()
+    with pytest.raises(TypeError, match="foreign pointer"):
+        a._request_raw(8)
+    with pytest.raises(TypeError, match="foreign pointer"):
+        a._release_raw(1234, 8)
+    assert a.stats["n_os_calls"] == 0
+
+
 def test_allocator_error_is_a_runtime_error():
     assert issubclass(AllocatorError, RuntimeError)
 
