@@ -491,3 +491,65 @@ def test_random_sequences(ops, debug):
         b.release()
     h.check()
     assert h.stats["bytes_in_use"] == 0
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_aligned_exact_fit_after_gap_keeps_boundary_tag(debug):
+    # Regression: an aligned request that used all of a free block after
+    # splitting off the alignment gap left the next header's prev_size at the
+    # old (pre-gap) size; check() then failed and a later release that
+    # coalesced backwards read a wrong predecessor.  This is the segment
+    # pattern of a list (s0 = 1, 12-byte records, 64-byte aligned segments)
+    # and its copies that first exposed it (as a bytes_in_use drift in debug).
+    h = Heap(debug=debug)
+    sizes = [12, 24, 48, 96, 192, 384]
+
+    def make():
+        blocks = []
+        for n in sizes:
+            blocks.append(h.allocate(n, align=64))
+            h.check()
+        return blocks
+
+    def drop(blocks):
+        for b in reversed(blocks):
+            h.release(b)
+            h.check()
+
+    keep = make()
+    drop(make())
+    old = None
+    for _ in range(4):
+        new = make()
+        if old:
+            drop(old)
+        old = new
+        drop(make())
+    drop(old)
+    drop(keep)
+    assert h.stats["bytes_in_use"] == 0
+    assert h.stats["n_blocks"] == 0
+
+
+def test_aligned_exact_fit_after_gap_constructed():
+    # The same boundary-tag rule, built directly.  A free 144-byte block whose
+    # payload sits 48 (mod 64) bytes past a 64-byte boundary, asked for 48
+    # bytes aligned to 64: the gap is 16 + 64 (a gap must hold a free
+    # block), which leaves exactly the 64-byte block the request needs.
+    h = Heap()
+    front = h.allocate(32)                      # 48-byte block, payload at 64
+    hole = h.allocate(128)                      # 144-byte block, payload at 112
+    back = h.allocate(16)                       # keeps the hole from merging onward
+    assert [r["offset"] for r in h.blocks()][:3] == [64, 112, 256]
+    hole.release()
+    exact = h.allocate(48, align=64)
+    assert exact.address % 64 == 0
+    assert [(r["offset"], r["size"], r["state"]) for r in h.blocks()][:3] == \
+        [(64, 32, 1), (112, 64, 0), (192, 48, 1)]
+    h.check()
+    back.release()          # coalesces backwards through the boundary tag
+    h.check()
+    exact.release()
+    front.release()
+    h.check()
+    assert h.stats["n_blocks"] == 0
