@@ -92,6 +92,14 @@ ctypedef struct heap_t:
     size_t extra               # bytes a block needs beyond the request (header, debug)
     size_t hdr_per_block       # header_bytes charged per live block
     hblock_t* dv               # designated victim or NULL
+    # Cached facts about the dv, so that the LIFO fast paths do not have to
+    # load them from its header (each such load would sit on the dependency
+    # chain from one request/release to the next).  Valid while dv != NULL;
+    # set by _set_dv, kept current by the fast paths (which never move the
+    # dv's end or its region).
+    size_t dv_size             # _bsize(dv)
+    char* dv_lo                # first block header address of the dv's region
+    int dv_at_end              # the dv is its region's last block
     heap_region_t* regs        # mapped regions sorted by base (libc array)
     size_t n_regs
     size_t cap_regs

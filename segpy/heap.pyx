@@ -193,10 +193,26 @@ cdef inline Py_ssize_t _find_region(heap_t* h, char* p) noexcept nogil:
     return -1
 
 
+cdef inline void _set_dv(heap_t* h, hblock_t* b) noexcept nogil:
+    # Make b (a free block in no bucket, its header and the next one's
+    # prev_size final) the designated victim, or clear it with NULL.
+    cdef Py_ssize_t r
+    h.dv = b
+    if b == NULL:
+        h.dv_size = 0
+        h.dv_lo = NULL
+        h.dv_at_end = 0
+        return
+    h.dv_size = _bsize(b)
+    h.dv_at_end = _bsize(_next(b)) == 0
+    r = _find_region(h, <char*>b)
+    h.dv_lo = h.regs[r].base + HEAP_REGION_HDR
+
+
 cdef inline void _detach(heap_t* h, hblock_t* b) noexcept nogil:
     # Take a free block out of wherever it is kept (the dv or a bucket).
     if b == h.dv:
-        h.dv = NULL
+        _set_dv(h, NULL)
     else:
         _remove(h, b)
 
@@ -293,7 +309,7 @@ cdef void heap_destroy(heap_t* h) noexcept nogil:
     free(h.regs)
     h.regs = NULL
     h.n_regs = h.cap_regs = 0
-    h.dv = NULL
+    _set_dv(h, NULL)
     h.fl_bitmap = 0
     memset(h.sl_bitmap, 0, sizeof(h.sl_bitmap))
     memset(h.heads, 0, sizeof(h.heads))
@@ -342,7 +358,7 @@ cdef inline char* _carve(heap_t* h, hblock_t* b, size_t need, size_t align, bint
         if small:
             if h.dv != NULL:
                 _insert(h, h.dv)
-            h.dv = r
+            _set_dv(h, r)
         else:
             _insert(h, r)
     else:
@@ -394,19 +410,22 @@ cdef void* heap_request(void* ctx, size_t nbytes, size_t align) noexcept nogil:
         b = h.dv
         need = _need(h, nbytes)
         if b != NULL:
-            bsize = b.size        # a dv has no flags: its predecessor is used
+            # The dv's size comes from h, not from its header: the next
+            # request's work then depends on this one's stores to h only.
+            bsize = h.dv_size     # a dv has no flags: its predecessor is used
             rem = bsize - need
             if bsize >= need + HEAP_MIN_BLOCK:
-                nxt = <hblock_t*>((<char*>b) + bsize)
-                if b.prev_size == 0 and nxt.size == (HEAP_USED | HEAP_PREV_FREE):
+                if h.dv_at_end and b.prev_size == 0:
                     # It was a whole (cached) region: no longer empty.
                     h.common.st.cached_bytes -= bsize + HEAP_REGION_HDR + HEAP_END_HDR
                 r = <hblock_t*>((<char*>b) + need)
                 r.prev_size = need
                 r.size = rem
+                nxt = <hblock_t*>((<char*>b) + bsize)
                 nxt.prev_size = rem
                 b.size = need | HEAP_USED
-                h.dv = r
+                h.dv = r          # same region, same end: dv_lo, dv_at_end hold
+                h.dv_size = rem
                 c = &h.common
                 c.st.n_alloc += 1
                 c.st.n_blocks += 1
@@ -435,7 +454,7 @@ cdef void* _request_slow(heap_t* h, size_t nbytes, size_t align) noexcept nogil:
         # Hot path: split from the designated victim.
         b = h.dv
         if b != NULL and need <= HEAP_SMALL_MAX and _bsize(b) >= need:
-            h.dv = NULL
+            _set_dv(h, NULL)
             u = _carve(h, b, need, align, True)
             if h.common.debug:
                 _debug_dress(h, u, nbytes)
@@ -588,7 +607,7 @@ cdef inline int _free_block(heap_t* h, hblock_t* b, size_t nbytes, Py_ssize_t r)
     nxt = <hblock_t*>((<char*>b) + bsize)
     if (nxt.size & HEAP_USED) == 0:
         if nxt == h.dv:
-            h.dv = NULL
+            _set_dv(h, NULL)
             into_dv = True
         else:
             _remove(h, nxt)
@@ -603,7 +622,7 @@ cdef inline int _free_block(heap_t* h, hblock_t* b, size_t nbytes, Py_ssize_t r)
         psize = b.prev_size
         prv = <hblock_t*>((<char*>b) - psize)
         if prv == h.dv:
-            h.dv = NULL
+            _set_dv(h, NULL)
             into_dv = True
         elif not into_dv and _same_bucket(psize, psize + bsize):
             # The merged block starts where prv does and stays in prv's
@@ -631,7 +650,7 @@ cdef inline int _free_block(heap_t* h, hblock_t* b, size_t nbytes, Py_ssize_t r)
             if _drop_region(h, r) == 0:
                 return 0
     if into_dv:
-        h.dv = b
+        _set_dv(h, b)
     elif not in_place:
         _insert(h, b)
     return 0
@@ -671,41 +690,51 @@ cdef int heap_release(void* ctx, void* p, size_t nbytes) noexcept nogil:
     # Prefetches never fault, so both may be issued before p is validated.
     __builtin_prefetch((<char*>p) - HEAP_HDR)
     __builtin_prefetch((<char*>p) + segpy_round_up(nbytes, 16))
-    # Inline validation of the common case (no debug, sane header).
-    if not h.common.debug:
-        r = _find_region(h, <char*>p)
-        if r >= 0:
-            base = h.regs[r].base
-            end = base + h.regs[r].size - HEAP_END_HDR
-            if (<char*>p) >= base + HEAP_REGION_HDR + HEAP_HDR and ((<size_t>p) & 15) == 0 \
-                    and (<char*>p) - HEAP_HDR + HEAP_MIN_BLOCK <= end:
-                b = <hblock_t*>((<char*>p) - HEAP_HDR)
-                hs = b.size
-                bsize = hs & ~(<size_t>HEAP_FLAGS)
-                nxt = <hblock_t*>((<char*>b) + bsize)
-                if (hs & HEAP_USED) != 0 and bsize >= HEAP_MIN_BLOCK \
-                        and bsize <= <size_t>(end - <char*>b) \
-                        and nxt.prev_size == bsize and nbytes <= bsize - HEAP_HDR:
-                    if nxt == h.dv and (hs & HEAP_PREV_FREE) == 0:
-                        # LIFO case: the block just before the dv goes back
-                        # into it (the dv has no flags; the header after it
-                        # already has PREV_FREE).
-                        total = bsize + nxt.size
-                        far = <hblock_t*>((<char*>b) + total)
-                        if far.size != (HEAP_USED | HEAP_PREV_FREE) or b.prev_size != 0:
-                            pass
-                        elif h.common.st.cached_bytes + total + HEAP_REGION_HDR + HEAP_END_HDR \
-                                <= h.cache_bytes:
-                            # The region is empty again and stays cached.
-                            h.common.st.cached_bytes += total + HEAP_REGION_HDR + HEAP_END_HDR
-                        else:
-                            return _free_block(h, b, nbytes, r)
-                        b.size = total
-                        far.prev_size = total
-                        h.dv = b
-                        segpy_common_note_release(&h.common, nbytes)
-                        return 0
-                    return _free_block(h, b, nbytes, r)
+    if h.common.debug:
+        return _release_slow_fn(h, p, nbytes)
+    b = <hblock_t*>((<char*>p) - HEAP_HDR)
+    nxt = h.dv
+    # LIFO case first: the block just before the dv goes back into it.  Its
+    # size is the distance to the dv, and the dv's size is cached in h, so
+    # nothing loaded from a header feeds an address or a store here; the
+    # header loads below only confirm (branches).  Reading b's header is
+    # safe once b lies between the dv's region start and the dv.
+    if nxt != NULL and <char*>b >= h.dv_lo and <char*>b < <char*>nxt \
+            and ((<size_t>p) & 15) == 0:
+        bsize = <size_t>((<char*>nxt) - <char*>b)
+        # Used, no PREV_FREE (so nothing merges backwards), boundary tag
+        # consistent, and big enough for what the caller says it holds.
+        if b.size == (bsize | HEAP_USED) and nxt.prev_size == bsize \
+                and nbytes <= bsize - HEAP_HDR:
+            total = bsize + h.dv_size
+            if h.dv_at_end and b.prev_size == 0:
+                # The region is empty again: it stays cached (as the dv),
+                # unless that would pass cache_bytes.
+                if h.common.st.cached_bytes + total + HEAP_REGION_HDR + HEAP_END_HDR \
+                        > h.cache_bytes:
+                    return _release_slow_fn(h, p, nbytes)
+                h.common.st.cached_bytes += total + HEAP_REGION_HDR + HEAP_END_HDR
+            b.size = total
+            far = <hblock_t*>((<char*>b) + total)
+            far.prev_size = total      # its PREV_FREE flag is already set
+            h.dv = b                   # same region, same end
+            h.dv_size = total
+            segpy_common_note_release(&h.common, nbytes)
+            return 0
+    # Inline validation of the common non-LIFO case (sane header).
+    r = _find_region(h, <char*>p)
+    if r >= 0:
+        base = h.regs[r].base
+        end = base + h.regs[r].size - HEAP_END_HDR
+        if (<char*>p) >= base + HEAP_REGION_HDR + HEAP_HDR and ((<size_t>p) & 15) == 0 \
+                and (<char*>p) - HEAP_HDR + HEAP_MIN_BLOCK <= end:
+            hs = b.size
+            bsize = hs & ~(<size_t>HEAP_FLAGS)
+            nxt = <hblock_t*>((<char*>b) + bsize)
+            if (hs & HEAP_USED) != 0 and bsize >= HEAP_MIN_BLOCK \
+                    and bsize <= <size_t>(end - <char*>b) \
+                    and nxt.prev_size == bsize and nbytes <= bsize - HEAP_HDR:
+                return _free_block(h, b, nbytes, r)
     return _release_slow_fn(h, p, nbytes)
 
 
@@ -762,7 +791,7 @@ cdef int heap_grow(heap_t* h, void* p, size_t old_nbytes, size_t new_nbytes) noe
             after.prev_size = rem
             b.size = need | HEAP_USED | (b.size & HEAP_PREV_FREE)
             if was_dv:
-                h.dv = rb
+                _set_dv(h, rb)
             else:
                 _insert(h, rb)
         else:
