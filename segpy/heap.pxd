@@ -32,6 +32,7 @@ p - 48 in debug mode, O(1))::
       block (0 = first)
 
     free block payload:  | next_free | prev_free | ... unused ...
+    pending free block:  | slot in heap_t.pend | ... unused ...   (size has PENDING)
     debug used payload:  | nbytes | magic | guard x16 | user nbytes | guard >= 16 |
 
 Buckets (TLSF two-level segregated fit)::
@@ -62,6 +63,7 @@ cdef enum:
     HEAP_MIN_BLOCK = 32        # header + two free-list links
     HEAP_USED = 1
     HEAP_PREV_FREE = 2
+    HEAP_PENDING = 4           # free block not yet in a bucket (see heap_t.pend)
     HEAP_FLAGS = 15
     HEAP_SL_LOG2 = 4
     HEAP_SL_COUNT = 16
@@ -103,6 +105,19 @@ ctypedef struct heap_t:
     heap_region_t* regs        # mapped regions sorted by base (libc array)
     size_t n_regs
     size_t cap_regs
+    # Pending free blocks: released blocks are coalesced at once (the
+    # headers never show two adjacent free blocks), but a merged block is
+    # filed in its bucket lazily.  It is appended here instead (a
+    # sequential store; its payload's first word holds its slot), and a
+    # later merge that absorbs it clears its slot (one store) instead of
+    # unlinking it from a bucket list, whose neighbours are random cache
+    # misses.  Every request that needs the buckets files the pending
+    # blocks first (_pend_drain), so the buckets are complete whenever
+    # they are searched.  Slots of absorbed blocks are NULL.
+    hblock_t** pend            # libc array
+    size_t n_pend              # slots used (live or NULL)
+    size_t cap_pend
+    size_t n_pend_live         # non-NULL slots
     uint64_t fl_bitmap
     uint32_t sl_bitmap[64]
     hblock_t* heads[1024]

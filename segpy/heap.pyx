@@ -209,10 +209,57 @@ cdef inline void _set_dv(heap_t* h, hblock_t* b) noexcept nogil:
     h.dv_lo = h.regs[r].base + HEAP_REGION_HDR
 
 
+cdef inline size_t* _pend_slot(hblock_t* b) noexcept nogil:
+    # A pending block's payload word holding its index in heap_t.pend.
+    return <size_t*>((<char*>b) + HEAP_HDR)
+
+
+cdef inline bint _pend_push(heap_t* h, hblock_t* b) noexcept nogil:
+    # File free block b (header final, in no bucket) as pending.  False if
+    # the slot array cannot grow: the caller then files b in its bucket.
+    cdef size_t cap
+    cdef hblock_t** arr
+    if h.n_pend == h.cap_pend:
+        cap = h.cap_pend * 2 if h.cap_pend else 1024
+        arr = <hblock_t**>realloc(h.pend, cap * sizeof(hblock_t*))
+        if arr == NULL:
+            return False
+        h.pend = arr
+        h.cap_pend = cap
+    _pend_slot(b)[0] = h.n_pend
+    h.pend[h.n_pend] = b
+    h.n_pend += 1
+    h.n_pend_live += 1
+    b.size |= HEAP_PENDING
+    return True
+
+
+cdef inline void _pend_kill(heap_t* h, hblock_t* b) noexcept nogil:
+    # Pending block b is being absorbed or taken: clear its slot and flag.
+    h.pend[_pend_slot(b)[0]] = NULL
+    h.n_pend_live -= 1
+    b.size &= ~(<size_t>HEAP_PENDING)
+
+
+cdef void _pend_drain(heap_t* h) noexcept nogil:
+    # File every pending block in its bucket; the slot array is then empty.
+    cdef size_t i
+    cdef hblock_t* b
+    for i in range(h.n_pend):
+        b = h.pend[i]
+        if b != NULL:
+            b.size &= ~(<size_t>HEAP_PENDING)
+            _insert(h, b)
+    h.n_pend = 0
+    h.n_pend_live = 0
+
+
 cdef inline void _detach(heap_t* h, hblock_t* b) noexcept nogil:
-    # Take a free block out of wherever it is kept (the dv or a bucket).
+    # Take a free block out of wherever it is kept (the dv, pending, or a bucket).
     if b == h.dv:
         _set_dv(h, NULL)
+    elif b.size & HEAP_PENDING:
+        _pend_kill(h, b)
     else:
         _remove(h, b)
 
@@ -309,6 +356,9 @@ cdef void heap_destroy(heap_t* h) noexcept nogil:
     free(h.regs)
     h.regs = NULL
     h.n_regs = h.cap_regs = 0
+    free(h.pend)
+    h.pend = NULL
+    h.n_pend = h.cap_pend = h.n_pend_live = 0
     _set_dv(h, NULL)
     h.fl_bitmap = 0
     memset(h.sl_bitmap, 0, sizeof(h.sl_bitmap))
@@ -464,6 +514,8 @@ cdef void* _request_slow(heap_t* h, size_t nbytes, size_t align) noexcept nogil:
     else:
         # Room for the worst leading gap (align + 16, see _carve).
         search = need + align + 16
+    if h.n_pend != 0:
+        _pend_drain(h)
     b = _find(h, search)
     if b == NULL and h.dv != NULL and _bsize(h.dv) >= search:
         # The buckets have nothing big enough, but the dv does (say, a cached
@@ -599,6 +651,7 @@ cdef inline int _free_block(heap_t* h, hblock_t* b, size_t nbytes, Py_ssize_t r)
     cdef size_t bsize, hs, psize
     cdef bint into_dv = False
     cdef bint in_place = False
+    cdef bint pending = False
     segpy_common_note_release(c, nbytes)
     hs = b.size
     bsize = hs & ~(<size_t>HEAP_FLAGS)
@@ -609,6 +662,8 @@ cdef inline int _free_block(heap_t* h, hblock_t* b, size_t nbytes, Py_ssize_t r)
         if nxt == h.dv:
             _set_dv(h, NULL)
             into_dv = True
+        elif nxt.size & HEAP_PENDING:
+            _pend_kill(h, nxt)
         else:
             _remove(h, nxt)
         bsize += _bsize(nxt)
@@ -624,6 +679,13 @@ cdef inline int _free_block(heap_t* h, hblock_t* b, size_t nbytes, Py_ssize_t r)
         if prv == h.dv:
             _set_dv(h, NULL)
             into_dv = True
+        elif prv.size & HEAP_PENDING:
+            # Its slot stays valid for the merged block, which starts where
+            # prv does (unless the merge absorbed the dv and becomes it).
+            if into_dv:
+                _pend_kill(h, prv)
+            else:
+                pending = True
         elif not into_dv and _same_bucket(psize, psize + bsize):
             # The merged block starts where prv does and stays in prv's
             # bucket: leave its links alone (saves the cache misses of
@@ -637,7 +699,7 @@ cdef inline int _free_block(heap_t* h, hblock_t* b, size_t nbytes, Py_ssize_t r)
             memset(b, SEGPY_ADEBUG_FILL_FREE, HEAP_HDR)
         b = prv
     # b's predecessor is used (or b is first): no PREV_FREE flag.
-    b.size = bsize
+    b.size = bsize | (HEAP_PENDING if pending else 0)
     nxt.prev_size = bsize
     nxt.size |= HEAP_PREV_FREE
     if _bsize(nxt) == 0 and b.prev_size == 0:
@@ -647,12 +709,16 @@ cdef inline int _free_block(heap_t* h, hblock_t* b, size_t nbytes, Py_ssize_t r)
             if in_place:
                 _remove(h, b)      # same bucket as before by construction
                 in_place = False
+            elif pending:
+                _pend_kill(h, b)
+                pending = False
             if _drop_region(h, r) == 0:
                 return 0
     if into_dv:
         _set_dv(h, b)
-    elif not in_place:
-        _insert(h, b)
+    elif not in_place and not pending:
+        if not _pend_push(h, b):
+            _insert(h, b)
     return 0
 
 
@@ -844,7 +910,7 @@ cdef int heap_check(heap_t* h) noexcept nogil:
     """
     cdef segpy_alloc_common_t* c = &h.common
     cdef size_t r, off, s, expect_prev, n_used = 0, n_free = 0, cached = 0, mapped = 0
-    cdef size_t in_use = 0, capacity = 0, n_listed = 0, i, j
+    cdef size_t in_use = 0, capacity = 0, n_listed = 0, n_pending = 0, i, j
     cdef bint prev_free, is_free, dv_seen = False
     cdef char* base
     cdef char* end
@@ -884,6 +950,13 @@ cdef int heap_check(heap_t* h) noexcept nogil:
                     return _corrupt(h, r, off, s, "two adjacent free blocks (not coalesced)")
                 if b == h.dv:
                     dv_seen = True
+                    if b.size & HEAP_PENDING:
+                        return _corrupt(h, r, off, s, "the designated victim is marked pending")
+                elif b.size & HEAP_PENDING:
+                    n_pending += 1
+                    i = _pend_slot(b)[0]
+                    if i >= h.n_pend or h.pend[i] != b:
+                        return _corrupt(h, r, off, s, "pending free block not in its slot")
                 else:
                     n_free += 1
                 if b.prev_size == 0 and _bsize(_next(b)) == 0:
@@ -929,8 +1002,8 @@ cdef int heap_check(heap_t* h) noexcept nogil:
                 if er < 0 or ((<size_t>e) & 15) != 0 or (<char*>e) + sizeof(hblock_t) > h.regs[er].base + h.regs[er].size:
                     return _corrupt(h, er, 0, 0, "bucket entry outside every region")
                 off = <size_t>((<char*>e) + HEAP_HDR - h.regs[er].base)
-                if (e.size & HEAP_USED) != 0 or e == h.dv:
-                    return _corrupt(h, er, off, _bsize(e), "bucket entry is not a free block")
+                if (e.size & (HEAP_USED | HEAP_PENDING)) != 0 or e == h.dv:
+                    return _corrupt(h, er, off, _bsize(e), "bucket entry is not a filed free block")
                 _mapping(_bsize(e), &fl, &sl)
                 if fl != <int>i or sl != <int>j:
                     return _corrupt(h, er, off, _bsize(e), "free block in the wrong bucket")
@@ -939,6 +1012,12 @@ cdef int heap_check(heap_t* h) noexcept nogil:
                 e = e.next_free
     if n_listed != n_free:
         return _corrupt(h, -1, n_listed, n_free, "free blocks missing from the buckets")
+    j = 0
+    for i in range(h.n_pend):
+        j += h.pend[i] != NULL
+    if n_pending != h.n_pend_live or j != n_pending:
+        return _corrupt(h, -1, n_pending, h.n_pend_live,
+                        "pending slots disagree with the pending free blocks")
     if n_used != c.st.n_blocks:
         return _corrupt(h, -1, n_used, c.st.n_blocks, "n_blocks disagrees with the used headers")
     if c.debug and in_use != c.st.bytes_in_use:

@@ -553,3 +553,49 @@ def test_aligned_exact_fit_after_gap_constructed():
     front.release()
     h.check()
     assert h.stats["n_blocks"] == 0
+
+
+def test_pending_free_blocks_grow_trim_and_refill():
+    # Released blocks are coalesced at once but filed in their buckets
+    # lazily (pending).  Every path that takes a free block must accept a
+    # pending one: growing into it, trimming its region, and requests that
+    # search the buckets (which file the pending blocks first).
+    h = Heap(region_size=64 * 1024, cache_bytes=1 << 20)
+    a, b, c, d = (h.allocate(200) for _ in range(4))
+    b.release()                                   # pending, between used a and c
+    h.check()
+    assert h.grow(a, 200 + 150)                   # into the pending neighbour
+    h.check()
+    d.release()
+    c.release()                                   # merges with pending d (and the dv)
+    h.check()
+    big = h.allocate(1000, align=256)             # searches the buckets
+    assert big.address % 256 == 0
+    h.check()
+    for blk in (a, big):
+        blk.release()
+        h.check()
+    assert h.stats["n_blocks"] == 0
+    assert h.trim() > 0                           # the empty region, pending or not
+    h.check()
+    assert h.stats["bytes_mapped"] == 0
+
+
+def test_random_order_release_then_refill_is_contiguous():
+    # After 2000 blocks are freed in random order they are one free block
+    # again, so the next 2000 requests are carved in address order.
+    h = Heap()
+    rng = random.Random(5)
+    blocks = [h.allocate(64) for _ in range(2000)]
+    first = [b.address for b in blocks]
+    order = list(range(len(blocks)))
+    rng.shuffle(order)
+    for i in order:
+        blocks[i].release()
+    h.check()
+    assert sum(1 for r in h.blocks() if r["state"] == 0) == 1
+    again = [h.allocate(64) for _ in range(2000)]
+    h.check()
+    assert [b.address for b in again] == first
+    for b in again:
+        b.release()
