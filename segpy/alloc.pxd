@@ -177,3 +177,20 @@ cdef size_t parse_max_bytes(object max_bytes) except? 0
 cdef int raise_alloc_error(Allocator a, size_t nbytes, str what) except -1
 cdef int raise_misuse(Allocator a, int code) except -1
 cdef Allocator current_allocator()
+
+
+# -- C-level API (issue 5): drive a system allocator from C ------------------
+
+cdef inline int sysalloc_as_allocator(sysalloc_t* a, segpy_allocator_t* out) noexcept nogil:
+    """Fill ``out`` with the interface of the system allocator ``a``.
+
+    ``a`` must have been set up by ``sysalloc_init`` and must outlive every
+    list built on ``out``; it holds no resources of its own (each block goes
+    back to libc or the OS on release).  No GIL needed; returns 0.
+    """
+    out.ctx = a
+    out.request = sysalloc_request
+    out.release = sysalloc_release
+    out.stats = sysalloc_stats
+    out.name = "system"
+    return 0

@@ -95,3 +95,25 @@ cdef class BufferAllocator(Allocator):
     cdef bufalloc_t state
     cdef Py_buffer view        # the export held for the allocator's lifetime
     cdef bint have_view
+
+
+# -- C-level API (issue 5): carve a caller's buffer from C --------------------
+
+from segpy.alloc cimport segpy_allocator_t
+
+
+cdef inline int bufalloc_as_allocator(bufalloc_t* a, segpy_allocator_t* out) noexcept nogil:
+    """Fill ``out`` with the allocator interface of the buffer allocator ``a``.
+
+    Life cycle from C: ``bufalloc_init(&a, base, size, max_bytes, debug)``
+    (returns nonzero for a buffer under 256 bytes), ``bufalloc_as_allocator(&a,
+    &iface)``, build lists on ``&iface``.  There is nothing to destroy: the
+    caller owns the buffer and frees it once no list uses it.  No GIL
+    needed; returns 0.
+    """
+    out.ctx = a
+    out.request = bufalloc_request
+    out.release = bufalloc_release
+    out.stats = bufalloc_stats
+    out.name = "buffer"
+    return 0

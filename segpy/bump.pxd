@@ -142,3 +142,25 @@ cdef inline void* bump_request_fast(bump_t* b, size_t nbytes, size_t align) noex
 
 cdef class BumpAllocator(Allocator):
     cdef bump_t state
+
+
+# -- C-level API (issue 5): drive a bump arena from C -------------------------
+
+from segpy.alloc cimport segpy_allocator_t
+
+
+cdef inline int bump_as_allocator(bump_t* b, segpy_allocator_t* out) noexcept nogil:
+    """Fill ``out`` with the allocator interface of the arena ``b``.
+
+    Life cycle from C: ``bump_init(&b, max_bytes, first_block, debug)``
+    (returns SEGPY_AOS if it could not allocate its scope table),
+    ``bump_as_allocator(&b, &iface)``, build lists on ``&iface``, then
+    ``bump_destroy(&b)``, which unmaps every arena block whether or not
+    lists still point into it.  No GIL needed; returns 0.
+    """
+    out.ctx = b
+    out.request = bump_request
+    out.release = bump_release
+    out.stats = bump_stats
+    out.name = "bump"
+    return 0

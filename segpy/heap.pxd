@@ -136,3 +136,25 @@ cdef int heap_check(heap_t* h) noexcept nogil
 
 cdef class Heap(Allocator):
     cdef heap_t state
+
+
+# -- C-level API (issue 5): drive a heap from C -------------------------------
+
+from segpy.alloc cimport segpy_allocator_t
+
+
+cdef inline int heap_as_allocator(heap_t* h, segpy_allocator_t* out) noexcept nogil:
+    """Fill ``out`` with the allocator interface of the heap ``h``.
+
+    Life cycle from C: ``heap_init(&h, max_bytes, region_size, cache_bytes,
+    debug)`` (region_size a page multiple; the Python class uses 4 MiB and
+    64 MiB), ``heap_as_allocator(&h, &iface)``, build lists on ``&iface``,
+    destroy them, then ``heap_destroy(&h)``, which unmaps every region.
+    No GIL needed; returns 0.
+    """
+    out.ctx = h
+    out.request = heap_request
+    out.release = heap_release
+    out.stats = heap_stats
+    out.name = "heap"
+    return 0

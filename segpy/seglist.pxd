@@ -221,3 +221,167 @@ cdef class SegmentedList:
     cdef Py_ssize_t _exports       # live segment views; segments are kept while > 0
     cdef object _scratch           # 1-element ndarray for numpy-converted values
     cdef object __weakref__
+
+
+# -- C-level API (issue 5) ---------------------------------------------------
+#
+# What compiled consumers cimport beyond the core above: typed pushes,
+# segment iteration, the bridge to and from SegmentedList objects, the
+# boundary helper that turns an error code into a Python exception, and the
+# function table behind the ``segpy.seglist.capi`` capsule.  docs/c-api.md
+# states which of these are stable and what the nogil functions require of
+# their callers (one writer per list, one thread per allocator).
+
+from libc.stdint cimport int8_t
+from libc.stdint cimport int16_t
+from libc.stdint cimport int32_t
+from libc.stdint cimport int64_t
+from libc.stdint cimport uint8_t
+from libc.stdint cimport uint16_t
+from libc.stdint cimport uint32_t
+
+
+# The C numeric types a typed push accepts.  Each is stored with one typed
+# store, so the element must be exactly sizeof(value) bytes: a list of
+# numpy int64 takes int64_t, a list of complex128 takes double complex.
+ctypedef fused seglist_value_t:
+    int8_t
+    int16_t
+    int32_t
+    int64_t
+    uint8_t
+    uint16_t
+    uint32_t
+    uint64_t
+    float
+    double
+    float complex
+    double complex
+
+
+cdef inline Py_ssize_t seglist_len(const seglist_t* s) noexcept nogil:
+    """Elements in the list.  No GIL needed."""
+    return s.length
+
+
+cdef inline int seglist_push_value_unchecked(seglist_t* s, seglist_value_t v) noexcept nogil:
+    """Append ``v`` with one typed store; 0 or an error code (list unchanged).
+
+    Safety: ``sizeof(v)`` must equal ``s.itemsize`` (check once with
+    ``seglist_push_value`` or ``seglist_itemsize_is``); a smaller value
+    leaves bytes of the slot unwritten, a larger one overruns it.
+    """
+    cdef char* p = seglist_emplace(s)
+    if p == NULL:
+        return s.last_error
+    (<seglist_value_t*>p)[0] = v
+    return SEGPY_OK
+
+
+cdef inline int seglist_push_value(seglist_t* s, seglist_value_t v) noexcept nogil:
+    """Append ``v``, checking that ``sizeof(v) == itemsize`` first.
+
+    The check is one compare against a field the push loads anyway, so this
+    is the variant to use unless a profile says otherwise.  Returns 0, or
+    SEGPY_EINVAL (size mismatch), SEGPY_ENOMEM, SEGPY_ETOOBIG; on failure
+    the list is unchanged and ``last_error`` holds the code.  Only the size
+    is checked: pushing a float64 into an int64 list stores its bits.
+    """
+    if <Py_ssize_t>sizeof(seglist_value_t) != s.itemsize:
+        s.last_error = SEGPY_EINVAL
+        s.failed_bytes = 0
+        return SEGPY_EINVAL
+    return seglist_push_value_unchecked(s, v)
+
+
+cdef inline bint seglist_itemsize_is(const seglist_t* s, size_t nbytes) noexcept nogil:
+    """Whether elements are ``nbytes`` bytes: the check a loop of unchecked pushes hoists."""
+    return <size_t>s.itemsize == nbytes
+
+
+cdef inline int seglist_push_bytes(seglist_t* s, const void* src, size_t nbytes) noexcept nogil:
+    """``seglist_push`` with the caller's idea of the element size checked.
+
+    Returns SEGPY_EINVAL (list unchanged) unless ``nbytes == itemsize``;
+    pass ``sizeof(my_record_t)`` so that a struct that drifted from the
+    dtype is caught instead of copied short or long.
+    """
+    if <size_t>s.itemsize != nbytes:
+        s.last_error = SEGPY_EINVAL
+        s.failed_bytes = nbytes
+        return SEGPY_EINVAL
+    return seglist_push(s, src)
+
+
+cdef inline char* seglist_segment(const seglist_t* s, int j, Py_ssize_t* n) noexcept nogil:
+    """Base of segment ``j`` and, in ``n``, how many elements it holds now.
+
+    Segments ``0 .. seglist_used_segments(s) - 1`` hold elements; for any
+    other ``j`` this returns NULL with ``n = 0``.  The loop every bulk
+    reader writes::
+
+        for j in range(seglist_used_segments(s)):
+            p = seglist_segment(s, j, &n)
+            for k in range(n):
+                ... (<T*>p)[k] ...       # element seglist_segment_start(s, j) + k
+    """
+    cdef Py_ssize_t start, left
+    if j < 0 or j >= seglist_used_segments(s):
+        n[0] = 0
+        return NULL
+    start = seglist_segment_start(s, j)
+    left = s.length - start
+    n[0] = left if left < seglist_segment_len(s, j) else seglist_segment_len(s, j)
+    return s.segs[j]
+
+
+# -- The bridge between C-built lists and SegmentedList objects --------------
+
+cdef seglist_t* segmented_list_struct(SegmentedList obj) except NULL
+cdef SegmentedList segmented_list_adopt(seglist_t* s, object dtype, Allocator owner)
+cdef int seglist_raise(const seglist_t* s, Allocator owner, int rc,
+                       Py_ssize_t extra) except -1
+cdef int segmented_list_raise(SegmentedList obj, int rc, Py_ssize_t extra) except -1
+
+
+# -- The function table behind the ``segpy.seglist.capi`` capsule ------------
+
+cdef enum:
+    SEGPY_CAPI_VERSION = 1
+
+ctypedef int (*segpy_capi_init_fn)(seglist_t* s, Py_ssize_t itemsize, int shift,
+                                   segpy_allocator_t* alloc) noexcept nogil
+ctypedef int (*segpy_capi_list_fn)(seglist_t* s) noexcept nogil
+ctypedef int (*segpy_capi_push_fn)(seglist_t* s, const void* src) noexcept nogil
+ctypedef char* (*segpy_capi_emplace_fn)(seglist_t* s) noexcept nogil
+ctypedef char* (*segpy_capi_at_fn)(const seglist_t* s, Py_ssize_t i) noexcept nogil
+ctypedef int (*segpy_capi_count_fn)(seglist_t* s, Py_ssize_t n) noexcept nogil
+ctypedef Py_ssize_t (*segpy_capi_length_fn)(const seglist_t* s) noexcept nogil
+ctypedef char* (*segpy_capi_segment_fn)(const seglist_t* s, int j,
+                                        Py_ssize_t* n) noexcept nogil
+ctypedef int (*segpy_capi_info_fn)(const seglist_t* s) noexcept nogil
+ctypedef int (*segpy_capi_append_n_fn)(seglist_t* s, const void* src,
+                                       Py_ssize_t n) noexcept nogil
+ctypedef int (*segpy_capi_read_fn)(const seglist_t* s, Py_ssize_t start, void* dst,
+                                   Py_ssize_t n) noexcept nogil
+
+# Layout is append-only: a version bump adds fields at the end, never moves
+# one, so a consumer built against version v reads ``version >= v`` tables.
+ctypedef struct segpy_capi_t:
+    int version                          # SEGPY_CAPI_VERSION
+    int struct_size                      # sizeof(segpy_capi_t)
+    size_t seglist_size                  # sizeof(seglist_t), for consumers that embed one
+    segpy_capi_init_fn init              # seglist_init
+    segpy_capi_list_fn destroy           # seglist_destroy
+    segpy_capi_push_fn push              # seglist_push: itemsize bytes from src
+    segpy_capi_emplace_fn emplace        # seglist_emplace: slot of a new element
+    segpy_capi_at_fn at                  # seglist_at: NULL when out of range
+    segpy_capi_count_fn reserve          # seglist_reserve
+    segpy_capi_count_fn truncate         # seglist_truncate
+    segpy_capi_length_fn length          # seglist_len
+    segpy_capi_length_fn itemsize        # element bytes
+    segpy_capi_info_fn used_segments     # seglist_used_segments
+    segpy_capi_segment_fn segment        # seglist_segment
+    segpy_capi_append_n_fn append_n      # seglist_append_n
+    segpy_capi_read_fn read_range        # seglist_read_range
+    segpy_capi_info_fn last_error        # the SEGPY_E* code of the last failure

@@ -48,3 +48,14 @@ class SegmentedList:
     __hash__: None  # type: ignore[assignment]
 
 def _locate(i: int, first_segment: int) -> tuple[int, int]: ...
+
+# -- C-level API (issue 5) --
+import sys as _sys  # noqa: E402
+
+if _sys.version_info >= (3, 13):
+    from types import CapsuleType as _CapsuleType
+else:
+    _CapsuleType = Any
+
+capi: _CapsuleType
+def capsule(lst: SegmentedList) -> _CapsuleType: ...

@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""segpy's C-level API report: nogil pushes and gets from Cython against a C array floor.
+
+    python -P benchmarks/capi_report.py [--quick] [--json] [--repeat R] [--n N]
+
+Run it with ``python -P`` (or from outside the repository) so that the source
+``segpy/`` directory, which holds no compiled modules, does not shadow the
+installed package.
+
+The loops are C loops in :mod:`segpy._bench_capi`, compiled from Cython
+against segpy's ``.pxd`` files exactly as a consumer's would be: the push is
+the inline ``seglist_emplace`` fast path.  Each repetition runs the segpy
+loop and its floor (the same loop storing into, or reading from, one
+preallocated C array), alternating which goes first, after one untimed
+warm-up round; a row shows the median ns per element of each side and the
+median of the per-repetition ratios.  Both sides return a checksum of what
+they wrote or read, and the report stops if the two disagree.
+
+Measures (targets from issue 5)
+-------------------------------
+push int64, fresh   a new list on the default allocator vs a freshly mapped array
+                    (both first-touch their pages inside the timed loop)   <= 2x, <= 1.5 ns
+push int64, warm    a list whose segments were written before (filled, truncated to
+                    0) vs an array written before                           <= 2x
+push int64 variants unchecked fused push, emplace + store                   info
+seed's Rust list    push ns / 4 ns (40 us per 10k pushes)                   info
+push records 40 B   seglist_emplace + struct store vs an array of the struct,
+                    same bytes as the int64 measure, fresh and warm        <= 2x
+                    (seglist_push_bytes: size check + memcpy, info)
+random get          sum of n gets at one precomputed random index sequence,
+                    seglist_at_unchecked vs array[i], at three list sizes  <= 1.5x
+                    (seglist_at, the checked get: info)
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+
+# One BLAS thread: idle OpenBLAS workers spin on a 2-core box (nothing here
+# calls BLAS).  Must be set before numpy is imported.
+for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+# Keep the source tree's segpy/ (no compiled modules) off sys.path.
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.getcwd()) != REPO]
+
+import numpy as np  # noqa: E402
+
+import segpy  # noqa: E402
+from segpy import _bench_capi as B  # noqa: E402
+
+SEED = 20240601
+RUST_NS_PER_PUSH = 4.0   # the seed's Rust list: about 40 us per 10k pushes
+
+
+def interleaved(seg, ref, repeat: int, warmup: int = 1):
+    """Run ``seg()`` and ``ref()`` alternately; each returns (ns, checksum).
+
+    Returns the two ns sample lists; raises if a checksum pair disagrees.
+    """
+    s, f = [], []
+    for r in range(-warmup, repeat):
+        out = {}
+        order = [("seg", seg), ("ref", ref)] if r % 2 == 0 else [("ref", ref), ("seg", seg)]
+        for key, fn in order:
+            gc.collect()
+            out[key] = fn()
+        if out["seg"][1] != out["ref"][1]:
+            raise RuntimeError(f"checksums differ: segpy {out['seg'][1]}, floor {out['ref'][1]}")
+        if r >= 0:
+            s.append(out["seg"][0])
+            f.append(out["ref"][0])
+    return s, f
+
+
+def row(measure, s, f, per, target=None, abs_target=None):
+    """A result row: medians in ns per element and the median paired ratio."""
+    ratio = statistics.median(a / b for a, b in zip(s, f))
+    seg_ns = statistics.median(s) / per
+    status = "info"
+    checks = []
+    if target is not None:
+        checks.append(ratio <= target)
+    if abs_target is not None:
+        checks.append(seg_ns <= abs_target)
+    if checks:
+        status = "PASS" if all(checks) else "FAIL"
+    return {
+        "measure": measure,
+        "segpy_ns": seg_ns,
+        "floor_ns": statistics.median(f) / per,
+        "ratio": ratio,
+        "target": target,
+        "abs_target_ns": abs_target,
+        "status": status,
+        "samples": len(s),
+    }
+
+
+def push_rows(n, repeat):
+    alloc = segpy.get_allocator()
+    rows = []
+    for warm in (False, True):
+        tag = "warm" if warm else "fresh"
+        s, f = interleaved(lambda: B.push_int64(alloc, n, "checked", warm),
+                           lambda: B.floor_int64(n, warm), repeat)
+        rows.append(row(f"push int64, {tag} (checked fused push)", s, f, n, 2.0,
+                        1.5 if not warm else None))
+        if not warm:
+            fresh = rows[-1]
+        for variant in ("unchecked", "emplace"):
+            s, f = interleaved(lambda: B.push_int64(alloc, n, variant, warm),
+                               lambda: B.floor_int64(n, warm), repeat)
+            rows.append(row(f"push int64, {tag} ({variant})", s, f, n))
+    rust = {
+        "measure": "push int64, fresh, vs the seed's Rust list (4 ns)",
+        "segpy_ns": fresh["segpy_ns"], "floor_ns": RUST_NS_PER_PUSH,
+        "ratio": fresh["segpy_ns"] / RUST_NS_PER_PUSH, "target": None,
+        "abs_target_ns": None, "status": "info", "samples": fresh["samples"],
+        "baseline": "Rust list",
+    }
+    rows.append(rust)
+    return rows
+
+
+def record_rows(n, repeat):
+    alloc = segpy.get_allocator()
+    rows = []
+    for warm in (False, True):
+        tag = "warm" if warm else "fresh"
+        for variant, target in (("emplace", 2.0), ("push_bytes", None)):
+            s, f = interleaved(lambda: B.push_records(alloc, n, variant, warm),
+                               lambda: B.floor_records(n, warm), repeat)
+            rows.append(row(f"push 40 B records, {tag} ({variant})", s, f, n, target))
+    return rows
+
+
+def get_rows(sizes, m, repeat):
+    alloc = segpy.get_allocator()
+    rows = []
+    rng = np.random.default_rng(SEED)
+    for n in sizes:
+        idx = rng.integers(0, n, m, dtype=np.int64)
+        for side, target in (("list", 1.5), ("list_checked", None)):
+            s, f = interleaved(lambda: B.random_get(alloc, n, idx, side),
+                               lambda: B.random_get(alloc, n, idx, "array"), repeat)
+            what = "seglist_at_unchecked" if side == "list" else "seglist_at"
+            rows.append(row(f"random get, {n * 8 >> 10} KiB list ({what})", s, f, m, target))
+    return rows
+
+
+def fmt_target(r):
+    parts = []
+    if r["target"] is not None:
+        parts.append(f"<= {r['target']:g}x")
+    if r["abs_target_ns"] is not None:
+        parts.append(f"<= {r['abs_target_ns']:g} ns")
+    return ", ".join(parts)
+
+
+def print_table(rows, header):
+    print(header)
+    print()
+    w = max(len(r["measure"]) for r in rows)
+    print(f"{'measure':<{w}}  {'segpy ns':>9} {'floor ns':>9} {'ratio':>7} {'target':>17}  status")
+    print("-" * (w + 56))
+    for r in rows:
+        note = f"  (baseline: {r['baseline']})" if "baseline" in r else ""
+        print(f"{r['measure']:<{w}}  {r['segpy_ns']:>9.3f} {r['floor_ns']:>9.3f} "
+              f"{r['ratio']:>7.3f} {fmt_target(r):>17}  {r['status']}{note}")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="8M elements instead of 64M and 3 repetitions (well under a minute)")
+    ap.add_argument("--json", action="store_true", help="print the results as JSON instead")
+    ap.add_argument("--n", type=int, default=None, help="int64 elements per push measure")
+    ap.add_argument("--repeat", type=int, default=None, help="repetitions per measure")
+    args = ap.parse_args(argv)
+    n = args.n or ((8 if args.quick else 64) << 20)
+    repeat = args.repeat or (3 if args.quick else 7)
+    n_rec = n * 8 // 40           # the same bytes as the int64 measure
+    m = 1 << (20 if args.quick else 22)
+    sizes = [1 << 12, 1 << 20, 1 << 24]
+
+    rows = push_rows(n, repeat) + record_rows(n_rec, repeat) + get_rows(sizes, m, repeat)
+    header = (f"segpy {segpy.__version__} C-level API report: {n:,} int64 / {n_rec:,} records "
+              f"per push measure, {m:,} random gets, repeat={repeat}, default allocator "
+              f"{segpy.get_allocator().name}, {platform.python_implementation()} "
+              f"{platform.python_version()}, {platform.machine()}, {os.cpu_count()} cpus; "
+              "ns per element (medians), ratio = median of per-repetition segpy/floor")
+    if args.json:
+        json.dump({"header": header, "rows": rows}, sys.stdout, indent=1)
+        print()
+    else:
+        print_table(rows, header)
+    return 1 if any(r["status"] == "FAIL" for r in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

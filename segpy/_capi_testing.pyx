@@ -1,0 +1,238 @@
+# cython: language_level=3
+"""Test support for segpy's C-level API (private; used by tests/test_capi.py).
+
+Each function drives a piece of the cimportable API the way a compiled
+consumer would, mostly inside ``with nogil:`` blocks, and hands the result
+back to Python so that the tests can check it.  Nothing here is public.
+"""
+
+from libc.stdint cimport int8_t
+from libc.stdint cimport int16_t
+from libc.stdint cimport int32_t
+from libc.stdint cimport int64_t
+from libc.stdint cimport uint8_t
+from libc.stdint cimport uint16_t
+from libc.stdint cimport uint32_t
+from libc.stdint cimport uint64_t
+from libc.stdint cimport SIZE_MAX
+from libc.stdlib cimport free
+from libc.stdlib cimport malloc
+
+from segpy.alloc cimport Allocator
+from segpy.alloc cimport segpy_alloc_stats_t
+from segpy.alloc cimport segpy_allocator_t
+from segpy.alloc cimport sysalloc_as_allocator
+from segpy.alloc cimport sysalloc_init
+from segpy.alloc cimport sysalloc_t
+from segpy.buffer cimport bufalloc_as_allocator
+from segpy.buffer cimport bufalloc_init
+from segpy.buffer cimport bufalloc_t
+from segpy.bump cimport bump_as_allocator
+from segpy.bump cimport bump_destroy
+from segpy.bump cimport bump_init
+from segpy.bump cimport bump_t
+from segpy.heap cimport heap_as_allocator
+from segpy.heap cimport heap_destroy
+from segpy.heap cimport heap_init
+from segpy.heap cimport heap_t
+from segpy.seglist cimport SegmentedList
+from segpy.seglist cimport seglist_at
+from segpy.seglist cimport seglist_destroy
+from segpy.seglist cimport seglist_init
+from segpy.seglist cimport seglist_len
+from segpy.seglist cimport seglist_push_bytes
+from segpy.seglist cimport seglist_push_value
+from segpy.seglist cimport seglist_push_value_unchecked
+from segpy.seglist cimport seglist_segment
+from segpy.seglist cimport seglist_t
+from segpy.seglist cimport seglist_used_segments
+from segpy.seglist cimport segmented_list_adopt
+from segpy.seglist cimport segmented_list_raise
+from segpy.seglist cimport segmented_list_struct
+
+
+def struct_address(SegmentedList lst):
+    """Address of the list's C struct, as ``segmented_list_struct`` gives it."""
+    return <size_t>segmented_list_struct(lst)
+
+
+def push_one(SegmentedList lst, str ctype, value):
+    """Push one C value of type ``ctype`` through the checked fused push; return the code."""
+    cdef seglist_t* s = segmented_list_struct(lst)
+    if ctype == "int8":
+        return seglist_push_value(s, <int8_t>value)
+    if ctype == "int16":
+        return seglist_push_value(s, <int16_t>value)
+    if ctype == "int32":
+        return seglist_push_value(s, <int32_t>value)
+    if ctype == "int64":
+        return seglist_push_value(s, <int64_t>value)
+    if ctype == "uint8":
+        return seglist_push_value(s, <uint8_t>value)
+    if ctype == "uint16":
+        return seglist_push_value(s, <uint16_t>value)
+    if ctype == "uint32":
+        return seglist_push_value(s, <uint32_t>value)
+    if ctype == "uint64":
+        return seglist_push_value(s, <uint64_t>value)
+    if ctype == "float32":
+        return seglist_push_value(s, <float>value)
+    if ctype == "float64":
+        return seglist_push_value(s, <double>value)
+    if ctype == "complex64":
+        return seglist_push_value(s, <float complex>value)
+    if ctype == "complex128":
+        return seglist_push_value(s, <double complex>value)
+    raise ValueError(f"unknown C type {ctype!r}")
+
+
+def push_bytes(SegmentedList lst, bytes data):
+    """Push ``data`` through ``seglist_push_bytes`` (size-checked raw push); return the code."""
+    cdef const char* p = data
+    return seglist_push_bytes(segmented_list_struct(lst), p, len(data))
+
+
+def push_range(SegmentedList lst, Py_ssize_t n, bint checked=True):
+    """Push ``0 .. n-1`` as int64 without the GIL, stopping at the first error.
+
+    Returns ``(pushed, code)``: how many went in and the code that stopped
+    the loop (0 if none did).
+    """
+    cdef seglist_t* s = segmented_list_struct(lst)
+    cdef Py_ssize_t i = 0
+    cdef int rc = 0
+    with nogil:
+        while i < n:
+            if checked:
+                rc = seglist_push_value(s, <int64_t>i)
+            else:
+                rc = seglist_push_value_unchecked(s, <int64_t>i)
+            if rc != 0:
+                break
+            i += 1
+    return i, rc
+
+
+def raise_for(SegmentedList lst, int rc, Py_ssize_t extra):
+    """Call ``segmented_list_raise``; returns its 0 when ``rc`` is 0."""
+    return segmented_list_raise(lst, rc, extra)
+
+
+def segments_of(SegmentedList lst, int extra=2):
+    """``(address, count)`` per segment from ``seglist_segment``, plus ``extra`` past the end."""
+    cdef seglist_t* s = segmented_list_struct(lst)
+    cdef Py_ssize_t n
+    cdef char* p
+    out = []
+    for j in range(-1, seglist_used_segments(s) + extra):
+        p = seglist_segment(s, j, &n)
+        out.append((<size_t>p, n))
+    return out
+
+
+def build_and_adopt(dtype, Allocator owner, Py_ssize_t n, int shift, Py_ssize_t itemsize=8,
+                    Allocator adopt_owner=None):
+    """Build an int64-pattern list of ``n`` elements in C on ``owner``, then adopt it
+    (naming ``adopt_owner`` as its allocator if given, to test the refusal).
+
+    Each element's first 8 bytes hold its index (the rest is zero).
+    Returns ``(list, first_segment_address, source_length_after, source_nseg_after)``,
+    or raises what ``segmented_list_adopt`` raised, after destroying the C list.
+    """
+    cdef seglist_t s
+    cdef Py_ssize_t i
+    cdef char* p
+    cdef size_t first = 0
+    cdef int rc = 0
+    s.epoch = 0
+    if seglist_init(&s, itemsize, shift, &owner.iface) != 0:
+        raise ValueError("seglist_init refused")
+    buf = bytearray(itemsize)
+    cdef char* rec = buf
+    with nogil:
+        for i in range(n):
+            (<int64_t*>rec)[0] = i
+            rc = seglist_push_bytes(&s, rec, itemsize)
+            if rc != 0:
+                break
+    try:
+        if rc != 0:
+            raise MemoryError(f"C push failed with {rc}")
+        if n:
+            first = <size_t>s.segs[0]
+        new = segmented_list_adopt(&s, dtype, owner if adopt_owner is None else adopt_owner)
+        return new, first, s.length, s.nseg
+    finally:
+        seglist_destroy(&s)
+
+
+def adopt_null(dtype, Allocator owner):
+    """Call ``segmented_list_adopt`` with a NULL list."""
+    return segmented_list_adopt(NULL, dtype, owner)
+
+
+def c_allocator_roundtrip(str kind, Py_ssize_t n, size_t max_bytes=SIZE_MAX):
+    """Create an allocator of ``kind`` from C, push ``n`` int64 on it without the GIL,
+    read them back two ways, tear everything down.
+
+    Returns a dict: pushed count, the code that stopped the pushes, the sums
+    read through ``seglist_at`` and through ``seglist_segment``, the
+    allocator's ``n_alloc`` and ``bytes_in_use`` after the list is
+    destroyed, and the allocator's name.
+    """
+    cdef sysalloc_t sysa
+    cdef heap_t heap
+    cdef bump_t bump
+    cdef bufalloc_t bufa
+    cdef segpy_allocator_t iface
+    cdef segpy_alloc_stats_t st
+    cdef seglist_t s
+    cdef char* buffer = NULL
+    cdef size_t buffer_size = 1 << 20
+    cdef Py_ssize_t i = 0, k, cnt
+    cdef int j, rc = 0
+    cdef int64_t sum_at = 0, sum_seg = 0
+    cdef char* p
+    if kind == "system":
+        sysalloc_init(&sysa, max_bytes)
+        sysalloc_as_allocator(&sysa, &iface)
+    elif kind == "heap":
+        heap_init(&heap, max_bytes, 4 << 20, 64 << 20, 0)
+        heap_as_allocator(&heap, &iface)
+    elif kind == "bump":
+        if bump_init(&bump, max_bytes, 4096, 0) != 0:
+            raise MemoryError("bump_init failed")
+        bump_as_allocator(&bump, &iface)
+    elif kind == "buffer":
+        buffer = <char*>malloc(buffer_size)
+        if buffer == NULL or bufalloc_init(&bufa, buffer, buffer_size, max_bytes, 0) != 0:
+            free(buffer)
+            raise MemoryError("buffer set-up failed")
+        bufalloc_as_allocator(&bufa, &iface)
+    else:
+        raise ValueError(f"unknown allocator kind {kind!r}")
+    s.epoch = 0
+    seglist_init(&s, 8, 3, &iface)
+    with nogil:
+        while i < n:
+            rc = seglist_push_value(&s, <int64_t>(i * 3))
+            if rc != 0:
+                break
+            i += 1
+        for k in range(seglist_len(&s)):
+            sum_at += (<int64_t*>seglist_at(&s, k))[0]
+        for j in range(seglist_used_segments(&s)):
+            p = seglist_segment(&s, j, &cnt)
+            for k in range(cnt):
+                sum_seg += (<int64_t*>p)[k]
+        seglist_destroy(&s)
+        iface.stats(iface.ctx, &st)
+    name = (<bytes>iface.name).decode()
+    if kind == "heap":
+        heap_destroy(&heap)
+    elif kind == "bump":
+        bump_destroy(&bump)
+    elif kind == "buffer":
+        free(buffer)
+    return dict(pushed=i, rc=rc, sum_at=sum_at, sum_segments=sum_seg,
+                n_alloc=st.n_alloc, bytes_in_use=st.bytes_in_use, name=name)
