@@ -299,19 +299,17 @@ cdef object _check_out(SegmentedList self, object out, tuple shape, str what):
     return out
 
 
-cdef int _raise_out_of_bounds(SegmentedList self, Py_ssize_t i, bint axis_message) except -1:
-    # numpy's wording: arr[idx] names the axis, np.take does not.
-    where = "axis 0 with size" if axis_message else "size"
-    raise IndexError(f"index {i} is out of bounds for {where} {self.c.length}")
+cdef int _raise_out_of_bounds(SegmentedList self, Py_ssize_t i) except -1:
+    # numpy's wording, for arr[idx], np.take and np.put alike.
+    raise IndexError(f"index {i} is out of bounds for axis 0 with size {self.c.length}")
 
 
 cdef object _take(SegmentedList self, object indices, object axis, object out,
-                  object mode, bint axis_message):
+                  object mode):
     """Gather at an index array of any shape; the result has its shape.
 
     A 0-d index gives a numpy scalar, as in numpy.  IndexError names the
-    first bad index with numpy's message (``axis_message`` picks the
-    ``arr[idx]`` wording over the ``np.take`` one).  With ``out``, every
+    first bad index with numpy's message.  With ``out``, every
     index is checked before anything is written, and a gather from the
     list into a view of its own segments goes through a temporary.
     """
@@ -326,13 +324,13 @@ cdef object _take(SegmentedList self, object indices, object axis, object out,
         res = _check_out(self, out, idx.shape, "take")
         bad = seglist_check_indices(&self.c, p, m)
         if bad >= 0:
-            _raise_out_of_bounds(self, p[bad], axis_message)
+            _raise_out_of_bounds(self, p[bad])
         if seglist_overlaps(&self.c, <const char*>cnp.PyArray_DATA(out), m * self.c.itemsize):
-            res[...] = _take(self, flat, None, None, "raise", axis_message).reshape(idx.shape)
+            res[...] = _take(self, flat, None, None, "raise").reshape(idx.shape)
             return res
     bad = seglist_gather(&self.c, p, m, cnp.PyArray_DATA(res))
     if bad >= 0:
-        _raise_out_of_bounds(self, p[bad], axis_message)
+        _raise_out_of_bounds(self, p[bad])
     if res.ndim == 0 and out is None:
         return res[()]
     return res
@@ -392,7 +390,7 @@ cpdef object _getitem_fancy(SegmentedList self, object idx):
             f"arrays, not {type(idx).__name__}")
     if arr.dtype.kind == "b":
         return _compress(self, arr)
-    return _take(self, arr, None, None, "raise", True)
+    return _take(self, arr, None, None, "raise")
 
 
 cdef object _put_values(SegmentedList self, object values):
@@ -438,7 +436,7 @@ cdef int _put(SegmentedList self, object indices, object values, object mode) ex
     # written to.
     cdef Py_ssize_t bad = seglist_check_indices(&self.c, p, m)
     if bad >= 0:
-        _raise_out_of_bounds(self, p[bad], True)
+        _raise_out_of_bounds(self, p[bad])
     if m == 0 or vals.size == 0:
         return 0        # numpy.put with no values writes nothing
     seglist_scatter(&self.c, p, m, <const char*>cnp.PyArray_DATA(vals), vals.size)

@@ -1426,7 +1426,7 @@ cdef class SegmentedList:
         >>> lst.take([3, -1, 50])
         array([ 3, 99, 50])
         """
-        return _take(self, indices, axis, out, mode, False)
+        return _take(self, indices, axis, out, mode)
 
     def put(self, indices, values, mode="raise"):
         """Set ``self[indices[k]] = values[k % len(values)]``, like ``numpy.put``.
