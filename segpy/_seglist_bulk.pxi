@@ -42,6 +42,27 @@ ctypedef fused _word_t:
     uint64_t
 
 
+cdef inline void _fill_bases(const seglist_t* s, size_t* bases) noexcept nogil:
+    """``bases[msb] = address of segment (msb - shift) - 2**msb * itemsize``, as integers.
+
+    With ``t = i + s0`` and ``msb = msb64(t)``, element ``i`` is at
+    ``bases[msb] + t * itemsize``: one table load replaces the subtraction
+    of ``shift``, the clearing of the top bit and the multiply-add of
+    ``seglist_at_unchecked``.  Integer (modular) arithmetic, because the
+    biased address may point outside any object.  ``bases`` holds 64 slots;
+    only ``shift <= msb < shift + nseg`` are set.
+    """
+    cdef int j
+    for j in range(s.nseg):
+        bases[j + s.shift] = (<size_t>s.segs[j]
+                              - (<size_t>1 << (j + s.shift)) * <size_t>s.itemsize)
+
+
+# Indices are resolved to addresses in blocks of this many, then loaded.
+cdef enum:
+    _GATHER_BLOCK = 256
+
+
 cdef Py_ssize_t _gather_words(const seglist_t* s, const cnp.npy_intp* idx,
                               Py_ssize_t m, _word_t* out) noexcept nogil:
     """``out[k] = list[idx[k]]`` for elements of exactly ``sizeof(_word_t)`` bytes.
@@ -50,33 +71,54 @@ cdef Py_ssize_t _gather_words(const seglist_t* s, const cnp.npy_intp* idx,
     index out of range and returns its position (``out`` is then partly
     written; it is the caller's new array, never the list).  Returns -1 on
     success.
+
+    Two loops per block of indices: the first resolves indices to addresses
+    (a branch-free sign fix, one predictable bounds branch, one msb, one
+    table load; no access to the list), the second only loads and stores.
+    For random indices into a big list every load misses the cache; the
+    short second loop lets the CPU keep as many misses in flight as numpy's
+    own fancy-indexing loop does (a single fused loop has twice the
+    instructions per miss, and measured ~1.5x slower).
     """
+    cdef size_t bases[64]
+    cdef const char* addr[_GATHER_BLOCK]
     cdef Py_ssize_t n = s.length
-    cdef Py_ssize_t k, i, off
-    cdef int j
-    for k in range(m):
-        i = idx[k]
-        if i < 0:
-            i += n
-        if <size_t>i >= <size_t>n:
-            return k
-        j = seglist_locate(s, i, &off)
-        memcpy(&out[k], s.segs[j] + off * sizeof(_word_t), sizeof(_word_t))
+    cdef uint64_t s0 = <uint64_t>1 << s.shift
+    cdef uint64_t t
+    cdef Py_ssize_t k0, k, kn, i
+    _fill_bases(s, bases)
+    k0 = 0
+    while k0 < m:
+        kn = min(<Py_ssize_t>_GATHER_BLOCK, m - k0)
+        for k in range(kn):
+            i = idx[k0 + k]
+            i += n & (i >> 63)
+            if <size_t>i >= <size_t>n:
+                return k0 + k
+            t = <uint64_t>i + s0
+            addr[k] = <const char*>(bases[segpy_msb64(t)] + t * sizeof(_word_t))
+        for k in range(kn):
+            memcpy(&out[k0 + k], addr[k], sizeof(_word_t))
+        k0 += kn
     return -1
 
 
 cdef Py_ssize_t _gather_bytes(const seglist_t* s, const cnp.npy_intp* idx,
                               Py_ssize_t m, char* out) noexcept nogil:
     """``_gather_words`` for any itemsize: one memcpy of ``itemsize`` per index."""
+    cdef size_t bases[64]
     cdef Py_ssize_t n = s.length, isz = s.itemsize
+    cdef uint64_t s0 = <uint64_t>1 << s.shift
+    cdef uint64_t t
     cdef Py_ssize_t k, i
+    _fill_bases(s, bases)
     for k in range(m):
         i = idx[k]
-        if i < 0:
-            i += n
+        i += n & (i >> 63)
         if <size_t>i >= <size_t>n:
             return k
-        memcpy(out + k * isz, seglist_at_unchecked(s, i), isz)
+        t = <uint64_t>i + s0
+        memcpy(out + k * isz, <const char*>(bases[segpy_msb64(t)] + t * <size_t>isz), isz)
     return -1
 
 
@@ -226,6 +268,9 @@ cdef object _as_intp(object arr):
     'same_kind' (floats, strings, objects).  uint64 values past 2**63 wrap
     to negative indices, as they do in numpy's own indexing.
     """
+    if (cnp.PyArray_TYPE(arr) == cnp.NPY_INTP and cnp.PyArray_ISCARRAY_RO(arr)
+            and cnp.PyArray_ISNOTSWAPPED(arr)):
+        return arr      # the common case, decided without a Python-level call
     if arr.dtype != np.intp:
         if not np.can_cast(arr.dtype, np.intp, casting="same_kind"):
             raise TypeError(
