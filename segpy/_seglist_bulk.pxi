@@ -488,6 +488,20 @@ cdef int _put(SegmentedList self, object indices, object values, object mode) ex
     return 0
 
 
+cdef int _read_range(SegmentedList self, Py_ssize_t start, void* dst,
+                     Py_ssize_t n) except -1:
+    """Copy elements ``[start, start+n)`` to ``dst``, or raise RuntimeError.
+
+    The range was computed before an allocation, and an allocation can run
+    the cyclic GC and so finalizers that shrink the list: the C call checks
+    the range against the length as it is now and copies nothing if it no
+    longer fits.
+    """
+    if seglist_read_range(&self.c, start, dst, n) != SEGPY_OK:
+        raise RuntimeError("SegmentedList changed size during the copy")
+    return 0
+
+
 cdef object _to_numpy_range(SegmentedList self, object start, object stop, object out):
     """``to_numpy(start, stop, out=)`` other than the plain full copy."""
     cdef Py_ssize_t a, b, n
@@ -495,17 +509,17 @@ cdef object _to_numpy_range(SegmentedList self, object start, object stop, objec
     n = b - a if b > a else 0
     if out is None:
         arr = np.empty(n, dtype=self._dtype)
-        seglist_read_range(&self.c, a, cnp.PyArray_DATA(arr), n)
+        _read_range(self, a, cnp.PyArray_DATA(arr), n)
         return arr
     _check_out(self, out, (n,), "to_numpy")
     if seglist_overlaps(&self.c, <const char*>cnp.PyArray_DATA(out), n * self.c.itemsize):
         # A view of one of our own segments: go through a temporary, since
         # the per-segment memcpy must not see overlapping buffers.
         tmp = np.empty(n, dtype=self._dtype)
-        seglist_read_range(&self.c, a, cnp.PyArray_DATA(tmp), n)
+        _read_range(self, a, cnp.PyArray_DATA(tmp), n)
         memcpy(cnp.PyArray_DATA(out), cnp.PyArray_DATA(tmp), n * self.c.itemsize)
     else:
-        seglist_read_range(&self.c, a, cnp.PyArray_DATA(out), n)
+        _read_range(self, a, cnp.PyArray_DATA(out), n)
     return out
 
 
@@ -603,13 +617,15 @@ cdef int _sort(SegmentedList self, object kind, object reverse) except -1:
     cdef Py_ssize_t n = s.length
     cdef Py_ssize_t epoch = s.epoch
     tmp = np.empty(n, dtype=self._dtype)
+    if s.length != n:       # a finalizer run by the allocation changed the list
+        raise RuntimeError("SegmentedList changed size during the copy")
     if rev:
         # Reverse, sort ascending, reverse back: equal elements keep their
         # original order, as with list.sort(reverse=True) (observable with
         # kind='stable').
         _copy_reversed(self, tmp, False)
     else:
-        seglist_read_range(s, 0, cnp.PyArray_DATA(tmp), n)
+        _read_range(self, 0, cnp.PyArray_DATA(tmp), n)
     tmp.sort(kind=kind)
     # numpy releases the GIL while sorting: another thread may have changed
     # the list.  Writing back is only safe if no element went away.
@@ -633,8 +649,7 @@ cdef object _reduce_ex(SegmentedList self, int protocol):
     one memcpy per segment.
     """
     cdef int j
-    cdef Py_ssize_t k, left = self.c.length
-    cdef Py_ssize_t nbytes = self.c.length * self.c.itemsize
+    cdef Py_ssize_t k, n = self.c.length, left = n
     if protocol >= 5:
         payload = []
         for j in range(seglist_used_segments(&self.c)):
@@ -644,8 +659,8 @@ cdef object _reduce_ex(SegmentedList self, int protocol):
             payload.append(_pickle.PickleBuffer(_segment_view(self, j, k).view(np.uint8)))
             left -= k
     else:
-        payload = PyBytes_FromStringAndSize(NULL, nbytes)
-        seglist_read_range(&self.c, 0, PyBytes_AS_STRING(payload), self.c.length)
+        payload = PyBytes_FromStringAndSize(NULL, n * self.c.itemsize)
+        _read_range(self, 0, PyBytes_AS_STRING(payload), n)
     args = (type(self), self._dtype, <Py_ssize_t>1 << self.c.shift, payload)
     state = getattr(self, "__dict__", None)
     if state:

@@ -1321,7 +1321,9 @@ cdef class SegmentedList:
         if start is not None or stop is not None or out is not None:
             return _to_numpy_range(self, start, stop, out)
         arr = _new_array_for_copy(self)
-        seglist_read_range(&self.c, 0, cnp.PyArray_DATA(arr), self.c.length)
+        # The length as allocated, not as now: the allocation may have run
+        # finalizers that changed the list (then _read_range raises).
+        _read_range(self, 0, cnp.PyArray_DATA(arr), cnp.PyArray_DIM(arr, 0))
         return arr
 
     def __array__(self, dtype=None, copy=None):
