@@ -981,6 +981,9 @@ cdef class _ReverseIterator:
         return self.i + 1
 
 
+include "_seglist_bulk.pxi"
+
+
 @cython.no_gc_clear
 cdef class SegmentedList:
     """A growable list of fixed-size numpy elements, stored in segments that never move.
@@ -1267,24 +1270,60 @@ cdef class SegmentedList:
             left -= n
         return new
 
-    def to_numpy(self):
-        """Return a new contiguous ndarray holding a copy of the elements.
+    def to_numpy(self, start=None, stop=None, *, out=None):
+        """Return a contiguous ndarray holding a copy of the elements (or of a range).
 
         One memcpy per segment.
+
+        Parameters
+        ----------
+        start, stop : int or None, optional
+            The range ``[start, stop)``, normalised as a slice ``lst[start:stop]``
+            is (negative values count from the end, out-of-range values clamp).
+            The default is the whole list.
+        out : numpy.ndarray, optional
+            Write the elements here instead of into a new array and return it.
+            It must be 1-D, C-contiguous, writable, of exactly the list's
+            dtype and of exactly the range's length.  It may be a view of
+            this list's own segments.
 
         Returns
         -------
         numpy.ndarray
-            1-D, C-contiguous, of the list's dtype, in new memory (for large
-            lists a view into a new buffer a page larger, placed so that
-            the copy runs at full speed; see ``_new_array_for_copy``).
+            1-D, C-contiguous, of the list's dtype: `out`, or new memory (for a
+            large whole-list copy a view into a new buffer a page larger,
+            placed so that the copy runs at full speed; see
+            ``_new_array_for_copy``).
+
+        Raises
+        ------
+        TypeError
+            If `start` or `stop` is not an int or None, `out` is not an
+            ndarray, or its dtype differs from the list's.
+        ValueError
+            If `out` has the wrong shape, is not C-contiguous or is read-only.
+            Nothing is written then.
 
         See Also
         --------
         segments : zero-copy views of the segments.
+
+        Examples
+        --------
+        >>> import numpy as np, segpy
+        >>> lst = segpy.SegmentedList('q', range(10))
+        >>> lst.to_numpy(2, -5)
+        array([2, 3, 4])
+        >>> buf = np.zeros(3, dtype='q')
+        >>> lst.to_numpy(7, out=buf) is buf, buf
+        (True, array([7, 8, 9]))
         """
+        if start is not None or stop is not None or out is not None:
+            return _to_numpy_range(self, start, stop, out)
         arr = _new_array_for_copy(self)
-        seglist_read_range(&self.c, 0, cnp.PyArray_DATA(arr), self.c.length)
+        # The length as allocated, not as now: the allocation may have run
+        # finalizers that changed the list (then _read_range raises).
+        _read_range(self, 0, cnp.PyArray_DATA(arr), cnp.PyArray_DIM(arr, 0))
         return arr
 
     def __array__(self, dtype=None, copy=None):
@@ -1334,6 +1373,238 @@ cdef class SegmentedList:
         return r if r is NotImplemented else not r
 
     __hash__ = None
+
+    # -- numpy-style bulk access, sort, pickle (see _seglist_bulk.pxi) --
+
+    def take(self, indices, axis=None, out=None, mode="raise"):
+        """Gather the elements at `indices` into a new ndarray, like ``numpy.take``.
+
+        A vectorised C loop: per index one segment lookup (a count of leading
+        zeros) and one load; no Python work per element.
+
+        Parameters
+        ----------
+        indices : int, sequence of ints or integer ndarray
+            Negative indices count from the end.  Any shape; bool arrays are
+            taken as 0/1, as ``numpy.take`` does.
+        axis : {None, 0, -1}, optional
+            Accepted for ``numpy.take(lst, ...)``; a list has one axis.
+        out : numpy.ndarray, optional
+            Write the result here: C-contiguous, writable, of the list's
+            dtype (no casting) and of the shape of `indices`.  Nothing is
+            written if an index is out of range.
+        mode : {'raise', 'wrap', 'clip'}, optional
+            As in ``numpy.take``: out-of-range indices raise, wrap around, or
+            clip to ``[0, len - 1]`` (negative ones to 0).
+
+        Returns
+        -------
+        numpy.ndarray or numpy scalar
+            A new array (or `out`) of the list's dtype and of the shape of
+            `indices`; a numpy scalar for a scalar index.
+
+        Raises
+        ------
+        IndexError
+            If an index is outside ``[-len(self), len(self))`` with
+            ``mode='raise'``, or the list is empty with another mode.
+        TypeError
+            If `indices` is not of an integer type (``numpy.take`` truncates
+            a list of floats; this refuses it), or `out` is not an ndarray
+            of the list's dtype.
+        ValueError
+            For a bad `mode`, or an `out` of the wrong shape or layout.
+        numpy.exceptions.AxisError
+            For an `axis` other than None, 0 or -1.
+
+        See Also
+        --------
+        put, to_numpy
+
+        Examples
+        --------
+        >>> import segpy
+        >>> lst = segpy.SegmentedList('q', range(100))
+        >>> lst.take([3, -1, 50])
+        array([ 3, 99, 50])
+        """
+        return _take(self, indices, axis, out, mode)
+
+    def put(self, indices, values, mode="raise"):
+        """Set ``self[indices[k]] = values[k % len(values)]``, like ``numpy.put``.
+
+        Parameters
+        ----------
+        indices : int, sequence of ints or integer ndarray
+            Flattened; negative indices count from the end.  With repeated
+            indices the last write wins.
+        values : scalar, sequence or ndarray
+            Flattened and repeated if shorter than `indices`; extra values are
+            ignored; no values writes nothing.  Converted by the list's rules
+            (casting ``'same_kind'``; Python ints are range-checked).
+        mode : {'raise', 'wrap', 'clip'}, optional
+            What out-of-range indices do, as in ``numpy.put``.
+
+        Raises
+        ------
+        IndexError
+            If an index is out of range with ``mode='raise'``.
+        TypeError, OverflowError, ValueError
+            If a value cannot be converted.  Every index is checked and every
+            value converted before anything is written: a failed call leaves
+            the list unchanged.
+
+        See Also
+        --------
+        take
+
+        Examples
+        --------
+        >>> import segpy
+        >>> lst = segpy.SegmentedList('q', [0] * 6)
+        >>> lst.put([0, 2, 4], [7, 8])
+        >>> lst.to_numpy()
+        array([7, 0, 8, 0, 7, 0])
+        """
+        _put(self, indices, values, mode)
+
+    def sum(self, axis=None, dtype=None, out=None, keepdims=False, initial=_NOT_GIVEN,
+            where=True):
+        """Sum of the elements, as ``ndarray.sum()`` gives it, computed segment by segment.
+
+        Parameters
+        ----------
+        axis, dtype, out, keepdims, initial, where
+            As for ``ndarray.sum`` of a 1-D array (so ``np.sum(lst)`` works):
+            `axis` may be None, 0 or -1; `where` is a bool mask broadcast
+            to the list's length.
+
+        Returns
+        -------
+        numpy scalar
+            numpy's result dtype: int64 for bool and smaller signed ints,
+            uint64 for smaller unsigned ints, the float or complex type
+            itself for floats.  0 for an empty list.  A 1-element array with
+            `keepdims`, `out` if given.
+
+        Raises
+        ------
+        TypeError
+            For dtypes numpy cannot add (datetimes, strings, records).
+
+        Notes
+        -----
+        No copy: numpy sums each segment through a zero-copy view, then the
+        per-segment results.  Integer sums wrap exactly as a whole-array sum
+        does.  numpy sums floats pairwise within each segment; the partials
+        are then added, so a float sum can differ from ``ndarray.sum()`` of
+        the same values in the last bits (as any two summation orders do).
+
+        Examples
+        --------
+        >>> import segpy
+        >>> segpy.SegmentedList('i1', [100, 100, 100]).sum()
+        np.int64(300)
+        """
+        return _reduce(self, "sum", axis, dtype, out, keepdims, initial, where)
+
+    def min(self, axis=None, out=None, keepdims=False, initial=_NOT_GIVEN, where=True):
+        """Smallest element, as ``ndarray.min()`` gives it, computed segment by segment.
+
+        Parameters
+        ----------
+        axis, out, keepdims, initial, where
+            As for ``ndarray.min`` of a 1-D array (so ``np.min(lst)`` works).
+
+        Returns
+        -------
+        numpy scalar
+            Of the list's dtype (in native byte order).  NaN (NaT) if any
+            element is NaN (NaT), as in numpy.
+
+        Raises
+        ------
+        ValueError
+            For an empty list without `initial`: "zero-size array to
+            reduction operation minimum which has no identity".
+        TypeError
+            For dtypes numpy cannot order this way (strings, records, void).
+        """
+        return _reduce(self, "min", axis, None, out, keepdims, initial, where)
+
+    def max(self, axis=None, out=None, keepdims=False, initial=_NOT_GIVEN, where=True):
+        """Largest element, as ``ndarray.max()`` gives it, computed segment by segment.
+
+        Parameters
+        ----------
+        axis, out, keepdims, initial, where
+            As for ``ndarray.max`` of a 1-D array (so ``np.max(lst)`` works).
+
+        Returns
+        -------
+        numpy scalar
+            Of the list's dtype (in native byte order); NaN propagates.
+
+        Raises
+        ------
+        ValueError
+            For an empty list without `initial` (numpy's message for ``maximum``).
+        TypeError
+            For dtypes numpy cannot order this way (strings, records, void).
+        """
+        return _reduce(self, "max", axis, None, out, keepdims, initial, where)
+
+    def sort(self, *, kind=None, reverse=False):
+        """Sort the list in place, in the order ``numpy.sort`` gives.
+
+        The elements are copied into one contiguous temporary (a memcpy per
+        segment), sorted there by ``ndarray.sort(kind=kind)``, and copied back.
+
+        Parameters
+        ----------
+        kind : {None, 'quicksort', 'mergesort', 'heapsort', 'stable'}, optional
+            Passed to ``ndarray.sort``.
+        reverse : bool, optional
+            Sort in descending order.  As with ``list.sort(reverse=True)``,
+            equal elements keep their original order (with a stable `kind`);
+            NaNs, which numpy sorts last, come first.
+
+        Raises
+        ------
+        ValueError
+            For an unknown `kind` (the list is unchanged), or if another
+            thread changed the list's length while numpy sorted (numpy
+            releases the GIL; the list is then left as the other thread made it).
+        TypeError
+            If `reverse` is not an int or bool.
+
+        Notes
+        -----
+        Every dtype a SegmentedList can hold is orderable by numpy: records
+        field by field, complex numbers lexicographically, void and bytes
+        bytewise, NaN and NaT last.  Peak extra memory: one copy of the list
+        (``nbytes``) plus what numpy's sort needs (none for quicksort and
+        heapsort, up to ``nbytes / 2`` for the stable sorts).
+
+        Examples
+        --------
+        >>> import segpy
+        >>> lst = segpy.SegmentedList('d', [3.0, float('nan'), 1.0, 2.0])
+        >>> lst.sort()
+        >>> lst.to_numpy()
+        array([ 1.,  2.,  3., nan])
+        """
+        _sort(self, kind, reverse)
+
+    def __reduce_ex__(self, protocol, /):
+        """Pickle support: the dtype, the first segment size and the element bytes.
+
+        Protocols up to 4 carry the elements as one bytes object.  Protocol 5
+        passes each segment as a ``pickle.PickleBuffer`` (out of band, without
+        a copy, when the pickler has a ``buffer_callback``).  The allocator is
+        not pickled: an unpickled list uses the current default allocator.
+        """
+        return _reduce_ex(self, protocol)
 
     def __repr__(self):
         cdef Py_ssize_t n = self.c.length
