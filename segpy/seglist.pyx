@@ -1214,14 +1214,31 @@ cdef object _search_key(SegmentedList self, object x):
     """``x`` as a 0-d array that numpy can compare with the elements, or None
     if no element can equal it (then index/count/remove/in find nothing)."""
     dt = self._dtype
+    cdef str kind = dt.kind
     try:
         # A record is compared as a record of the list's own dtype; anything
         # else keeps its own type, so numpy's promotion compares exactly
         # (0.1 is not equal to float32(0.1), as with the boxed elements).
         key = np.asarray(x, dtype=dt) if dt.names is not None else np.asarray(x)
+        if key.ndim != 0:
+            return None
+        # numpy compares ints with floats in float64, which is inexact past
+        # 2**53; Python compares them exactly.  So a float looked up among
+        # ints, or an int among floats, is first turned into the other kind
+        # if that is exact, and otherwise equals no element.
+        if kind in "iu" and key.dtype.kind == "f":
+            f = float(key)
+            if not f.is_integer():
+                return None         # also nan and inf
+            key = np.asarray(int(f))
+        elif kind in "fc" and PyLong_Check(x) and not PyBool_Check(x):
+            f = float(x)
+            if f != x:
+                return None
+            key = np.asarray(f)
     except (TypeError, ValueError, OverflowError):
         return None
-    return key if key.ndim == 0 else None
+    return key
 
 
 cdef Py_ssize_t _find(SegmentedList self, object x, Py_ssize_t start, Py_ssize_t stop,
@@ -1878,7 +1895,7 @@ cdef class SegmentedList:
         IndexError
             ``"pop from empty SegmentedList"`` or ``"pop index out of range"``.
         """
-        cdef Py_ssize_t n, k = PyNumber_AsSsize_t(i, IndexError)
+        cdef Py_ssize_t n, k = PyNumber_AsSsize_t(i, OverflowError)
         n = self.c.length
         if n == 0:
             raise IndexError("pop from empty SegmentedList")
