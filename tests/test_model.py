@@ -794,7 +794,7 @@ def make_sequence_machine(name):
 # most of the ~7 ms an example costs, so the step count is kept modest (the
 # first segments of 1, 2 and 4 elements still put every step across
 # segment boundaries).
-_SEQ_SETTINGS = settings(max_examples=examples(6000), stateful_step_count=12,
+_SEQ_SETTINGS = settings(max_examples=examples(6000), stateful_step_count=10,
                          report_multiple_bugs=False)
 for _name in _SEQ_CASES:
     _case = make_sequence_machine(_name).TestCase
