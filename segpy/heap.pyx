@@ -348,6 +348,9 @@ cdef inline char* _carve(heap_t* h, hblock_t* b, size_t need, size_t align, bint
     else:
         b.size = bsize | HEAP_USED | (b.size & HEAP_PREV_FREE)
         nxt = <hblock_t*>((<char*>b) + bsize)
+        # After an alignment gap was split off, b is shorter than the free
+        # block it came from: the boundary tag must follow it.
+        nxt.prev_size = bsize
         nxt.size &= ~(<size_t>HEAP_PREV_FREE)
     return (<char*>b) + HEAP_HDR + h.prefix
 
