@@ -31,6 +31,12 @@ from segpy import alloc as _alloc  # noqa: E402
 _alloc._set_default(Heap())
 del _alloc
 
+# A SegmentedList is a drop-in typed MutableSequence (docs/sequence.md).
+from collections.abc import MutableSequence as _MutableSequence  # noqa: E402
+
+_MutableSequence.register(SegmentedList)
+del _MutableSequence
+
 __all__ = [
     "Allocator",
     "AllocatorError",

@@ -122,7 +122,7 @@ cdef Py_ssize_t _gather_bytes(const seglist_t* s, const cnp.npy_intp* idx,
     return -1
 
 
-cdef Py_ssize_t seglist_gather(const seglist_t* s, const cnp.npy_intp* idx,
+cdef Py_ssize_t seglist_take_at(const seglist_t* s, const cnp.npy_intp* idx,
                                Py_ssize_t m, void* out) noexcept nogil:
     """Copy the elements at ``idx[0..m)`` to ``out`` (``m * itemsize`` bytes).
 
@@ -156,7 +156,7 @@ cdef Py_ssize_t seglist_check_indices(const seglist_t* s, const cnp.npy_intp* id
     return -1
 
 
-cdef int seglist_scatter(seglist_t* s, const cnp.npy_intp* idx, Py_ssize_t m,
+cdef int seglist_put_at(seglist_t* s, const cnp.npy_intp* idx, Py_ssize_t m,
                          const char* values, Py_ssize_t nv) noexcept nogil:
     """``list[idx[k]] = values[k % nv]`` for k in order (the last write wins).
 
@@ -373,7 +373,7 @@ cdef object _take(SegmentedList self, object indices, object axis, object out,
         if seglist_overlaps(&self.c, <const char*>cnp.PyArray_DATA(out), m * self.c.itemsize):
             res[...] = _take(self, flat, None, None, "raise").reshape(idx.shape)
             return res
-    bad = seglist_gather(&self.c, p, m, cnp.PyArray_DATA(res))
+    bad = seglist_take_at(&self.c, p, m, cnp.PyArray_DATA(res))
     if bad >= 0:
         _raise_out_of_bounds(self, p[bad])
     if res.ndim == 0 and out is None:
@@ -484,7 +484,7 @@ cdef int _put(SegmentedList self, object indices, object values, object mode) ex
         _raise_out_of_bounds(self, p[bad])
     if m == 0 or vals.size == 0:
         return 0        # numpy.put with no values writes nothing
-    seglist_scatter(&self.c, p, m, <const char*>cnp.PyArray_DATA(vals), vals.size)
+    seglist_put_at(&self.c, p, m, <const char*>cnp.PyArray_DATA(vals), vals.size)
     return 0
 
 

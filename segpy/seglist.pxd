@@ -136,6 +136,23 @@ cdef int seglist_truncate(seglist_t* s, Py_ssize_t n) noexcept nogil
 cdef int seglist_release_unused(seglist_t* s, int keep_spare) noexcept nogil
 cdef int seglist_sync_cursor(seglist_t* s) noexcept nogil
 
+# Moving elements (insert/delete in the middle, extended slices, reverse).
+# Each copies in pieces that lie within one segment on both sides, so a
+# shift costs at most two memmoves per segment touched.
+cdef int seglist_move(seglist_t* s, Py_ssize_t dst, Py_ssize_t src,
+                      Py_ssize_t n) noexcept nogil
+cdef int seglist_insert_gap(seglist_t* s, Py_ssize_t i, Py_ssize_t k) noexcept nogil
+cdef int seglist_erase(seglist_t* s, Py_ssize_t i, Py_ssize_t k) noexcept nogil
+cdef int seglist_erase_strided(seglist_t* s, Py_ssize_t start, Py_ssize_t step,
+                               Py_ssize_t n) noexcept nogil
+cdef int seglist_gather(const seglist_t* s, Py_ssize_t start, Py_ssize_t step,
+                        Py_ssize_t n, void* out) noexcept nogil
+cdef int seglist_scatter(seglist_t* s, Py_ssize_t start, Py_ssize_t step,
+                         Py_ssize_t n, const void* src) noexcept nogil
+cdef int seglist_extend_from(seglist_t* dst, const seglist_t* src, Py_ssize_t start,
+                             Py_ssize_t step, Py_ssize_t n) noexcept nogil
+cdef int seglist_reverse(seglist_t* s) noexcept nogil
+
 
 # -- Inline hot paths (compiled into every module that cimports this) --
 

@@ -29,6 +29,17 @@ from cpython.long cimport PyLong_FromUnsignedLongLong
 from cpython.number cimport PyIndex_Check
 from cpython.object cimport PyTypeObject
 from cpython.number cimport PyNumber_AsSsize_t
+from cpython.object cimport PyObject_RichCompare
+from cpython.object cimport Py_GE
+from cpython.object cimport Py_GT
+from cpython.object cimport Py_LE
+from cpython.object cimport Py_LT
+from cpython.slice cimport PySlice_Check
+from cpython.bytes cimport PyBytes_AS_STRING
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.buffer cimport PyBUF_SIMPLE
+from cpython.buffer cimport PyBuffer_Release
+from cpython.buffer cimport PyObject_GetBuffer
 from cpython.exc cimport PyErr_Occurred
 from cpython.ref cimport Py_DECREF
 from cpython.ref cimport Py_INCREF
@@ -38,11 +49,13 @@ from libc.stdint cimport int16_t
 from libc.stdint cimport int32_t
 from libc.stdint cimport int64_t
 from libc.stdint cimport SIZE_MAX
+from cpython.pyport cimport PY_SSIZE_T_MAX
 from libc.stdint cimport uint8_t
 from libc.stdint cimport uint16_t
 from libc.stdint cimport uint32_t
 from libc.stdint cimport uint64_t
 from libc.string cimport memcpy
+from libc.string cimport memmove
 from libc.string cimport memset
 
 from segpy.alloc cimport Allocator
@@ -663,7 +676,7 @@ cdef inline Py_ssize_t _index(SegmentedList self, object idx) except? -1:
         i = PyNumber_AsSsize_t(idx, IndexError)
     else:
         raise TypeError(
-            f"SegmentedList indices must be integers, not {type(idx).__name__}")
+            f"SegmentedList indices must be integers or slices, not {type(idx).__name__}")
     if i < 0:
         i += self.c.length
     if <size_t>i >= <size_t>self.c.length:
@@ -697,26 +710,61 @@ cdef SegmentedList _empty_like(SegmentedList self):
     return new
 
 
-cdef int _extend_array(SegmentedList self, object arr) except -1:
-    """Append a 1-D array: at most one numpy conversion, then one memcpy per segment.
+cdef object _array_source(object obj):
+    """``obj`` as an ndarray if it is array-like (buffer, ``__array__``, a
+    SegmentedList), else None: a plain iterable, to be read item by item."""
+    if isinstance(obj, SegmentedList):
+        return (<SegmentedList>obj).to_numpy()
+    if isinstance(obj, np.ndarray):
+        return obj
+    if PyObject_CheckBuffer(obj) and not isinstance(obj, (str, bytes)):
+        return np.asarray(memoryview(obj))
+    if isinstance(obj, bytes):
+        return np.frombuffer(obj, dtype=np.uint8)
+    if hasattr(obj, "__array__"):
+        return np.asarray(obj)
+    return None
 
-    An object array holds Python values, so it goes element by element
-    through the scalar rules instead.
+
+cdef object _converted(SegmentedList self, object arr, str what, str verb):
+    """A 1-D array as a C-contiguous array of the list's dtype (``arr`` itself if it is one).
+
+    Casting follows ``'same_kind'``; an object array holds Python values, so
+    its elements go one by one through the scalar rules instead.  ``what``
+    and ``verb`` name the caller in the error messages.
     """
     dt = self._dtype
     if arr.ndim != 1:
-        raise ValueError(
-            f"extend() takes a 1-D array, got an array of shape {arr.shape}")
+        raise ValueError(f"{what} takes a 1-D array, got an array of shape {arr.shape}")
     if arr.dtype.kind == "O":
-        return _extend_iter(self, arr.tolist())
+        return _pack_all(self, arr.tolist())
     if arr.dtype != dt:
         if not np.can_cast(arr.dtype, dt, casting="same_kind"):
             raise TypeError(
-                f"cannot extend a SegmentedList of {_dtype_name(dt)} with an array "
+                f"cannot {verb} a SegmentedList of {_dtype_name(dt)} with an array "
                 f"of {arr.dtype} under 'same_kind' casting")
-        arr = arr.astype(dt, order="C")
-    elif not arr.flags.c_contiguous:
-        arr = np.ascontiguousarray(arr)
+        return arr.astype(dt, order="C")
+    if not arr.flags.c_contiguous:
+        return np.ascontiguousarray(arr)
+    return arr
+
+
+cdef object _pack_all(SegmentedList self, list items):
+    """A new array of the list's dtype holding ``items``, each converted as by append."""
+    cdef Py_ssize_t k, n = len(items), isz = self.c.itemsize
+    cdef int64_t buf[2]
+    cdef const char* src
+    out = np.empty(n, dtype=self._dtype)
+    cdef char* d = <char*>cnp.PyArray_DATA(out)
+    for k in range(n):
+        src = _pack(self, items[k], buf)
+        memcpy(d + k * isz, src, isz)
+    return out
+
+
+cdef int _extend_array(SegmentedList self, object arr) except -1:
+    """Append a 1-D array: at most one numpy conversion, then one memcpy per segment."""
+    arr = _converted(self, arr, "extend()", "extend")
     cdef Py_ssize_t n = arr.shape[0]
     if seglist_append_n(&self.c, cnp.PyArray_DATA(arr), n) != SEGPY_OK:
         _raise_grow_error(self, n)
@@ -786,6 +834,534 @@ cdef object _new_array_for_copy(SegmentedList self):
         if (dst + <size_t>(e * isz) - src) % _PAGE < _ALIAS_SLACK:
             return buf[e:e + n]
     return buf[:n]
+
+
+# ===========================================================================
+# Moving elements inside a list: insert and erase (one memmove per segment
+# piece), strided gather and scatter for extended slices, in-place reverse.
+# All noexcept nogil, reporting failure through the return value; on
+# failure the list is unchanged.
+#
+# A range of indices crosses segment boundaries, and a move shifts it by a
+# distance unrelated to them, so every copy is cut into pieces that lie in
+# one segment on *both* sides (at most two pieces per segment touched):
+#
+#     src    [ seg 1 .......... | seg 2 ...................... ]
+#     dst         [ seg 1 ...... | seg 2 ....................... ]
+#     pieces [ a           | b  | c                      | d    ]
+# ===========================================================================
+
+cdef inline int _copy_strided(char* dst, Py_ssize_t dstride, const char* src,
+                              Py_ssize_t sstride, Py_ssize_t k,
+                              Py_ssize_t isz) noexcept nogil:
+    # k elements from src (stride sstride bytes) to dst (stride dstride).
+    # memcpy with a constant size compiles to one load and one store, with
+    # no alignment or aliasing assumption; the generic case calls memcpy.
+    cdef Py_ssize_t m
+    if dstride == isz and sstride == isz:
+        memcpy(dst, src, k * isz)       # a contiguous run
+    elif isz == 8:
+        for m in range(k):
+            memcpy(dst + m * dstride, src + m * sstride, 8)
+    elif isz == 4:
+        for m in range(k):
+            memcpy(dst + m * dstride, src + m * sstride, 4)
+    elif isz == 16:
+        for m in range(k):
+            memcpy(dst + m * dstride, src + m * sstride, 16)
+    elif isz == 2:
+        for m in range(k):
+            memcpy(dst + m * dstride, src + m * sstride, 2)
+    elif isz == 1:
+        for m in range(k):
+            dst[m * dstride] = src[m * sstride]
+    else:
+        for m in range(k):
+            memcpy(dst + m * dstride, src + m * sstride, isz)
+    return 0
+
+
+cdef inline Py_ssize_t _run_in_segment(const seglist_t* s, Py_ssize_t i, Py_ssize_t step,
+                                       char** p) noexcept nogil:
+    # Address of element i (via p) and how many of i, i+step, i+2*step ...
+    # lie in i's segment.  Safety: 0 <= i < capacity, step != 0.
+    cdef Py_ssize_t off
+    cdef int j = seglist_locate(s, i, &off)
+    p[0] = s.segs[j] + off * s.itemsize
+    if step > 0:
+        return (seglist_segment_len(s, j) - 1 - off) // step + 1
+    return off // (-step) + 1
+
+
+cdef int seglist_move(seglist_t* s, Py_ssize_t dst, Py_ssize_t src,
+                      Py_ssize_t n) noexcept nogil:
+    """Copy elements ``[src, src+n)`` to ``[dst, dst+n)``; the ranges may overlap.
+
+    Works like memmove on the element sequence: pieces are copied front to
+    back when moving down and back to front when moving up, so no source
+    element is overwritten before it is read.  Does not change the length.
+    Safety: both ranges lie within the allocated capacity.  Returns 0.
+    """
+    cdef Py_ssize_t isz = s.itemsize, so, do, k
+    cdef int sj, dj
+    if n <= 0 or dst == src:
+        return SEGPY_OK
+    if dst < src:
+        while n > 0:
+            sj = seglist_locate(s, src, &so)
+            dj = seglist_locate(s, dst, &do)
+            k = min(n, seglist_segment_len(s, sj) - so, seglist_segment_len(s, dj) - do)
+            memmove(s.segs[dj] + do * isz, s.segs[sj] + so * isz, k * isz)
+            src += k
+            dst += k
+            n -= k
+    else:
+        while n > 0:
+            # Pieces end at the last element still to move on each side.
+            sj = seglist_locate(s, src + n - 1, &so)
+            dj = seglist_locate(s, dst + n - 1, &do)
+            k = min(n, so + 1, do + 1)
+            memmove(s.segs[dj] + (do + 1 - k) * isz, s.segs[sj] + (so + 1 - k) * isz,
+                    k * isz)
+            n -= k
+    return SEGPY_OK
+
+
+cdef int seglist_insert_gap(seglist_t* s, Py_ssize_t i, Py_ssize_t k) noexcept nogil:
+    """Open ``k`` uninitialised slots at index ``i``, shifting ``[i, length)`` up by ``k``.
+
+    The caller then writes the ``k`` elements at ``[i, i+k)``.  Bumps
+    ``epoch`` (elements changed index).  Returns 0, SEGPY_EINVAL (``i`` not
+    in ``[0, length]`` or ``k < 0``), SEGPY_ETOOBIG or SEGPY_ENOMEM; on
+    failure the list is unchanged.
+    """
+    cdef int rc
+    if i < 0 or i > s.length or k < 0:
+        return _fail(s, SEGPY_EINVAL, 0)
+    if k == 0:
+        return SEGPY_OK
+    if k > s.max_length - s.length:
+        return _fail(s, SEGPY_ETOOBIG, SIZE_MAX)
+    rc = seglist_reserve(s, s.length + k)
+    if rc != SEGPY_OK:
+        return rc
+    seglist_move(s, i + k, i, s.length - i)
+    s.length += k
+    s.epoch += 1
+    seglist_sync_cursor(s)
+    return SEGPY_OK
+
+
+cdef int seglist_erase(seglist_t* s, Py_ssize_t i, Py_ssize_t k) noexcept nogil:
+    """Remove elements ``[i, i+k)``, shifting the rest down; keeps the segments.
+
+    Bumps ``epoch``.  Returns 0 or SEGPY_EINVAL (range not within
+    ``[0, length)``, list unchanged).
+    """
+    if i < 0 or k < 0 or i > s.length - k:
+        return _fail(s, SEGPY_EINVAL, 0)
+    if k == 0:
+        return SEGPY_OK
+    seglist_move(s, i, i + k, s.length - i - k)
+    return seglist_truncate(s, s.length - k)
+
+
+cdef int seglist_erase_strided(seglist_t* s, Py_ssize_t start, Py_ssize_t step,
+                               Py_ssize_t n) noexcept nogil:
+    """Remove the ``n`` elements ``start, start+step, ...`` (``step >= 1``).
+
+    The ``step - 1`` elements between two removed ones move down together,
+    then the tail after the last removed one.  Bumps ``epoch``.  Returns 0
+    or SEGPY_EINVAL (indices out of range, list unchanged).
+    """
+    cdef Py_ssize_t m, dst, src
+    if n <= 0:
+        return SEGPY_OK
+    if step < 1 or start < 0 or start >= s.length or \
+            (n - 1) > (s.length - 1 - start) // step:
+        return _fail(s, SEGPY_EINVAL, 0)
+    dst = start
+    for m in range(1, n):
+        src = start + (m - 1) * step + 1
+        seglist_move(s, dst, src, step - 1)
+        dst += step - 1
+    src = start + (n - 1) * step + 1
+    seglist_move(s, dst, src, s.length - src)
+    return seglist_truncate(s, s.length - n)
+
+
+cdef inline bint _strided_range_ok(const seglist_t* s, Py_ssize_t start, Py_ssize_t step,
+                                   Py_ssize_t n) noexcept nogil:
+    # True if start, start+step, ... (n > 0 indices) all lie in [0, length).
+    if step == 0 or start < 0 or start >= s.length:
+        return False
+    if step > 0:
+        return (n - 1) <= (s.length - 1 - start) // step
+    return (n - 1) <= start // (-step)
+
+
+cdef int _transfer_strided(seglist_t* s, Py_ssize_t start, Py_ssize_t step,
+                           Py_ssize_t n, char* buf, bint into_list) noexcept nogil:
+    # The body of gather (list -> buf) and scatter (buf -> list): one run
+    # per segment, a memcpy when step is 1, else a strided C loop.
+    cdef char* p
+    cdef Py_ssize_t k, isz = s.itemsize
+    if n <= 0:
+        return SEGPY_OK
+    if not _strided_range_ok(s, start, step, n):
+        return SEGPY_EINVAL
+    while n > 0:
+        k = min(n, _run_in_segment(s, start, step, &p))
+        if into_list:
+            _copy_strided(p, step * isz, buf, isz, k, isz)
+        else:
+            _copy_strided(buf, isz, p, step * isz, k, isz)
+        buf += k * isz
+        start += k * step
+        n -= k
+    return SEGPY_OK
+
+
+cdef int seglist_gather(const seglist_t* s, Py_ssize_t start, Py_ssize_t step,
+                        Py_ssize_t n, void* out) noexcept nogil:
+    """Copy elements ``start, start+step, ...`` (``n`` of them) to ``out``, contiguous.
+
+    ``step`` may be negative; step 1 is one memcpy per segment.  Returns 0,
+    or SEGPY_EINVAL (nothing copied) if an index is outside ``[0, length)``
+    or ``step`` is 0.
+    """
+    # Only reads the list: the cast away from const is for the shared body.
+    return _transfer_strided(<seglist_t*>s, start, step, n, <char*>out, False)
+
+
+cdef int seglist_scatter(seglist_t* s, Py_ssize_t start, Py_ssize_t step,
+                         Py_ssize_t n, const void* src) noexcept nogil:
+    """Write ``n`` contiguous elements from ``src`` to indices ``start, start+step, ...``.
+
+    The mirror of ``seglist_gather``, with the same checks and return codes.
+    """
+    # Only reads src: the cast away from const is for the shared body.
+    return _transfer_strided(s, start, step, n, <char*>src, True)
+
+
+cdef int seglist_extend_from(seglist_t* dst, const seglist_t* src, Py_ssize_t start,
+                             Py_ssize_t step, Py_ssize_t n) noexcept nogil:
+    """Append the ``n`` elements ``src[start], src[start+step], ...`` to ``dst``.
+
+    ``dst`` and ``src`` must have the same itemsize (SEGPY_EINVAL otherwise);
+    they may be the same list (the source range is read before the new
+    elements are counted).  All or nothing: returns 0, SEGPY_EINVAL,
+    SEGPY_ETOOBIG or SEGPY_ENOMEM.
+    """
+    cdef Py_ssize_t pos, off, k, done = 0
+    cdef int j, rc
+    if n <= 0:
+        return SEGPY_OK
+    if dst.itemsize != src.itemsize or not _strided_range_ok(src, start, step, n):
+        return _fail(dst, SEGPY_EINVAL, 0)
+    if n > dst.max_length - dst.length:
+        return _fail(dst, SEGPY_ETOOBIG, SIZE_MAX)
+    rc = seglist_reserve(dst, dst.length + n)
+    if rc != SEGPY_OK:
+        return rc
+    # One gather per destination segment piece.
+    pos = dst.length
+    while done < n:
+        j = seglist_locate(dst, pos, &off)
+        k = min(n - done, seglist_segment_len(dst, j) - off)
+        seglist_gather(src, start + done * step, step, k, dst.segs[j] + off * dst.itemsize)
+        pos += k
+        done += k
+    dst.length = pos
+    seglist_sync_cursor(dst)
+    return SEGPY_OK
+
+
+cdef int seglist_reverse(seglist_t* s) noexcept nogil:
+    """Reverse the elements in place, swapping runs that lie within one segment."""
+    cdef Py_ssize_t i = 0, j = s.length - 1, k, m, b, isz = s.itemsize
+    cdef char* p
+    cdef char* q
+    cdef char t
+    cdef uint64_t w
+    while i < j:
+        k = _run_in_segment(s, i, 1, &p)
+        k = min(k, _run_in_segment(s, j, -1, &q), (j - i + 1) // 2)
+        if isz == 8:
+            for m in range(k):
+                memcpy(&w, p + m * 8, 8)
+                memcpy(p + m * 8, q - m * 8, 8)
+                memcpy(q - m * 8, &w, 8)
+        else:
+            for m in range(k):
+                for b in range(isz):
+                    t = p[m * isz + b]
+                    p[m * isz + b] = q[b - m * isz]
+                    q[b - m * isz] = t
+        i += k
+        j -= k
+    return SEGPY_OK
+
+
+# ===========================================================================
+# The Python side of slicing, searching, comparing and repeating.
+# ===========================================================================
+
+cdef extern from "Python.h":
+    # Slice normalisation exactly as list does it: Unpack runs __index__ on
+    # the slice's fields (Python code), AdjustIndices clips them to a length.
+    int PySlice_Unpack(object sl, Py_ssize_t* start, Py_ssize_t* stop,
+                       Py_ssize_t* step) except -1
+    Py_ssize_t PySlice_AdjustIndices(Py_ssize_t length, Py_ssize_t* start,
+                                     Py_ssize_t* stop, Py_ssize_t step) noexcept
+
+
+cdef int _after_shrink(SegmentedList self) except -1:
+    """Give trailing empty segments back after the list shrank.
+
+    One empty segment is kept as a spare, so that a list going up and down
+    across a segment boundary does not request and release a segment every
+    time.  Nothing is released while segment views exist (the rule of
+    :meth:`SegmentedList.clear`): a view may cover any segment.
+    """
+    if self._exports == 0:
+        seglist_release_unused(&self.c, 1)
+    return 0
+
+
+cdef SegmentedList _copy_of(SegmentedList self, Py_ssize_t start, Py_ssize_t step,
+                            Py_ssize_t n):
+    """A new list (same dtype, allocator, geometry) of ``self[start::step]``, ``n`` elements."""
+    cdef SegmentedList new = _empty_like(self)
+    if seglist_extend_from(&new.c, &self.c, start, step, n) != SEGPY_OK:
+        _raise_grow_error(new, n)
+    return new
+
+
+cdef SegmentedList _get_slice(SegmentedList self, object sl):
+    cdef Py_ssize_t start, stop, step, n
+    PySlice_Unpack(sl, &start, &stop, &step)
+    n = PySlice_AdjustIndices(self.c.length, &start, &stop, step)
+    return _copy_of(self, start, step, n)
+
+
+cdef object _as_elements(SegmentedList self, object value, bint extended):
+    """The right-hand side of a slice assignment as a contiguous array of the dtype.
+
+    Converted before the list is touched (conversion may run Python code),
+    with extend()'s rules; a SegmentedList, even ``self``, is copied first.
+    """
+    arr = _array_source(value)
+    if arr is None or arr.ndim == 0:
+        try:
+            it = iter(value)
+        except TypeError:
+            raise TypeError("must assign iterable to extended slice" if extended
+                            else "can only assign an iterable") from None
+        return _pack_all(self, list(it))
+    return _converted(self, arr, "slice assignment", "assign to a slice of")
+
+
+cdef int _set_slice(SegmentedList self, object sl, object value) except -1:
+    cdef seglist_t* s = &self.c
+    cdef Py_ssize_t start, stop, step, n, m
+    PySlice_Unpack(sl, &start, &stop, &step)
+    arr = _as_elements(self, value, step != 1)
+    m = arr.shape[0]
+    # Clipped to the length as it is now, after any Python code ran.
+    n = PySlice_AdjustIndices(s.length, &start, &stop, step)
+    cdef const char* data = <const char*>cnp.PyArray_DATA(arr)
+    if step != 1:
+        if m != n:
+            raise ValueError(
+                f"attempt to assign sequence of size {m} to extended slice of size {n}")
+        seglist_scatter(s, start, step, m, data)
+        return 0
+    # A simple slice [start, start+n) is replaced by m elements: open or
+    # close the difference at its end first (the only step that can fail,
+    # and it leaves the list unchanged), then write.
+    if m > n:
+        if seglist_insert_gap(s, start + n, m - n) != SEGPY_OK:
+            _raise_grow_error(self, m - n)
+    elif m < n:
+        seglist_erase(s, start + m, n - m)
+    seglist_write_range(s, start, data, m)
+    if m < n:
+        _after_shrink(self)
+    return 0
+
+
+cdef int _del_slice(SegmentedList self, object sl) except -1:
+    cdef seglist_t* s = &self.c
+    cdef Py_ssize_t start, stop, step, n
+    PySlice_Unpack(sl, &start, &stop, &step)
+    n = PySlice_AdjustIndices(s.length, &start, &stop, step)
+    if n == 0:
+        return 0
+    if step < 0:
+        # The same set of indices, walked upwards.
+        start += (n - 1) * step
+        step = -step
+    if step == 1 or n == 1:
+        seglist_erase(s, start, n)
+    else:
+        seglist_erase_strided(s, start, step, n)
+    _after_shrink(self)
+    return 0
+
+
+cdef object _search_key(SegmentedList self, object x):
+    """``x`` as a 0-d array that numpy can compare with the elements, or None
+    if no element can equal it (then index/count/remove/in find nothing)."""
+    dt = self._dtype
+    cdef str kind = dt.kind
+    try:
+        # A record is compared as a record of the list's own dtype; anything
+        # else keeps its own type, so numpy's promotion compares exactly
+        # (0.1 is not equal to float32(0.1), as with the boxed elements).
+        key = np.asarray(x, dtype=dt) if dt.names is not None else np.asarray(x)
+        if key.ndim != 0:
+            return None
+        # numpy compares ints with floats in float64, which is inexact past
+        # 2**53; Python compares them exactly.  So a float looked up among
+        # ints, or an int among floats, is first turned into the other kind
+        # if that is exact, and otherwise equals no element.
+        if kind in "iu" and key.dtype.kind == "f":
+            f = float(key)
+            if not f.is_integer():
+                return None         # also nan and inf
+            key = np.asarray(int(f))
+        elif kind in "fc" and PyLong_Check(x) and not PyBool_Check(x):
+            f = float(x)
+            if f != x:
+                return None
+            key = np.asarray(f)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return key
+
+
+cdef Py_ssize_t _find(SegmentedList self, object x, Py_ssize_t start, Py_ssize_t stop,
+                      bint count) except -2:
+    """First index in ``[start, stop)`` whose element equals ``x`` (-1 if none),
+    or with ``count`` the number of such elements.
+
+    Equality is numpy's ``==`` between the element and ``x`` (as for
+    ``SegmentedList.__eq__``), computed one segment at a time on views; the
+    views pin the segments, so an object key whose ``__eq__`` mutates the
+    list cannot make this read freed memory.
+    """
+    cdef Py_ssize_t total = 0, pos = start, off, k, m
+    cdef int j
+    key = _search_key(self, x)
+    if key is None:
+        return 0 if count else -1
+    while pos < min(stop, self.c.length):
+        j = seglist_locate(&self.c, pos, &off)
+        k = min(seglist_segment_len(&self.c, j) - off, min(stop, self.c.length) - pos)
+        view = _segment_view(self, j, off + k)[off:]
+        try:
+            eq = view == key
+        except (TypeError, ValueError):
+            eq = None
+        view = None
+        if not isinstance(eq, np.ndarray):
+            break               # not comparable: no element equals x
+        if count:
+            total += np.count_nonzero(eq)
+        else:
+            m = eq.argmax()
+            if eq[m]:
+                return pos + m
+        pos += k
+    return total if count else -1
+
+
+cdef Py_ssize_t _slice_index(object v, Py_ssize_t n) except? -1:
+    """An index()/count() bound as list clips it: negative counts from the end,
+    then clamped to ``[0, n]`` (huge ints clamp instead of raising)."""
+    cdef Py_ssize_t i
+    if not PyIndex_Check(v):
+        raise TypeError("slice indices must be integers or have an __index__ method")
+    i = _as_ssize_clamped(v, NULL)
+    if i < 0:
+        i += n
+        if i < 0:
+            i = 0
+    return min(i, n)
+
+
+cdef object _lexcmp(SegmentedList a, object other, int op):
+    """``a <op> other`` for two SegmentedLists, as list compares: the first
+    elements that differ decide, else the lengths.  Elements are compared
+    block by block with numpy's ``!=``; the deciding pair as Python values
+    (records as tuples, field by field, the order ``np.sort`` uses)."""
+    cdef SegmentedList b
+    cdef Py_ssize_t n, pos = 0, blk, k = -1
+    if not isinstance(other, SegmentedList):
+        return NotImplemented
+    b = <SegmentedList>other
+    n = min(a.c.length, b.c.length)
+    while pos < n:
+        blk = min(n - pos, 1 << 16)
+        x = np.empty(blk, dtype=a._dtype)
+        y = np.empty(blk, dtype=b._dtype)
+        seglist_read_range(&a.c, pos, cnp.PyArray_DATA(x), blk)
+        seglist_read_range(&b.c, pos, cnp.PyArray_DATA(y), blk)
+        try:
+            ne = x != y
+        except (TypeError, ValueError):
+            ne = None
+        if not isinstance(ne, np.ndarray):
+            raise TypeError(
+                f"cannot order SegmentedLists of {_dtype_name(a._dtype)} and "
+                f"{_dtype_name(b._dtype)}: their elements do not compare")
+        if ne.any():
+            k = ne.argmax()
+            if a._dtype.names is not None:
+                return PyObject_RichCompare(x[k:k + 1].tolist()[0],
+                                            y[k:k + 1].tolist()[0], op)
+            return PyObject_RichCompare(_box(a, seglist_at_unchecked(&a.c, pos + k)),
+                                        _box(b, seglist_at_unchecked(&b.c, pos + k)), op)
+        pos += blk
+    return PyObject_RichCompare(a.c.length, b.c.length, op)
+
+
+cdef int _repeat_into(SegmentedList dst, SegmentedList src, Py_ssize_t times) except -1:
+    """Append ``times`` copies of ``src`` to ``dst`` (``dst`` may be ``src``:
+    then ``times - 1`` more copies).  Room is reserved first, so this is all
+    or nothing; the copies double from what is already written, O(log times)
+    memcpy runs."""
+    cdef seglist_t* d = &dst.c
+    cdef Py_ssize_t n0 = src.c.length, base = d.length, have, total, k
+    if dst is src:
+        base = 0
+        times -= 1
+    if times <= 0 or n0 == 0:
+        return 0
+    if times > (d.max_length - d.length) // n0:
+        raise MemoryError(
+            f"cannot repeat {n0} elements {times} times: beyond the "
+            f"{d.max_length} elements a SegmentedList can address")
+    total = d.length + n0 * times - base      # elements from base once done
+    if seglist_reserve(d, base + total) != SEGPY_OK:
+        _raise_grow_error(dst, n0 * times)
+    if dst is not src:
+        seglist_extend_from(d, &src.c, 0, 1, n0)
+    have = d.length - base
+    while have < total:
+        k = min(have, total - have)
+        seglist_extend_from(d, d, base, 1, k)
+        have += k
+    return 0
+
+
+cdef Py_ssize_t _repeat_count(object n) except? -1:
+    if not PyIndex_Check(n):
+        raise TypeError(f"can't multiply sequence by non-int of type '{type(n).__name__}'")
+    return PyNumber_AsSsize_t(n, OverflowError)
+
+
 
 
 @cython.no_gc_clear
@@ -892,6 +1468,21 @@ cdef class _Iterator:
         """Elements left, assuming the list does not change."""
         return max(0, self.c.length - self.i)
 
+    def __reduce__(self):
+        # As array.array's iterator: (iter, (list,), position), and an
+        # exhausted one, which no longer holds its list, as iter(()).
+        if self.lst is None:
+            return iter, ((),)
+        return iter, (self.lst,), self.i
+
+    def __setstate__(self, state):
+        """Continue from position `state`, clipped to ``[0, len(list)]``."""
+        cdef Py_ssize_t i = PyNumber_AsSsize_t(state, OverflowError)
+        if self.lst is None:
+            return
+        self.i = min(max(i, 0), self.c.length)
+        self.stop = 0           # the cursor is re-derived at the next step
+
 
 cdef int _propagate() except -1:
     # Called with an exception already set: returning -1 makes Cython take
@@ -979,6 +1570,20 @@ cdef class _ReverseIterator:
         if self.lst is None or self.i >= self.lst.c.length:
             return 0
         return self.i + 1
+
+    def __reduce__(self):
+        # As list's reverse iterator: (reversed, (list,), index of the next
+        # element), and iter(()) once exhausted.
+        if self.lst is None or self.i < 0:
+            return iter, ((),)
+        return reversed, (self.lst,), self.i
+
+    def __setstate__(self, state):
+        """Continue from index `state`, clipped to ``[-1, len(list) - 1]``."""
+        cdef Py_ssize_t i = PyNumber_AsSsize_t(state, OverflowError)
+        if self.lst is None:
+            return
+        self.i = min(max(i, -1), self.lst.c.length - 1)
 
 
 include "_seglist_bulk.pxi"
@@ -1176,27 +1781,33 @@ cdef class SegmentedList:
             If the allocator cannot provide the segments.  In every case the
             list is unchanged: no element of a failed call is kept.
         """
-        if isinstance(iterable, SegmentedList):
-            _extend_array(self, (<SegmentedList>iterable).to_numpy())
-        elif isinstance(iterable, np.ndarray):
-            _extend_array(self, iterable)
-        elif PyObject_CheckBuffer(iterable) and not isinstance(iterable, (str, bytes)):
-            _extend_array(self, np.asarray(memoryview(iterable)))
-        elif isinstance(iterable, bytes):
-            _extend_array(self, np.frombuffer(iterable, dtype=np.uint8))
-        elif hasattr(iterable, "__array__"):
-            _extend_array(self, np.asarray(iterable))
-        else:
+        arr = _array_source(iterable)
+        if arr is None:
             _extend_iter(self, iterable)
+        else:
+            _extend_array(self, arr)
 
     def __setitem__(self, idx, x):
         cdef int64_t buf[2]
-        cdef Py_ssize_t i = _index(self, idx)
-        cdef const char* src = _pack(self, x, buf)
+        cdef Py_ssize_t i
+        cdef const char* src
+        if PySlice_Check(idx):
+            _set_slice(self, idx, x)
+            return
+        i = _index(self, idx)
+        src = _pack(self, x, buf)
         # _pack may have run Python code that shrank the list.
         if <size_t>i >= <size_t>self.c.length:
             raise IndexError("SegmentedList index out of range")
         memcpy(seglist_at_unchecked(&self.c, i), src, self.c.itemsize)
+
+    def __delitem__(self, idx):
+        if PySlice_Check(idx):
+            _del_slice(self, idx)
+            return
+        cdef Py_ssize_t i = _index(self, idx)
+        seglist_erase(&self.c, i, 1)
+        _after_shrink(self)
 
     def clear(self):
         """Remove every element.
@@ -1232,10 +1843,291 @@ cdef class SegmentedList:
         if seglist_reserve(&self.c, k) != SEGPY_OK:
             _raise_grow_error(self, k - self.c.length)
 
+    # -- the array.array method set ------------------------------------------
+    # Semantics and error types follow list and array.array; docs/sequence.md
+    # lists every deliberate difference.
+
+    def insert(self, i, x, /):
+        """Insert `x` before index `i`, shifting the later elements up.
+
+        Parameters
+        ----------
+        i : int
+            Clipped like ``list.insert``: negative counts from the end, and
+            an index past either end inserts at that end.
+        x : scalar
+            Converted as by :meth:`append`.
+
+        Raises
+        ------
+        OverflowError, TypeError, ValueError
+            As :meth:`append`; OverflowError also for an `i` beyond ssize_t.
+        MemoryError
+            If a new segment is needed and refused.  The list is unchanged.
+
+        Notes
+        -----
+        One memmove per segment piece after `i`: O(len - i).
+        """
+        cdef int64_t buf[2]
+        cdef Py_ssize_t n, k = PyNumber_AsSsize_t(i, OverflowError)
+        cdef const char* src = _pack(self, x, buf)
+        # Clipped after _pack, which may have run Python code.
+        n = self.c.length
+        if k < 0:
+            k = max(k + n, 0)
+        elif k > n:
+            k = n
+        if seglist_insert_gap(&self.c, k, 1) != SEGPY_OK:
+            _raise_grow_error(self, 1)
+        memcpy(seglist_at_unchecked(&self.c, k), src, self.c.itemsize)
+
+    def pop(self, i=-1, /):
+        """Remove and return the element at `i` (default: the last).
+
+        Trailing segments left empty go back to the allocator, one spare
+        kept (none while segment views exist).
+
+        Raises
+        ------
+        IndexError
+            ``"pop from empty SegmentedList"`` or ``"pop index out of range"``.
+        """
+        cdef Py_ssize_t n, k = PyNumber_AsSsize_t(i, OverflowError)
+        n = self.c.length
+        if n == 0:
+            raise IndexError("pop from empty SegmentedList")
+        if k < 0:
+            k += n
+        if <size_t>k >= <size_t>n:
+            raise IndexError("pop index out of range")
+        value = _box(self, seglist_at_unchecked(&self.c, k))
+        seglist_erase(&self.c, k, 1)
+        _after_shrink(self)
+        return value
+
+    def remove(self, x, /):
+        """Remove the first element equal to `x`.
+
+        Raises
+        ------
+        ValueError
+            ``"SegmentedList.remove(x): x not in SegmentedList"``.
+        """
+        cdef Py_ssize_t k = _find(self, x, 0, self.c.length, False)
+        if k < 0:
+            raise ValueError("SegmentedList.remove(x): x not in SegmentedList")
+        seglist_erase(&self.c, k, 1)
+        _after_shrink(self)
+
+    def index(self, x, start=0, stop=PY_SSIZE_T_MAX, /):
+        """Return the index of the first element equal to `x` in ``[start, stop)``.
+
+        Equality is numpy's ``==`` between the element and `x` (as for
+        ``==`` between lists); the search runs segment by segment in numpy.
+
+        Parameters
+        ----------
+        x : object
+        start, stop : int, optional
+            Bounds interpreted as slice bounds are.
+
+        Raises
+        ------
+        ValueError
+            ``"SegmentedList.index(x): x not in SegmentedList"``.
+        """
+        cdef Py_ssize_t n = self.c.length
+        cdef Py_ssize_t a = _slice_index(start, n), b = _slice_index(stop, n)
+        cdef Py_ssize_t k = _find(self, x, a, b, False)
+        if k < 0:
+            raise ValueError("SegmentedList.index(x): x not in SegmentedList")
+        return k
+
+    def count(self, x, /):
+        """Return the number of elements equal to `x` (numpy's ``==``)."""
+        return _find(self, x, 0, self.c.length, True)
+
+    def __contains__(self, x):
+        return _find(self, x, 0, self.c.length, False) >= 0
+
+    def reverse(self):
+        """Reverse the elements in place."""
+        seglist_reverse(&self.c)
+
+    def byteswap(self):
+        """Swap the bytes of every element in place, as ``ndarray.byteswap(inplace=True)``.
+
+        Each field of a record, each part of a complex number and each
+        character of a ``'U'`` string is swapped on its own; ``'S'`` and
+        1-byte types are unchanged.  The dtype is not changed.
+        """
+        for view in self.segments():
+            view.byteswap(inplace=True)
+
+    def shrink_to_fit(self):
+        """Release every segment that holds no element.
+
+        Capacity then ends at the end of the last used segment (segments
+        are never split).  While segment views exist nothing is released,
+        as in :meth:`clear`.
+        """
+        if self._exports == 0:
+            seglist_release_unused(&self.c, 0)
+
+    def tolist(self):
+        """Return the elements as a list, each as ``lst[i]`` returns it."""
+        if self._kind != K_GENERIC or self._dtype.kind in _NUMERIC_KINDS:
+            # ndarray.tolist gives the same Python scalars as _box, faster.
+            return self.to_numpy().tolist()
+        return list(self)
+
+    def tobytes(self):
+        """Return the elements' bytes, in order, as one bytes object."""
+        out = PyBytes_FromStringAndSize(NULL, self.c.length * self.c.itemsize)
+        seglist_read_range(&self.c, 0, PyBytes_AS_STRING(out), self.c.length)
+        return out
+
+    def frombytes(self, buffer, /):
+        """Append the elements whose raw bytes are in `buffer` (any bytes-like object).
+
+        Raises
+        ------
+        ValueError
+            ``"bytes length not a multiple of item size"``; nothing appended.
+        TypeError
+            If `buffer` is not a contiguous bytes-like object.
+        """
+        cdef Py_buffer view
+        cdef Py_ssize_t n
+        PyObject_GetBuffer(buffer, &view, PyBUF_SIMPLE)
+        try:
+            if view.len % self.c.itemsize:
+                raise ValueError("bytes length not a multiple of item size")
+            n = view.len // self.c.itemsize
+            if seglist_append_n(&self.c, view.buf, n) != SEGPY_OK:
+                _raise_grow_error(self, n)
+        finally:
+            PyBuffer_Release(&view)
+
+    def fromlist(self, items, /):
+        """Append the items of a list; all or nothing, as ``array.fromlist``.
+
+        Raises
+        ------
+        TypeError
+            ``"arg must be list"``, or an item that cannot be converted.
+        """
+        if not isinstance(items, list):
+            raise TypeError("arg must be list")
+        _extend_iter(self, items)
+
+    def tofile(self, f, /):
+        """Write the elements' bytes to the binary file object `f` (``f.write``).
+
+        Written in blocks of at most 1 MiB, each a new bytes object.
+        """
+        cdef Py_ssize_t pos = 0, k
+        cdef Py_ssize_t block = max(1, (1 << 20) // self.c.itemsize)
+        write = f.write
+        # The length is re-read after every write: write() is Python code.
+        while pos < self.c.length:
+            k = min(block, self.c.length - pos)
+            chunk = PyBytes_FromStringAndSize(NULL, k * self.c.itemsize)
+            seglist_read_range(&self.c, pos, PyBytes_AS_STRING(chunk), k)
+            write(chunk)
+            pos += k
+
+    def fromfile(self, f, n, /):
+        """Read `n` elements from the binary file object `f` and append them.
+
+        Raises
+        ------
+        EOFError
+            If fewer than `n` elements are available: the whole elements
+            that were read are appended first, as ``array.fromfile`` does.
+        ValueError
+            If `n` is negative.
+        TypeError
+            If ``f.read`` does not return bytes.
+        """
+        cdef Py_ssize_t k = PyNumber_AsSsize_t(n, OverflowError)
+        cdef Py_ssize_t isz = self.c.itemsize, got
+        if k < 0:
+            raise ValueError("negative count")
+        if k > PY_SSIZE_T_MAX // isz:
+            raise MemoryError(f"cannot read {k} elements of {isz} bytes")
+        data = f.read(k * isz)
+        if not isinstance(data, bytes):
+            raise TypeError("read() didn't return bytes")
+        got = len(data) // isz
+        self.frombytes(memoryview(data)[:got * isz])
+        if got < k:
+            raise EOFError("read() didn't return enough bytes")
+
+    def __copy__(self):
+        return _copy_of(self, 0, 1, self.c.length)
+
+    def __deepcopy__(self, memo, /):
+        # Elements are plain bytes: a copy is already deep.
+        return _copy_of(self, 0, 1, self.c.length)
+
+    def __add__(self, other):
+        if not isinstance(other, SegmentedList):
+            raise TypeError(f'can only concatenate SegmentedList (not "{type(other).__name__}") '
+                            "to SegmentedList")
+        new = _copy_of(self, 0, 1, self.c.length)
+        new.extend(other)
+        return new
+
+    def __iadd__(self, other):
+        self.extend(other)
+        return self
+
+    def __mul__(self, n):
+        cdef Py_ssize_t times = _repeat_count(n)
+        cdef SegmentedList new = _empty_like(self)
+        _repeat_into(new, self, times)
+        return new
+
+    def __rmul__(self, n):
+        cdef Py_ssize_t times = _repeat_count(n)
+        cdef SegmentedList new = _empty_like(self)
+        _repeat_into(new, self, times)
+        return new
+
+    def __imul__(self, n):
+        cdef Py_ssize_t times = _repeat_count(n)
+        if times <= 0:
+            if self.c.length:
+                seglist_truncate(&self.c, 0)
+                _after_shrink(self)
+        else:
+            _repeat_into(self, self, times)
+        return self
+
+    def __lt__(self, other):
+        return _lexcmp(self, other, Py_LT)
+
+    def __le__(self, other):
+        return _lexcmp(self, other, Py_LE)
+
+    def __gt__(self, other):
+        return _lexcmp(self, other, Py_GT)
+
+    def __ge__(self, other):
+        return _lexcmp(self, other, Py_GE)
+
     # -- reading ------------------------------------------------------------
 
     def __getitem__(self, idx):
-        cdef Py_ssize_t i = _index(self, idx)
+        cdef Py_ssize_t i
+        if not PyLong_CheckExact(idx):
+            if PySlice_Check(idx):
+                return _get_slice(self, idx)
+            if isinstance(idx, (np.ndarray, list)):
+                return _getitem_fancy(self, idx)
+        i = _index(self, idx)
         return _box(self, seglist_at_unchecked(&self.c, i))
 
     def __iter__(self):
@@ -1259,16 +2151,7 @@ cdef class SegmentedList:
         -------
         SegmentedList
         """
-        cdef SegmentedList new = _empty_like(self)
-        cdef int j
-        cdef Py_ssize_t n, left = self.c.length
-        if seglist_reserve(&new.c, left) != SEGPY_OK:
-            _raise_grow_error(new, left)
-        for j in range(seglist_used_segments(&self.c)):
-            n = min(seglist_segment_len(&self.c, j), left)
-            seglist_append_n(&new.c, self.c.segs[j], n)
-            left -= n
-        return new
+        return _copy_of(self, 0, 1, self.c.length)
 
     def to_numpy(self, start=None, stop=None, *, out=None):
         """Return a contiguous ndarray holding a copy of the elements (or of a range).
