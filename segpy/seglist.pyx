@@ -772,9 +772,20 @@ cdef int _extend_array(SegmentedList self, object arr) except -1:
 
 
 cdef int _extend_iter(SegmentedList self, object iterable) except -1:
-    """Append items one by one; on any failure roll back to the old length."""
+    """Append items one by one; on a failure, undo this call's appends.
+
+    The undo is exact while the list is this call's alone.  If anything else
+    changed it meanwhile (the iterable's own code, or another thread while
+    the GIL was passed), the items appended so far are kept, as
+    ``list.extend`` keeps them: rolling back would drop the other party's
+    items.  Segments are never released while views of segments exist
+    (``clear()``'s rule), since a view taken meanwhile may see them.
+    """
     cdef seglist_t* s = &self.c
     cdef Py_ssize_t n0 = s.length
+    cdef Py_ssize_t mine = s.length        # the length after our last append
+    cdef Py_ssize_t epoch0 = s.epoch       # unchanged unless someone shrank the list
+    cdef bint shared = False
     cdef int nseg0 = s.nseg
     cdef int64_t buf[2]
     cdef const char* src
@@ -782,20 +793,20 @@ cdef int _extend_iter(SegmentedList self, object iterable) except -1:
     try:
         for x in iterable:
             src = _pack(self, x, buf)
+            if s.length != mine or s.epoch != epoch0:
+                shared = True
             slot = seglist_emplace(s)
             if slot == NULL:
                 _raise_grow_error(self, 1)
             memcpy(slot, src, s.itemsize)
+            mine = s.length
     except BaseException:
-        # Nothing is lost and no half-converted batch is counted: the length
-        # goes back, and segments this call added (which no view can have
-        # seen) are released.  Python code run by the iterator could have
-        # shrunk the list below n0; then there is nothing to undo.
-        if s.length > n0:
+        if not shared and s.length == mine and s.epoch == epoch0:
             seglist_truncate(s, n0)
-        while s.nseg > nseg0 and seglist_segment_start(s, s.nseg - 1) >= s.length:
-            _pop_segment(s)
-        seglist_sync_cursor(s)
+            if self._exports == 0:
+                while s.nseg > nseg0 and seglist_segment_start(s, s.nseg - 1) >= s.length:
+                    _pop_segment(s)
+            seglist_sync_cursor(s)
         raise
     return 0
 

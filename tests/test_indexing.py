@@ -131,7 +131,8 @@ def test_index_protocol_objects():
         lst[Idx(2 ** 70)]
 
 
-@pytest.mark.parametrize("idx", [1.0, 0.0, np.float64(0), "0", b"0", None, (0,), [0], 1j,
+# (A list of ints is numpy-style fancy indexing, tested in test_bulk.py.)
+@pytest.mark.parametrize("idx", [1.0, 0.0, np.float64(0), "0", b"0", None, (0,), 1j,
                                  object()], ids=repr)
 def test_non_int_index_is_type_error(idx):
     lst = SegmentedList("q", range(3))
