@@ -9,6 +9,10 @@ Hypothesis profiles
               90 s on a 2-core machine (CI reruns it under AddressSanitizer).
 ``ci``        the same example counts, derandomized so CI runs are repeatable.
 ``thorough``  ten times the examples, for a local soak run.
+``sanitizer`` a quarter of the examples, derandomized: for the rerun under
+              AddressSanitizer/UBSan in ``.ci/run``, which checks every code
+              path for memory errors at about 3x the cost per example (the
+              plain run carries the full example counts).
 
 Pick one with ``SEGPY_HYPOTHESIS_PROFILE=ci``.  Tests size their example
 counts with :func:`examples`, which scales with the active profile.
@@ -42,6 +46,8 @@ _COMMON = dict(
 settings.register_profile("default", max_examples=40, database=_DATABASE, **_COMMON)
 settings.register_profile("ci", max_examples=40, derandomize=True, database=None, **_COMMON)
 settings.register_profile("thorough", max_examples=400, database=_DATABASE, **_COMMON)
+settings.register_profile("sanitizer", max_examples=10, derandomize=True, database=None,
+                          **_COMMON)
 settings.load_profile(os.environ.get("SEGPY_HYPOTHESIS_PROFILE", "default"))
 
 
