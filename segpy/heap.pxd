@@ -25,7 +25,8 @@ Block header (16 bytes; a payload address p has its header at p - 16, or at
 p - 48 in debug mode, O(1))::
 
     +-------------------+-----------------------------------+
-    | prev_size (8 B)   | size | PREV_FREE(2) | USED(1)     |
+    | prev_size (8 B)   | size | PREV_PENDING(8) | PENDING(4)  |
+    |                   |        PREV_FREE(2) | USED(1)     |
     +-------------------+-----------------------------------+
       size of the         total block bytes incl. header,
       physical previous   multiple of 16, >= 32
@@ -64,6 +65,8 @@ cdef enum:
     HEAP_USED = 1
     HEAP_PREV_FREE = 2
     HEAP_PENDING = 4           # free block not yet in a bucket (see heap_t.pend)
+    HEAP_PREV_PENDING = 8      # the previous block is free and PENDING
+    HEAP_PREV_FLAGS = 10       # PREV_FREE | PREV_PENDING: kept when a block is resized
     HEAP_FLAGS = 15
     HEAP_SL_LOG2 = 4
     HEAP_SL_COUNT = 16

@@ -231,6 +231,9 @@ cdef inline bint _pend_push(heap_t* h, hblock_t* b) noexcept nogil:
     h.n_pend += 1
     h.n_pend_live += 1
     b.size |= HEAP_PENDING
+    # Mirrored in the next header, so that a release merging into b learns
+    # that b is pending from its own header, without reading b's.
+    _next(b).size |= HEAP_PREV_PENDING
     return True
 
 
@@ -239,6 +242,7 @@ cdef inline void _pend_kill(heap_t* h, hblock_t* b) noexcept nogil:
     h.pend[_pend_slot(b)[0]] = NULL
     h.n_pend_live -= 1
     b.size &= ~(<size_t>HEAP_PENDING)
+    _next(b).size &= ~(<size_t>HEAP_PREV_PENDING)
 
 
 cdef void _pend_drain(heap_t* h) noexcept nogil:
@@ -249,6 +253,7 @@ cdef void _pend_drain(heap_t* h) noexcept nogil:
         b = h.pend[i]
         if b != NULL:
             b.size &= ~(<size_t>HEAP_PENDING)
+            _next(b).size &= ~(<size_t>HEAP_PREV_PENDING)
             _insert(h, b)
     h.n_pend = 0
     h.n_pend_live = 0
@@ -393,7 +398,7 @@ cdef inline char* _carve(heap_t* h, hblock_t* b, size_t need, size_t align, bint
             nb = <hblock_t*>((<char*>b) + gap)
             nb.prev_size = gap
             nb.size = (bsize - gap) | HEAP_PREV_FREE
-            b.size = gap | (b.size & HEAP_PREV_FREE)
+            b.size = gap | (b.size & HEAP_PREV_FLAGS)
             _insert(h, b)
             b = nb
             bsize -= gap
@@ -404,7 +409,7 @@ cdef inline char* _carve(heap_t* h, hblock_t* b, size_t need, size_t align, bint
         r.size = rem
         nxt = <hblock_t*>((<char*>r) + rem)
         nxt.prev_size = rem      # its PREV_FREE flag stays set
-        b.size = need | HEAP_USED | (b.size & HEAP_PREV_FREE)
+        b.size = need | HEAP_USED | (b.size & HEAP_PREV_FLAGS)
         if small:
             if h.dv != NULL:
                 _insert(h, h.dv)
@@ -412,7 +417,7 @@ cdef inline char* _carve(heap_t* h, hblock_t* b, size_t need, size_t align, bint
         else:
             _insert(h, r)
     else:
-        b.size = bsize | HEAP_USED | (b.size & HEAP_PREV_FREE)
+        b.size = bsize | HEAP_USED | (b.size & HEAP_PREV_FLAGS)
         nxt = <hblock_t*>((<char*>b) + bsize)
         # After an alignment gap was split off, b is shorter than the free
         # block it came from: the boundary tag must follow it.
@@ -679,7 +684,7 @@ cdef inline int _free_block(heap_t* h, hblock_t* b, size_t nbytes, Py_ssize_t r)
         if prv == h.dv:
             _set_dv(h, NULL)
             into_dv = True
-        elif prv.size & HEAP_PENDING:
+        elif hs & HEAP_PREV_PENDING:      # prv is pending; its header is not read
             # Its slot stays valid for the merged block, which starts where
             # prv does (unless the merge absorbed the dv and becomes it).
             if into_dv:
@@ -701,7 +706,8 @@ cdef inline int _free_block(heap_t* h, hblock_t* b, size_t nbytes, Py_ssize_t r)
     # b's predecessor is used (or b is first): no PREV_FREE flag.
     b.size = bsize | (HEAP_PENDING if pending else 0)
     nxt.prev_size = bsize
-    nxt.size |= HEAP_PREV_FREE
+    # (No stale PREV_PENDING here: an absorbed pending next block cleared it.)
+    nxt.size |= HEAP_PREV_FREE | (HEAP_PREV_PENDING if pending else 0)
     if _bsize(nxt) == 0 and b.prev_size == 0:
         # The region is empty again: keep it for reuse, or give it back.
         c.st.cached_bytes += bsize + HEAP_REGION_HDR + HEAP_END_HDR
@@ -855,7 +861,7 @@ cdef int heap_grow(heap_t* h, void* p, size_t old_nbytes, size_t new_nbytes) noe
             rb.prev_size = need
             rb.size = rem
             after.prev_size = rem
-            b.size = need | HEAP_USED | (b.size & HEAP_PREV_FREE)
+            b.size = need | HEAP_USED | (b.size & HEAP_PREV_FLAGS)
             if was_dv:
                 _set_dv(h, rb)
             else:
@@ -863,7 +869,7 @@ cdef int heap_grow(heap_t* h, void* p, size_t old_nbytes, size_t new_nbytes) noe
         else:
             after.prev_size = total
             after.size &= ~(<size_t>HEAP_PREV_FREE)
-            b.size = total | HEAP_USED | (b.size & HEAP_PREV_FREE)
+            b.size = total | HEAP_USED | (b.size & HEAP_PREV_FLAGS)
     if c.debug:
         user = (<char*>b) + HEAP_HDR + h.prefix
         (<size_t*>((<char*>b) + HEAP_HDR))[0] = new_nbytes
@@ -911,7 +917,7 @@ cdef int heap_check(heap_t* h) noexcept nogil:
     cdef segpy_alloc_common_t* c = &h.common
     cdef size_t r, off, s, expect_prev, n_used = 0, n_free = 0, cached = 0, mapped = 0
     cdef size_t in_use = 0, capacity = 0, n_listed = 0, n_pending = 0, i, j
-    cdef bint prev_free, is_free, dv_seen = False
+    cdef bint prev_free, prev_pending, is_free, dv_seen = False
     cdef char* base
     cdef char* end
     cdef hblock_t* b
@@ -929,6 +935,7 @@ cdef int heap_check(heap_t* h) noexcept nogil:
         b = <hblock_t*>(base + HEAP_REGION_HDR)
         expect_prev = 0
         prev_free = False
+        prev_pending = False
         while True:
             off = <size_t>((<char*>b) + HEAP_HDR - base)
             if (<char*>b) > end - HEAP_END_HDR:
@@ -938,6 +945,8 @@ cdef int heap_check(heap_t* h) noexcept nogil:
                 return _corrupt(h, r, off, s, "prev_size disagrees with the previous block")
             if ((b.size & HEAP_PREV_FREE) != 0) != prev_free:
                 return _corrupt(h, r, off, s, "PREV_FREE flag disagrees with the previous block")
+            if ((b.size & HEAP_PREV_PENDING) != 0) != prev_pending:
+                return _corrupt(h, r, off, s, "PREV_PENDING flag disagrees with the previous block")
             if s == 0:
                 if (<char*>b) != end - HEAP_END_HDR or (b.size & HEAP_USED) == 0:
                     return _corrupt(h, r, off, s, "size 0 header that is not the region's end")
@@ -979,6 +988,7 @@ cdef int heap_check(heap_t* h) noexcept nogil:
                             return _corrupt(h, r, off, s - HEAP_HDR, "written past the block's end")
             expect_prev = s
             prev_free = is_free
+            prev_pending = is_free and (b.size & HEAP_PENDING) != 0
             b = <hblock_t*>((<char*>b) + s)
     if h.dv != NULL and not dv_seen:
         return _corrupt(h, -1, 0, 0, "the designated victim is not a free block of any region")

@@ -236,6 +236,7 @@ cdef class SegmentedList:
     cdef Allocator _allocator
     cdef int _kind                 # scalar conversion fast path (K_* in seglist.pyx)
     cdef Py_ssize_t _exports       # live segment views; segments are kept while > 0
+    cdef Py_ssize_t _views_made    # segment views ever made (a failed extend asks if any were made during it)
     cdef object _scratch           # 1-element ndarray for numpy-converted values
     cdef object __weakref__
 

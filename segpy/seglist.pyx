@@ -778,13 +778,14 @@ cdef int _extend_iter(SegmentedList self, object iterable) except -1:
     changed it meanwhile (the iterable's own code, or another thread while
     the GIL was passed), the items appended so far are kept, as
     ``list.extend`` keeps them: rolling back would drop the other party's
-    items.  Segments are never released while views of segments exist
-    (``clear()``'s rule), since a view taken meanwhile may see them.
+    items.  The segments it added are kept if a segment view was made
+    meanwhile, since that view may see them.
     """
     cdef seglist_t* s = &self.c
     cdef Py_ssize_t n0 = s.length
     cdef Py_ssize_t mine = s.length        # the length after our last append
     cdef Py_ssize_t epoch0 = s.epoch       # unchanged unless someone shrank the list
+    cdef Py_ssize_t views0 = self._views_made
     cdef bint shared = False
     cdef int nseg0 = s.nseg
     cdef int64_t buf[2]
@@ -803,7 +804,9 @@ cdef int _extend_iter(SegmentedList self, object iterable) except -1:
     except BaseException:
         if not shared and s.length == mine and s.epoch == epoch0:
             seglist_truncate(s, n0)
-            if self._exports == 0:
+            # Views made before the call cannot see the segments it added;
+            # one made during it (and perhaps still alive) may.
+            if self._views_made == views0:
                 while s.nseg > nseg0 and seglist_segment_start(s, s.nseg - 1) >= s.length:
                     _pop_segment(s)
             seglist_sync_cursor(s)
@@ -1400,6 +1403,7 @@ cdef object _segment_view(SegmentedList self, int j, Py_ssize_t n):
         cnp.NPY_ARRAY_CARRAY, NULL)
     owner.lst = self
     self._exports += 1
+    self._views_made += 1
     cnp.set_array_base(arr, owner)
     return arr
 
