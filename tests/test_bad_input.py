@@ -21,6 +21,7 @@ match)``), regenerate the table.  Row ids are stable names, never reused.
 from __future__ import annotations
 
 import mmap
+import os
 import pickle
 import sys
 from dataclasses import dataclass
@@ -41,6 +42,9 @@ from segpy import (
     SystemAllocator,
 )
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fuzz"))
+from fuzz_models import snapshot  # noqa: E402
+
 DOC = Path(__file__).resolve().parent.parent / "docs" / "bad-input.md"
 
 
@@ -59,46 +63,6 @@ class Row:
 # ---------------------------------------------------------------------------
 # Subjects and snapshots
 # ---------------------------------------------------------------------------
-
-def snapshot(obj):
-    """Everything observable about ``obj`` that a failed call must not change.
-
-    For an allocator: what is in use (bytes, live blocks, and the used rows of
-    ``blocks()``).  Cumulative counters are left out: a refused request counts
-    a failure, and a list that failed half-way through a reserve has requested
-    and given back segments (``n_alloc``, ``peak_bytes_in_use``), which is
-    fine as long as nothing stays in use.
-    """
-    if isinstance(obj, SegmentedList):
-        return ("list", obj.dtype.descr, len(obj), obj.capacity, obj.first_segment,
-                obj.to_numpy().tobytes(), snapshot(obj.allocator))
-    if isinstance(obj, segpy.Allocator):
-        st = obj.stats
-        try:
-            rows = obj.blocks()
-            base = obj.regions()["address"]
-        except TypeError:
-            blocks = None
-        else:
-            # By address: a region mapped (and cached) by a failed request
-            # renumbers the regions without moving any block.
-            blocks = sorted((int(base[r["region"]]) + int(r["offset"]), int(r["size"]))
-                            for r in rows if r["state"])
-        return ("allocator", st["bytes_in_use"], st["n_blocks"], blocks)
-    if isinstance(obj, Block):
-        if obj.released:
-            return ("block", True, obj.nbytes)
-        return ("block", False, obj.nbytes, obj.address, bytes(obj), snapshot(obj.allocator))
-    if isinstance(obj, np.ndarray):
-        return ("ndarray", obj.dtype.str, obj.shape, obj.tobytes())
-    if isinstance(obj, (bytes, bytearray, memoryview, mmap.mmap)):
-        return ("buffer", bytes(obj))
-    if isinstance(obj, (tuple, list)):
-        return tuple(snapshot(x) for x in obj)
-    if obj is None or isinstance(obj, (int, str, type)):
-        return obj
-    return ("opaque", type(obj).__name__)   # views etc.: only kept alive
-
 
 def lst(dtype="q", values=(1, 2, 3), allocator=None, **kw):
     """A list on its own allocator (a fresh Heap by default), so that no

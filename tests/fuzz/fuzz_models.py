@@ -21,6 +21,10 @@ rule there.
 
 from __future__ import annotations
 
+import mmap
+
+import numpy as np
+
 import segpy
 
 # A pattern source: block contents are PATTERN[t : t + n] for a tag t < 251
@@ -256,7 +260,46 @@ def _expect(exc_type, fragment: str, fn, *args) -> None:
         raise ModelMismatch(f"{fn!r}{args!r} did not raise {exc_type.__name__}")
 
 
+def snapshot(obj):
+    """Everything observable about ``obj`` that a failed call must not change.
+
+    For an allocator: what is in use (bytes, live blocks, and the used rows of
+    ``blocks()``).  Cumulative counters are left out: a refused request counts
+    a failure, and a list that failed half-way through a reserve has requested
+    and given back segments (``n_alloc``, ``peak_bytes_in_use``), which is
+    fine as long as nothing stays in use.
+    """
+    if isinstance(obj, segpy.SegmentedList):
+        return ("list", obj.dtype.descr, len(obj), obj.capacity, obj.first_segment,
+                obj.to_numpy().tobytes(), snapshot(obj.allocator))
+    if isinstance(obj, segpy.Allocator):
+        st = obj.stats
+        try:
+            rows = obj.blocks()
+            base = obj.regions()["address"]
+        except TypeError:
+            blocks = None
+        else:
+            # By address: a region mapped (and cached) by a failed request
+            # renumbers the regions without moving any block.
+            blocks = sorted((int(base[r["region"]]) + int(r["offset"]), int(r["size"]))
+                            for r in rows if r["state"])
+        return ("allocator", st["bytes_in_use"], st["n_blocks"], blocks)
+    if isinstance(obj, segpy.Block):
+        if obj.released:
+            return ("block", True, obj.nbytes)
+        return ("block", False, obj.nbytes, obj.address, bytes(obj), snapshot(obj.allocator))
+    if isinstance(obj, np.ndarray):
+        return ("ndarray", obj.dtype.str, obj.shape, obj.tobytes())
+    if isinstance(obj, (bytes, bytearray, memoryview, mmap.mmap)):
+        return ("buffer", bytes(obj))
+    if isinstance(obj, (tuple, list)):
+        return tuple(snapshot(x) for x in obj)
+    if obj is None or isinstance(obj, (int, str, type)):
+        return obj
+    return ("opaque", type(obj).__name__)   # views etc.: only kept alive
+
+
 def buffer_address(buf) -> int:
     """Address of a writable buffer's first byte (via numpy, no ctypes)."""
-    import numpy as np
     return np.frombuffer(buf, dtype=np.uint8).__array_interface__["data"][0]
