@@ -173,20 +173,25 @@ def _fresh(make, n=S0 * 7):
 
 # The growing entry points, each with the number of elements it adds.  A
 # failed call must leave the list exactly as it was.
-GROWERS = {
-    "append": lambda x: x.append(1),
-    "extend-list": lambda x: x.extend(list(range(5000))),
-    "extend-generator": lambda x: x.extend(i for i in range(5000)),
-    "extend-ndarray": lambda x: x.extend(np.arange(5000, dtype=np.int64)),
-    "extend-ndarray-cast": lambda x: x.extend(np.arange(5000, dtype=np.int16)),
-    "extend-bytes-buffer": lambda x: x.extend(bytes(5000)),
-    "extend-memoryview": lambda x: x.extend(memoryview(np.arange(5000, dtype=np.int64))),
-    "extend-seglist": lambda x: x.extend(SegmentedList("q", range(5000))),
-    "extend-self": lambda x: x.extend(x),
-    "reserve": lambda x: x.reserve(len(x) + 5000),
-    "copy": lambda x: x.copy(),
-    "construct": lambda x: SegmentedList("q", range(5000), allocator=x.allocator),
-}
+def growers(n: int) -> dict:
+    """The growing entry points, each adding `n` elements (append: one)."""
+    return {
+        "append": lambda x: x.append(1),
+        "extend-list": lambda x: x.extend(list(range(n))),
+        "extend-generator": lambda x: x.extend(i for i in range(n)),
+        "extend-ndarray": lambda x: x.extend(np.arange(n, dtype=np.int64)),
+        "extend-ndarray-cast": lambda x: x.extend(np.arange(n, dtype=np.int16)),
+        "extend-bytes-buffer": lambda x: x.extend(bytes(n)),
+        "extend-memoryview": lambda x: x.extend(memoryview(np.arange(n, dtype=np.int64))),
+        "extend-seglist": lambda x: x.extend(SegmentedList("q", range(n))),
+        "extend-self": lambda x: x.extend(x),
+        "reserve": lambda x: x.reserve(len(x) + n),
+        "copy": lambda x: x.copy(),
+        "construct": lambda x: SegmentedList("q", range(n), allocator=x.allocator),
+    }
+
+
+GROWERS = growers(5000)
 
 
 def _fill_allocator(a, nbytes):
@@ -246,15 +251,8 @@ INJECTABLE = {
     "System": lambda: SystemAllocator(),
 }
 
-BIG_GROWERS = {
-    "append": lambda x: x.append(1),
-    "extend-list": lambda x: x.extend(list(range(200_000))),
-    "extend-generator": lambda x: x.extend(i for i in range(200_000)),
-    "extend-ndarray": lambda x: x.extend(np.arange(200_000, dtype=np.int64)),
-    "extend-ndarray-cast": lambda x: x.extend(np.arange(200_000, dtype=np.int32)),
-    "reserve": lambda x: x.reserve(len(x) + 200_000),
-    "copy": lambda x: x.copy(),
-}
+# Big enough to need several new segments of >= 64 KiB (several OS calls).
+BIG_GROWERS = growers(200_000)
 
 
 @pytest.mark.parametrize("alloc", list(INJECTABLE))
