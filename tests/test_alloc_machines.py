@@ -47,14 +47,14 @@ from hypothesis.stateful import (
 )
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fuzz"))
-from fuzz_models import AllocModel, ModelMismatch, buffer_address  # noqa: E402
+from fuzz_models import AllocModel, ModelMismatch, buffer_address
 
-import segpy  # noqa: E402
+import segpy
 
 # Request sizes: small (header-dominated), page-ish, and large (new regions,
 # the Heap's large-block path, a full BufferAllocator).
 SIZES = st.one_of(st.integers(1, 64), st.integers(65, 4096), st.integers(4097, 1 << 18))
-ALIGNS = [1, 2, 4, 8, 16, 32, 64, 256, 4096]
+ALIGNS = (1, 2, 4, 8, 16, 32, 64, 256, 4096)
 INDEX = st.integers(0, 1 << 16)
 
 STEP_COUNT = int(os.environ.get("SEGPY_FUZZ_STEP_COUNT", "40"))
@@ -63,7 +63,7 @@ STEP_COUNT = int(os.environ.get("SEGPY_FUZZ_STEP_COUNT", "40"))
 class AllocatorMachine(RuleBasedStateMachine):
     """Rules common to every allocator; subclasses choose the configurations."""
 
-    CONFIGS: list = []        # (label, factory, bounded) triples
+    CONFIGS: tuple = ()       # (label, factory, bounded) triples
     ALIGNS = ALIGNS
     CAN_GROW = False
 
@@ -169,14 +169,14 @@ def test_heap_aligned_split_bug():
 class HeapMachine(AllocatorMachine):
     CAN_GROW = True
     if _HEAP_ALIGNED_BROKEN:
-        ALIGNS = [1, 2, 4, 8, 16]
-    CONFIGS = [
+        ALIGNS = (1, 2, 4, 8, 16)
+    CONFIGS = (
         ("Heap(region_size=64K)", lambda: segpy.Heap(region_size=1 << 16), False),
         ("Heap()", lambda: segpy.Heap(), False),
         ("Heap(max_bytes=1M, region_size=64K)",
          lambda: segpy.Heap(max_bytes=1 << 20, region_size=1 << 16), True),
         ("Heap(cache_bytes=0)", lambda: segpy.Heap(region_size=1 << 16, cache_bytes=0), False),
-    ]
+    )
 
     @rule()
     def trim(self):
@@ -191,34 +191,33 @@ class HeapMachine(AllocatorMachine):
     def grow_with_a_view(self, i):
         # A view's length would go stale: the Heap refuses, changing nothing.
         e = self.model.live[i % len(self.model.live)]
-        with memoryview(e.block):
-            with pytest.raises(BufferError, match="view"):
-                self.model.alloc.grow(e.block, e.size + 1)
+        with memoryview(e.block), pytest.raises(BufferError, match="view"):
+            self.model.alloc.grow(e.block, e.size + 1)
         self._done()
 
 
 class HeapDebugMachine(HeapMachine):
-    CONFIGS = [
+    CONFIGS = (
         ("Heap(debug=True, region_size=64K)",
          lambda: segpy.Heap(debug=True, region_size=1 << 16), False),
         ("Heap(debug=True)", lambda: segpy.Heap(debug=True), False),
         ("Heap(debug=True, max_bytes=1M, region_size=64K)",
          lambda: segpy.Heap(debug=True, max_bytes=1 << 20, region_size=1 << 16), True),
-    ]
+    )
 
 
 class BumpMachine(AllocatorMachine):
     """Adds scopes (entered and exited by hand) and reset() to the rules."""
 
     CAN_GROW = True
-    CONFIGS = [
+    CONFIGS = (
         ("BumpAllocator()", lambda: segpy.BumpAllocator(), False),
         ("BumpAllocator(first_block=64K)", lambda: segpy.BumpAllocator(first_block=1 << 16), False),
         ("BumpAllocator(debug=True)", lambda: segpy.BumpAllocator(debug=True), False),
         ("BumpAllocator(max_bytes=1M)", lambda: segpy.BumpAllocator(max_bytes=1 << 20), True),
         ("BumpAllocator(max_bytes=1M, debug=True)",
          lambda: segpy.BumpAllocator(max_bytes=1 << 20, debug=True), True),
-    ]
+    )
 
     def _make(self, *cfg):
         super()._make(*cfg)
@@ -300,14 +299,14 @@ class BumpMachine(AllocatorMachine):
 
 class BufferMachine(AllocatorMachine):
     CAN_GROW = True
-    CONFIGS = [
+    CONFIGS = (
         ("BufferAllocator(bytearray(1M))", lambda: segpy.BufferAllocator(bytearray(1 << 20)), True),
         ("BufferAllocator(bytearray(64K))", lambda: segpy.BufferAllocator(bytearray(1 << 16)), True),
         ("BufferAllocator(bytearray(1M), debug=True)",
          lambda: segpy.BufferAllocator(bytearray(1 << 20), debug=True), True),
         ("BufferAllocator(bytearray(1M), max_bytes=256K)",
          lambda: segpy.BufferAllocator(bytearray(1 << 20), max_bytes=1 << 18), True),
-    ]
+    )
 
     def _buffer_range(self, alloc):
         lo = buffer_address(alloc.buffer)
@@ -315,10 +314,10 @@ class BufferMachine(AllocatorMachine):
 
 
 class SystemMachine(AllocatorMachine):
-    CONFIGS = [
+    CONFIGS = (
         ("SystemAllocator()", lambda: segpy.SystemAllocator(), False),
         ("SystemAllocator(max_bytes=1M)", lambda: segpy.SystemAllocator(max_bytes=1 << 20), True),
-    ]
+    )
 
 
 MACHINES = {
@@ -394,7 +393,7 @@ def main(argv=None) -> int:
                 run_state_machine_as_test(machine, settings=settings(
                     max_examples=args.batch, stateful_step_count=STEP_COUNT, deadline=None,
                     database=None, report_multiple_bugs=False))
-            except Exception:
+            except Exception:   # noqa: BLE001 - any failure is reported, then the next machine runs
                 fails += 1
                 traceback.print_exc()
                 break

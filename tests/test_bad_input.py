@@ -24,9 +24,10 @@ import mmap
 import os
 import pickle
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -34,7 +35,6 @@ import pytest
 import segpy
 from segpy import (
     AllocatorError,
-    Block,
     BufferAllocator,
     BumpAllocator,
     Heap,
@@ -43,7 +43,7 @@ from segpy import (
 )
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fuzz"))
-from fuzz_models import snapshot  # noqa: E402
+from fuzz_models import snapshot
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "bad-input.md"
 
@@ -74,6 +74,31 @@ def released_block():
     b = Heap().allocate(16)
     b.release()
     return b
+
+
+def block_and_view(nbytes):
+    b = Heap().allocate(nbytes)
+    return b, memoryview(b)
+
+
+def arena_with_open_scope():
+    a = BumpAllocator()
+    a.scope().__enter__()
+    return (a,)
+
+
+def scope_with_live_list():
+    a = BumpAllocator()
+    s = a.scope()
+    s.__enter__()
+    return s, a, lst(allocator=a)
+
+
+def entered_scope():
+    a = BumpAllocator()
+    s = a.scope()
+    s.__enter__()
+    return a, s
 
 
 def readonly(arr):
@@ -412,7 +437,7 @@ ROWS: list[Row] = [
         lambda: (Heap(), Heap().allocate(8)), lambda s: s[0].release(s[1]), ValueError,
         "the block belongs to another allocator"),
     Row("release-with-view", "block.release()", "while a memoryview of it exists",
-        lambda: (lambda b: (b, memoryview(b)))(Heap().allocate(8)), lambda s: s[0].release(),
+        lambda: block_and_view(8), lambda s: s[0].release(),
         BufferError, "cannot release a block while 1 view(s) of it exist"),
     Row("heap-grow-shrink", "Heap.grow(block, nbytes)", "smaller than the block",
         lambda: Heap().allocate(64), lambda b: b.allocator.grow(b, 8), ValueError,
@@ -424,7 +449,7 @@ ROWS: list[Row] = [
         lambda: Heap().allocate(64), lambda b: b.allocator.grow(b, 2**62), ValueError,
         "cannot grow a block of 64 bytes to"),
     Row("heap-grow-with-view", "Heap.grow(block, nbytes)", "while a view exists",
-        lambda: (lambda b: (b, memoryview(b)))(Heap().allocate(64)), lambda s: s[0].allocator.grow(s[0], 128),
+        lambda: block_and_view(64), lambda s: s[0].allocator.grow(s[0], 128),
         BufferError, "cannot grow a block while 1 view(s) of it exist"),
     Row("heap-grow-foreign", "Heap.grow(block, nbytes)", "a block of another allocator",
         lambda: (Heap(), Heap().allocate(8)), lambda s: s[0].grow(s[1], 16), ValueError,
@@ -480,14 +505,13 @@ ROWS: list[Row] = [
         lambda: lst(allocator=BumpAllocator()), lambda x: x.allocator.reset(), AllocatorError,
         "reset with 1 live allocation(s)"),
     Row("bump-reset-open-scope", "BumpAllocator.reset()", "while a scope is open",
-        lambda: (lambda a: (a, a.scope().__enter__()))(BumpAllocator()), lambda s: s[0].reset(),
+        arena_with_open_scope, lambda s: s[0].reset(),
         AllocatorError, "scope"),
     Row("bump-scope-exit-live-list", "leaving BumpAllocator.scope()", "a list made inside is still alive",
-        lambda: (lambda a, s: (s, a, s.__enter__() and lst(allocator=a)))(
-            *(lambda a: (a, a.scope()))(BumpAllocator())),
+        scope_with_live_list,
         lambda s: s[0].__exit__(None, None, None), AllocatorError, "nothing was rewound"),
     Row("bump-scope-reenter", "BumpAllocator.scope().__enter__", "the same scope object twice",
-        lambda: (lambda a: (a, (lambda s: (s.__enter__(), s)[1])(a.scope())))(BumpAllocator()),
+        entered_scope,
         lambda s: s[1].__enter__(), RuntimeError, "can be entered only once"),
     Row("bump-scope-exit-unopened", "BumpAllocator.scope().__exit__", "no scope is open",
         BumpAllocator, lambda a: a.scope().__exit__(None, None, None), AllocatorError,
@@ -542,7 +566,7 @@ def test_bad_input(row: Row):
     assert type(info.value) is row.exc, f"{row.id}: got {type(info.value).__name__}: {info.value}"
     assert row.match in str(info.value), f"{row.id}: message {str(info.value)!r}"
     assert snapshot(subject) == before, f"{row.id}: the subject changed"
-    if isinstance(subject, segpy.Allocator) or isinstance(subject, SegmentedList):
+    if isinstance(subject, (segpy.Allocator, SegmentedList)):
         (subject if isinstance(subject, segpy.Allocator) else subject.allocator).check()
 
 

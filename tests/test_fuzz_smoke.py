@@ -15,8 +15,8 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fuzz"))
 
-import fuzz_alloc  # noqa: E402
-import fuzz_seglist  # noqa: E402
+import fuzz_alloc
+import fuzz_seglist
 
 RUNS = int(os.environ.get("SEGPY_FUZZ_SMOKE_RUNS", "300"))
 

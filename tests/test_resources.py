@@ -18,11 +18,10 @@ import sys
 import numpy as np
 import pytest
 
-import segpy
 from segpy import BufferAllocator, BumpAllocator, Heap, SegmentedList, SystemAllocator
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fuzz"))
-from fuzz_models import snapshot  # noqa: E402
+from fuzz_models import snapshot
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 

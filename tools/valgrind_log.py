@@ -64,8 +64,9 @@ def summary(path) -> int:
         print(head)
         for fr in frames:
             print("   ", fr)
-    counts = re.findall(r"ERROR SUMMARY: (\d+) errors from (\d+) contexts \(suppressed: (\d+)",
-                        open(path, errors="replace").read())
+    with open(path, errors="replace") as f:
+        text = f.read()
+    counts = re.findall(r"ERROR SUMMARY: (\d+) errors from (\d+) contexts \(suppressed: (\d+)", text)
     if counts:
         e, c, s = counts[-1]
         print(f"valgrind: {e} errors from {c} contexts after {s} suppressed")
@@ -77,8 +78,9 @@ def suppressions(paths) -> int:
     seen = set()
     n = 0
     for path in paths:
-        text = open(path, errors="replace").read()
-        for block in re.findall(r"^\{\n(.*?)^\}", text, flags=re.S | re.M):
+        with open(path, errors="replace") as f:
+            text = f.read()
+        for block in re.findall(r"^\{\n(.*?)^\}", text, flags=re.DOTALL | re.MULTILINE):
             lines = [ln.strip() for ln in block.splitlines()[1:] if ln.strip()]
             kind, frames = lines[0], [ln for ln in lines[1:] if ln.startswith(("fun:", "obj:"))]
             if kind.startswith("Memcheck:Param"):

@@ -21,6 +21,7 @@ rule there.
 
 from __future__ import annotations
 
+import itertools
 import mmap
 
 import numpy as np
@@ -46,7 +47,7 @@ class ModelMismatch(AssertionError):
 class Entry:
     """One live block of the model."""
 
-    __slots__ = ("block", "tag", "size", "align", "depth")
+    __slots__ = ("align", "block", "depth", "size", "tag")
 
     def __init__(self, block, tag, size, align, depth):
         self.block = block
@@ -245,7 +246,7 @@ class AllocModel:
                 self._verify_entry(e)
             spans.append((e.block.address, e.block.address + e.size, e.tag))
         spans.sort()
-        for (s0, e0, t0), (s1, _, t1) in zip(spans, spans[1:]):
+        for (_, e0, t0), (s1, _, t1) in itertools.pairwise(spans):
             if s1 < e0:
                 raise ModelMismatch(f"blocks tag {t0} and tag {t1} overlap")
         if self.buffer_range and spans:

@@ -22,11 +22,10 @@ import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import numpy as np  # noqa: E402
+import numpy as np
+from fuzz_reader import Reader, main
 
-from fuzz_reader import Reader, main  # noqa: E402
-
-import segpy  # noqa: E402
+import segpy
 
 # numpy warns when a cast overflows (f8 -> f2): expected here, and not an error.
 warnings.simplefilter("ignore", RuntimeWarning)
