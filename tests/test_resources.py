@@ -7,7 +7,7 @@ Environment variables for the long versions (docs/trust.md has the figures):
 ``SEGPY_SKIP_4G=1``
     skip the tests that need ~4.3 GB of memory (the 2**32 index test).
 ``SEGPY_BIG_HEAP=1``
-    also run the 2**32 test on a Heap (slow: see docs/trust.md).
+    also run the 2**32 test on a Heap (another ~4.3 GB written).
 """
 
 from __future__ import annotations
