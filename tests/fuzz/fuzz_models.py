@@ -17,6 +17,10 @@ It is used by ``tests/test_alloc_machines.py`` (hypothesis picks the
 operations) and by ``tests/fuzz/fuzz_alloc.py`` (atheris bytes pick them),
 so both check the same contract.  A new operation is one method here plus a
 rule there.
+
+:func:`snapshot` is the "unchanged afterwards" probe of the bad-input and
+resource tests: what a failed call must not change on a list, an allocator,
+a block or a buffer.
 """
 
 from __future__ import annotations
