@@ -1,0 +1,53 @@
+"""The fuzz harnesses (tests/fuzz/) run in the normal suite, briefly.
+
+Each harness's ``TestOneInput`` gets a few hundred random byte strings (a
+fixed seed, so a failure reproduces) without atheris.  The long runs are
+documented in docs/trust.md.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fuzz"))
+
+import fuzz_alloc
+import fuzz_seglist
+
+RUNS = int(os.environ.get("SEGPY_FUZZ_SMOKE_RUNS", "300"))
+
+# Overflowing casts (f8 -> f2) warn in numpy; expected in these harnesses.
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
+
+
+@pytest.mark.parametrize("harness", [fuzz_alloc, fuzz_seglist], ids=["alloc", "seglist"])
+def test_harness_survives_random_inputs(harness):
+    rng = random.Random(20261124)
+    for _ in range(RUNS):
+        harness.TestOneInput(rng.randbytes(rng.randint(0, 400)))
+
+
+@pytest.mark.parametrize("harness", [fuzz_alloc, fuzz_seglist], ids=["alloc", "seglist"])
+def test_harness_edge_inputs(harness):
+    for data in (b"", b"\x00", b"\xff" * 600, bytes(range(256)) * 2):
+        harness.TestOneInput(data)
+
+
+def test_seglist_harness_detects_a_wrong_list(monkeypatch):
+    """The harness is not vacuous: a list that drops appends is caught."""
+    real = fuzz_seglist.segpy.SegmentedList
+
+    class Lossy(real):
+        def append(self, x, /):
+            if len(self) < 3:
+                super().append(x)
+
+    monkeypatch.setattr(fuzz_seglist.segpy, "SegmentedList", Lossy)
+    rng = random.Random(1)
+    with pytest.raises(AssertionError):
+        for _ in range(300):
+            fuzz_seglist.TestOneInput(rng.randbytes(300))
