@@ -48,6 +48,23 @@ from fuzz_models import snapshot
 DOC = Path(__file__).resolve().parent.parent / "docs" / "bad-input.md"
 
 
+def _forged_pickle(x, payload):
+    """A pickle that rebuilds a list like ``x`` from ``payload`` (bytes a real
+    list would never write), through the real reconstructor."""
+    fn, args = x.__reduce_ex__(2)[:2]
+    return pickle.dumps(_Forged(fn, args[:-1] + (payload,)), protocol=2)
+
+
+class _Forged:
+    """Pickles as ``fn(*args)``."""
+
+    def __init__(self, fn, args):
+        self.fn, self.args = fn, args
+
+    def __reduce__(self):
+        return self.fn, self.args
+
+
 @dataclass(frozen=True)
 class Row:
     id: str
@@ -227,12 +244,27 @@ ROWS: list[Row] = [
         lst, lambda x: x.__setitem__(3, 1), IndexError, "SegmentedList index out of range"),
     Row("setitem-negative-out-of-range", "x[i] = v", "index == -len-1",
         lst, lambda x: x.__setitem__(-4, 1), IndexError, "SegmentedList index out of range"),
-    Row("setitem-slice", "x[i] = v", "a slice index",
-        lst, lambda x: x.__setitem__(slice(0, 1), [1]), TypeError, "indices must be integers, not slice"),
+    Row("setitem-extended-slice-size", "x[a:b:c] = v", "a sequence of the wrong size",
+        lst, lambda x: x.__setitem__(slice(0, 3, 2), [1]), ValueError,
+        "attempt to assign sequence of size 1 to extended slice of size 2"),
+    Row("setitem-slice-bad-value", "x[a:b] = v", "a str among the values",
+        lst, lambda x: x.__setitem__(slice(0, 1), ["a"]), TypeError, "cannot store str 'a'"),
     Row("setitem-str-index", "x[i] = v", "a str index",
-        lst, lambda x: x.__setitem__("0", 1), TypeError, "indices must be integers, not str"),
-    Row("delitem", "del x[i]", "any index (no deletion yet)",
-        lst, lambda x: x.__delitem__(0), NotImplementedError, "deletion not supported"),
+        lst, lambda x: x.__setitem__("0", 1), TypeError, "indices must be integers or slices, not str"),
+    Row("delitem-out-of-range", "del x[i]", "index == len",
+        lst, lambda x: x.__delitem__(3), IndexError, "SegmentedList index out of range"),
+    Row("insert-str-index", "insert", "a str index",
+        lst, lambda x: x.insert("a", 1), TypeError, "'str' object cannot be interpreted as an integer"),
+    Row("pop-out-of-range", "pop", "index == len",
+        lst, lambda x: x.pop(5), IndexError, "pop index out of range"),
+    Row("remove-missing", "remove", "a value not in the list",
+        lst, lambda x: x.remove(9), ValueError, "x not in SegmentedList"),
+    Row("index-missing", "index", "a value not in the list",
+        lst, lambda x: x.index(9), ValueError, "x not in SegmentedList"),
+    Row("take-out-of-range", "take", "an index == len",
+        lst, lambda x: x.take([7]), IndexError, "index 7 is out of bounds for axis 0 with size 3"),
+    Row("mask-wrong-length", "x[mask]", "a bool mask of the wrong length",
+        lst, lambda x: x[np.array([True])], IndexError, "boolean index did not match"),
 
     # -- __getitem__ --------------------------------------------------------
     Row("getitem-out-of-range", "x[i]", "index == len",
@@ -243,14 +275,14 @@ ROWS: list[Row] = [
         lambda: lst(values=()), lambda x: x[0], IndexError, "SegmentedList index out of range"),
     Row("getitem-huge", "x[i]", "2**70",
         lst, lambda x: x[2**70], IndexError, "cannot fit 'int' into an index-sized integer"),
-    Row("getitem-float", "x[i]", "1.0",
-        lst, lambda x: x[1.0], TypeError, "indices must be integers, not float"),
-    Row("getitem-str", "x[i]", "'a'",
-        lst, lambda x: x["a"], TypeError, "indices must be integers, not str"),
-    Row("getitem-none", "x[i]", "None",
-        lst, lambda x: x[None], TypeError, "indices must be integers, not NoneType"),
-    Row("getitem-tuple", "x[i]", "(0,)",
-        lst, lambda x: x[0, ], TypeError, "indices must be integers, not tuple"),
+    Row("getitem-float-index", "x[i]", "1.0",
+        lst, lambda x: x[1.0], TypeError, "indices must be integers or slices, not float"),
+    Row("getitem-str-index", "x[i]", "'a'",
+        lst, lambda x: x["a"], TypeError, "indices must be integers or slices, not str"),
+    Row("getitem-none-index", "x[i]", "None",
+        lst, lambda x: x[None], TypeError, "indices must be integers or slices, not NoneType"),
+    Row("getitem-tuple-index", "x[i]", "(0,)",
+        lst, lambda x: x[0, ], TypeError, "indices must be integers or slices, not tuple"),
 
     # -- extend ---------------------------------------------------------------
     Row("extend-not-iterable", "extend", "an int",
@@ -314,10 +346,10 @@ ROWS: list[Row] = [
         MemoryError, "the OS refused (injected failure"),
 
     # -- other methods --------------------------------------------------------
-    Row("multiply", "x * n", "any n (no repetition yet)",
-        lst, lambda x: x * 2, TypeError, "unsupported operand type(s) for *"),
-    Row("to-numpy-argument", "to_numpy", "an argument",
-        lst, lambda x: x.to_numpy(1), TypeError, "takes exactly 0 positional arguments"),
+    Row("multiply-float", "x * n", "a float n",
+        lst, lambda x: x * 2.0, TypeError, "can't multiply sequence by non-int of type 'float'"),
+    Row("to-numpy-str-start", "to_numpy", "a str start",
+        lst, lambda x: x.to_numpy("a"), TypeError, "slice indices must be integers"),
     Row("array-copy-false", "np.asarray(x, copy=False)", "copy=False (not contiguous)",
         lst, lambda x: np.asarray(x, copy=False), ValueError, "cannot be exported to numpy without a copy"),
     Row("segments-argument", "segments", "an argument",
@@ -327,12 +359,13 @@ ROWS: list[Row] = [
     Row("copy-over-limit", "copy", "the copy does not fit the allocator's max_bytes",
         lambda: lst(values=range(40000), allocator=Heap(max_bytes=800_000, region_size=1 << 16)),
         lambda x: x.copy(), MemoryError, "the limit would be exceeded"),
-    Row("pickle", "pickle.dumps", "a list (not picklable yet)",
-        lst, lambda x: pickle.dumps(x), TypeError, "cannot pickle"),
+    Row("unpickle-bad-payload", "pickle.loads", "a payload not a multiple of the itemsize",
+        lst, lambda x: pickle.loads(_forged_pickle(x, b"12345")), ValueError,
+        "is not a multiple of the itemsize 8"),
     Row("hash", "hash", "a list (mutable)",
         lst, lambda x: hash(x), TypeError, "unhashable type"),
-    Row("order-compare", "x < y", "two lists",
-        lst, lambda x: x < lst(), TypeError, "'<' not supported"),
+    Row("order-compare-int", "x < y", "a list and an int",
+        lst, lambda x: x < 5, TypeError, "'<' not supported"),
 
     # -- allocators' constructors --------------------------------------------
     Row("heap-max-bytes-negative", "Heap(max_bytes=)", "-1",

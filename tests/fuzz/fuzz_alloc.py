@@ -26,24 +26,6 @@ import segpy
 SIZES = [1, 7, 8, 16, 24, 63, 64, 100, 256, 1000, 4096, 5000, 40_000, 70_000]
 ALIGNS = [1, 2, 4, 8, 16, 32, 64, 256, 4096]
 
-
-def _heap_small_aligns_only() -> bool:
-    # The Heap aligned-split bug (tests/test_alloc_machines.py) is open:
-    # keep Heap requests at alignments <= 16 until it is fixed.
-    h = segpy.Heap()
-    a, b, c = h.allocate(17), h.allocate(1, 256), h.allocate(17, 64)
-    try:
-        h.check()
-        return False
-    except segpy.AllocatorError:
-        return True
-    finally:
-        del a, b, c
-
-
-HEAP_SMALL_ALIGNS = _heap_small_aligns_only()
-
-
 def _make(r: Reader):
     k = r.int(0, 8)
     if k == 0:
@@ -73,7 +55,7 @@ def TestOneInput(data: bytes) -> None:
         lo = buffer_address(alloc.buffer)
         rng = (lo, lo + len(alloc.buffer))
     m = AllocModel(alloc, bounded=bounded, buffer_range=rng)
-    aligns = ALIGNS[:5] if HEAP_SMALL_ALIGNS and isinstance(alloc, segpy.Heap) else ALIGNS
+    aligns = ALIGNS
     scopes = []
     for _ in range(64):
         if r.remaining <= 0:
