@@ -625,6 +625,8 @@ def make_sequence_machine(name):
                     if vs else []
             if simple and before - len(self.model[a:b:c]) + len(vs) > SEQ_MAX_LEN:
                 vs = vs[:1]
+                if source == "self":
+                    source = "list"       # the list itself would pass the bound
             try:
                 self.model[a:b:c] = vs
             except ValueError:
