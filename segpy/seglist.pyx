@@ -904,6 +904,8 @@ cdef inline Py_ssize_t _run_in_segment(const seglist_t* s, Py_ssize_t i, Py_ssiz
     p[0] = s.segs[j] + off * s.itemsize
     if step > 0:
         return (seglist_segment_len(s, j) - 1 - off) // step + 1
+    if off + step < 0:         # (also keeps -step below from overflowing)
+        return 1
     return off // (-step) + 1
 
 
@@ -1009,8 +1011,12 @@ cdef inline bint _strided_range_ok(const seglist_t* s, Py_ssize_t start, Py_ssiz
     # True if start, start+step, ... (n > 0 indices) all lie in [0, length).
     if step == 0 or start < 0 or start >= s.length:
         return False
+    if n == 1:
+        return True
     if step > 0:
         return (n - 1) <= (s.length - 1 - start) // step
+    if start + step < 0:       # not even two indices (and -step may overflow)
+        return False
     return (n - 1) <= start // (-step)
 
 
@@ -1024,15 +1030,21 @@ cdef int _transfer_strided(seglist_t* s, Py_ssize_t start, Py_ssize_t step,
         return SEGPY_OK
     if not _strided_range_ok(s, start, step, n):
         return SEGPY_EINVAL
+    cdef Py_ssize_t stride
     while n > 0:
         k = min(n, _run_in_segment(s, start, step, &p))
+        # A run of one element needs no stride, and step * itemsize may not
+        # fit a Py_ssize_t then (lst[::sys.maxsize]); within a longer run the
+        # stride spans less than a segment.
+        stride = step * isz if k > 1 else isz
         if into_list:
-            _copy_strided(p, step * isz, buf, isz, k, isz)
+            _copy_strided(p, stride, buf, isz, k, isz)
         else:
-            _copy_strided(buf, isz, p, step * isz, k, isz)
+            _copy_strided(buf, isz, p, stride, k, isz)
         buf += k * isz
-        start += k * step
         n -= k
+        if n > 0:              # the index after the last one may not be representable
+            start += k * step
     return SEGPY_OK
 
 
