@@ -50,10 +50,12 @@ if [ "${1:-}" = "--all" ]; then
 elif [ $# -eq 0 ]; then
     # The representative subset: every allocator's C paths, every list entry
     # point and its error paths, views, reentrancy, GC lifetimes and threads,
-    # in ~1/5 of the suite's test functions.
+    # the element moves of insert/delete and strided slices, and the heap's
+    # split/merge/pending paths.
     set -- tests/test_bad_input.py tests/test_alloc_machines.py tests/test_extend.py \
         tests/test_indexing.py tests/test_views.py tests/test_reentrancy.py \
-        tests/test_gc_lifetime.py tests/test_threads.py tests/test_block_context.py
+        tests/test_gc_lifetime.py tests/test_threads.py tests/test_block_context.py \
+        tests/test_slicing.py tests/test_sequence_api.py tests/test_heap.py
 fi
 
 cd "$repo"
