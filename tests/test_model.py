@@ -15,6 +15,7 @@ equality, and the stability of held segment views.
 """
 
 import copy
+import pickle
 
 import numpy as np
 import pytest
@@ -650,6 +651,29 @@ def make_sequence_machine(name):
         def reverse(self):
             self.lst.reverse()
             self.model.reverse()
+
+        @rule(protocol=st.sampled_from([0, 2, 4, 5, "5-out-of-band", "copy", "deepcopy"]))
+        def pickle_or_copy(self, protocol):
+            # A round trip (or a copy) is an independent list with the same
+            # dtype, first segment and elements; the original is untouched.
+            if protocol == "copy":
+                other = copy.copy(self.lst)
+            elif protocol == "deepcopy":
+                other = copy.deepcopy(self.lst)
+            elif protocol == "5-out-of-band":
+                buffers = []
+                data = pickle.dumps(self.lst, protocol=5, buffer_callback=buffers.append)
+                other = pickle.loads(data, buffers=buffers)
+            else:
+                other = pickle.loads(pickle.dumps(self.lst, protocol=protocol))
+            assert other is not self.lst
+            assert type(other) is type(self.lst)
+            assert other.dtype == self.lst.dtype
+            assert other.first_segment == self.lst.first_segment
+            assert other.tobytes() == self.lst.tobytes()
+            if len(other):
+                other[0] = other[-1]          # independent of the original
+            assert self._read_all() == self.model
 
         @rule()
         def byteswap(self):
