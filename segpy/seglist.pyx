@@ -450,13 +450,10 @@ cdef int _raise_cannot_store(SegmentedList self, object x, str why="") except -1
 
 cdef int _raise_grow_error(SegmentedList self, Py_ssize_t extra) except -1:
     """Turn the C core's last error into MemoryError; the list is unchanged."""
-    cdef seglist_t* s = &self.c
-    if s.last_error == SEGPY_ETOOBIG:
-        raise MemoryError(
-            f"cannot grow a SegmentedList of {s.itemsize}-byte elements from "
-            f"{s.length} by {extra} elements: beyond its {s.max_length} "
-            "addressable elements")
-    raise_alloc_error(self._allocator, s.failed_bytes, "a new segment")
+    # Growth fails only for want of addressable elements or of memory; the
+    # messages live in seglist_raise, the C API's boundary helper.
+    cdef int rc = SEGPY_ETOOBIG if self.c.last_error == SEGPY_ETOOBIG else SEGPY_ENOMEM
+    return seglist_raise(&self.c, self._allocator, rc, extra)
 
 
 cdef const char* _pack_generic(SegmentedList self, object x) except NULL:
