@@ -244,6 +244,28 @@ def machine_info():
     return info
 
 
+def print_table(rows):
+    """Print the result table (the first six cells of each row: measure,
+    segpy, baseline, ratio, target, result); return the counts of targeted
+    rows, failed rows and 'n/a' rows."""
+    headers = ("measure", "segpy", "baseline", "ratio", "target", "result")
+    table = [r[:6] for r in rows]
+    widths = [max(len(h), *(len(r[i]) for r in table)) for i, h in enumerate(headers)]
+    right = {1, 2, 3}
+
+    def line(cells):
+        return "  ".join(c.rjust(w) if i in right else c.ljust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    print(line(headers))
+    print("  ".join("-" * w for w in widths))
+    for r in table:
+        print(line(r))
+    results = [r[5] for r in rows]
+    n_t = sum(1 for x in results if x in ("PASS", "FAIL"))
+    return n_t, results.count("FAIL"), results.count("n/a")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=None,
@@ -357,22 +379,7 @@ def main(argv=None):
 
     elapsed = time.perf_counter() - t_start
 
-    # ---- table ----
-    headers = ("measure", "segpy", "baseline", "ratio", "target", "result")
-    table = [r[:6] for r in rows]
-    widths = [max(len(h), *(len(r[i]) for r in table)) for i, h in enumerate(headers)]
-    right = {1, 2, 3}
-
-    def line(cells):
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-
-    print(line(headers))
-    print("  ".join("-" * w for w in widths))
-    for r in table:
-        print(line(r))
-    n_t = sum(1 for r in rows if r[5] in ("PASS", "FAIL"))
-    n_f = sum(1 for r in rows if r[5] == "FAIL")
+    n_t, n_f, _ = print_table(rows)
     print()
     print(f"{n_t - n_f}/{n_t} targets met.  Times are medians over {repeat} interleaved "
           f"repetitions; ratio = median of the per-repetition segpy/baseline ratios "

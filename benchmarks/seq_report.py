@@ -31,7 +31,7 @@ sys.path.insert(0, HERE)
 
 # report.py sets the BLAS thread count and drops the source tree from sys.path
 # on import, before numpy and segpy are imported.
-from report import fmt_t, machine_info, paired_ratio, run_group, timed  # noqa: E402
+from report import fmt_t, machine_info, paired_ratio, print_table, run_group, timed  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -243,21 +243,7 @@ def main(argv=None):
     del seg, segf, ref, reff
     elapsed = time.perf_counter() - t_start
 
-    headers = ("measure", "segpy", "baseline", "ratio", "target", "result")
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    right = {1, 2, 3}
-
-    def line(cells):
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-
-    print(line(headers))
-    print("  ".join("-" * w for w in widths))
-    for r in rows:
-        print(line(r))
-    n_t = sum(1 for r in rows if r[5] in ("PASS", "FAIL"))
-    n_f = sum(1 for r in rows if r[5] == "FAIL")
-    n_na = sum(1 for r in rows if r[5] == "n/a")
+    n_t, n_f, n_na = print_table(rows)
     print()
     print(f"{n_t - n_f}/{n_t} targets met ({n_na} n/a).  Times are medians over {repeat} "
           f"interleaved repetitions; ratio = median of the per-repetition segpy/baseline "
