@@ -36,7 +36,10 @@ from segpy.heap cimport heap_destroy
 from segpy.heap cimport heap_init
 from segpy.heap cimport heap_t
 from segpy.seglist cimport SegmentedList
+from segpy.seglist cimport SEGPY_MAX_SEGMENTS
 from segpy.seglist cimport seglist_at
+from segpy.seglist cimport seglist_at_unchecked
+from segpy.seglist cimport seglist_capacity
 from segpy.seglist cimport seglist_destroy
 from segpy.seglist cimport seglist_init
 from segpy.seglist cimport seglist_len
@@ -54,6 +57,45 @@ from segpy.seglist cimport segmented_list_struct
 def struct_address(SegmentedList lst):
     """Address of the list's C struct, as ``segmented_list_struct`` gives it."""
     return <size_t>segmented_list_struct(lst)
+
+
+def struct_problems(SegmentedList lst):
+    """Broken invariants of the list's ``seglist_t`` (see seglist.pxd), as strings; [] if none.
+
+    Checks what the inline lookups rely on: ``segs[0..nseg)`` set and the
+    rest NULL, ``bases`` derived from ``segs`` (zero outside the allocated
+    segments), ``length <= capacity`` and a cursor that is either parked or
+    at element ``length`` inside the tail segment.
+    """
+    cdef seglist_t* s = segmented_list_struct(lst)
+    cdef int j, k = s.shift
+    cdef size_t want
+    problems = []
+    for j in range(SEGPY_MAX_SEGMENTS):
+        if (j < s.nseg) != (s.segs[j] != NULL):
+            problems.append(f"segs[{j}] is {'NULL' if s.segs[j] == NULL else 'set'} with nseg={s.nseg}")
+    for j in range(SEGPY_MAX_SEGMENTS):
+        if k <= j < k + s.nseg:
+            want = <size_t>s.segs[j - k] - (<size_t>1 << j) * <size_t>s.itemsize
+        else:
+            want = 0
+        if s.bases[j] != want:
+            problems.append(f"bases[{j}] = {s.bases[j]:#x}, want {want:#x} (shift={k}, nseg={s.nseg})")
+    if s.length > seglist_capacity(s):
+        problems.append(f"length {s.length} > capacity {seglist_capacity(s)}")
+    if s.cursor != s.cursor_end and s.cursor != seglist_at_unchecked(s, s.length):
+        problems.append("cursor is neither parked nor at element length")
+    return problems
+
+
+def poke_base(SegmentedList lst, int slot, size_t value):
+    """Overwrite ``bases[slot]`` and return the old value (to show ``struct_problems`` can fail)."""
+    cdef seglist_t* s = segmented_list_struct(lst)
+    if not 0 <= slot < SEGPY_MAX_SEGMENTS:
+        raise IndexError(f"slot {slot} out of range")
+    old = s.bases[slot]
+    s.bases[slot] = value
+    return old
 
 
 def push_one(SegmentedList lst, str ctype, value):

@@ -42,22 +42,6 @@ ctypedef fused _word_t:
     uint64_t
 
 
-cdef inline void _fill_bases(const seglist_t* s, size_t* bases) noexcept nogil:
-    """``bases[msb] = address of segment (msb - shift) - 2**msb * itemsize``, as integers.
-
-    With ``t = i + s0`` and ``msb = msb64(t)``, element ``i`` is at
-    ``bases[msb] + t * itemsize``: one table load replaces the subtraction
-    of ``shift``, the clearing of the top bit and the multiply-add of
-    ``seglist_at_unchecked``.  Integer (modular) arithmetic, because the
-    biased address may point outside any object.  ``bases`` holds 64 slots;
-    only ``shift <= msb < shift + nseg`` are set.
-    """
-    cdef int j
-    for j in range(s.nseg):
-        bases[j + s.shift] = (<size_t>s.segs[j]
-                              - (<size_t>1 << (j + s.shift)) * <size_t>s.itemsize)
-
-
 # Indices are resolved to addresses in blocks of this many, then loaded.
 cdef enum:
     _GATHER_BLOCK = 256
@@ -80,13 +64,12 @@ cdef Py_ssize_t _gather_words(const seglist_t* s, const cnp.npy_intp* idx,
     own fancy-indexing loop does (a single fused loop has twice the
     instructions per miss, and measured ~1.5x slower).
     """
-    cdef size_t bases[64]
+    cdef const size_t* bases = s.bases     # see seglist_t in seglist.pxd
     cdef const char* addr[_GATHER_BLOCK]
     cdef Py_ssize_t n = s.length
     cdef uint64_t s0 = <uint64_t>1 << s.shift
     cdef uint64_t t
     cdef Py_ssize_t k0, k, kn, i
-    _fill_bases(s, bases)
     k0 = 0
     while k0 < m:
         kn = min(<Py_ssize_t>_GATHER_BLOCK, m - k0)
@@ -106,12 +89,11 @@ cdef Py_ssize_t _gather_words(const seglist_t* s, const cnp.npy_intp* idx,
 cdef Py_ssize_t _gather_bytes(const seglist_t* s, const cnp.npy_intp* idx,
                               Py_ssize_t m, char* out) noexcept nogil:
     """``_gather_words`` for any itemsize: one memcpy of ``itemsize`` per index."""
-    cdef size_t bases[64]
+    cdef const size_t* bases = s.bases     # see seglist_t in seglist.pxd
     cdef Py_ssize_t n = s.length, isz = s.itemsize
     cdef uint64_t s0 = <uint64_t>1 << s.shift
     cdef uint64_t t
     cdef Py_ssize_t k, i
-    _fill_bases(s, bases)
     for k in range(m):
         i = idx[k]
         i += n & (i >> 63)

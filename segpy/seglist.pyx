@@ -151,6 +151,7 @@ cdef int _pop_segment(seglist_t* s) noexcept nogil:
     cdef int j = s.nseg - 1
     cdef int rc = s.alloc.release(s.alloc.ctx, s.segs[j], _segment_bytes(s, j))
     s.segs[j] = NULL
+    s.bases[s.shift + j] = 0
     s.nseg = j
     s.epoch += 1
     return SEGPY_ERELEASE if rc else SEGPY_OK
@@ -210,6 +211,8 @@ cdef int seglist_reserve(seglist_t* s, Py_ssize_t n) noexcept nogil:
                 _pop_segment(s)
             return _fail(s, SEGPY_ENOMEM, nbytes)
         s.segs[s.nseg] = <char*>p
+        # Modular integer arithmetic: the biased address may lie below p.
+        s.bases[s.shift + s.nseg] = <size_t>p - (<size_t>1 << (s.shift + s.nseg)) * <size_t>s.itemsize
         s.nseg += 1
     seglist_sync_cursor(s)
     return SEGPY_OK

@@ -117,6 +117,42 @@ def test_segment_iteration_matches_segments(first_segment, n):
     assert sum(c for _, c in got) == n
 
 
+# -- the lookup table (bases) ---------------------------------------------------
+
+@pytest.mark.parametrize("first_segment", [1, 8, 64])
+def test_bases_follow_every_segment_added_and_released(first_segment):
+    lst = segpy.SegmentedList("q", first_segment=first_segment)
+    assert capi_t.struct_problems(lst) == []
+    for n in (1, 5, 100, 3000):
+        lst.extend(range(n))
+        assert capi_t.struct_problems(lst) == []
+    lst.reserve(50_000)
+    assert capi_t.struct_problems(lst) == []
+    del lst[10:]
+    lst.shrink_to_fit()                    # releases segments
+    assert capi_t.struct_problems(lst) == []
+    lst.clear()
+    assert capi_t.struct_problems(lst) == []
+    lst.extend(range(777))
+    assert lst[776] == 776 and capi_t.struct_problems(lst) == []
+
+
+def test_struct_problems_reports_a_stale_base():
+    lst = segpy.SegmentedList("q", range(100), first_segment=8)
+    old = capi_t.poke_base(lst, 4, 12345)          # shift 3: slot 4 is segment 1
+    try:
+        problems = capi_t.struct_problems(lst)
+    finally:
+        capi_t.poke_base(lst, 4, old)
+    assert len(problems) == 1 and problems[0].startswith("bases[4] = 0x3039")
+    assert capi_t.struct_problems(lst) == []
+    old = capi_t.poke_base(lst, 63, 8)             # a slot past the segments must be 0
+    try:
+        assert capi_t.struct_problems(lst) == ["bases[63] = 0x8, want 0x0 (shift=3, nseg=4)"]
+    finally:
+        capi_t.poke_base(lst, 63, old)
+
+
 # -- allocators created from C -----------------------------------------------
 
 @pytest.mark.parametrize("kind", ["system", "heap", "bump", "buffer"])

@@ -44,6 +44,7 @@ from seg_support import (
 )
 
 import segpy
+from segpy._capi_testing import struct_problems
 
 MAX_LEN = 600  # keeps every example cheap; s0=64 still reaches 4 segments
 
@@ -309,6 +310,7 @@ def make_machine(fam, make_alloc=segpy.SystemAllocator):
             assert self.lst.capacity >= n
             live = self.cap + (self.copy[0].capacity if self.copy else 0)
             assert self.alloc.stats["bytes_in_use"] == live * dt.itemsize
+            assert struct_problems(self.lst) == []
 
         @invariant()
         def contents(self):
@@ -787,6 +789,7 @@ def make_sequence_machine(name):
             assert self._read_all() == self.model
             assert self.lst.capacity == self.s0 * (2 ** self.nseg - 1)
             assert self.alloc.stats["bytes_in_use"] == self.lst.capacity * dt.itemsize
+            assert struct_problems(self.lst) == []
             if self.views is not None:
                 assert [v.__array_interface__["data"][0] for v in self.views[0]] == self.views[1]
 
