@@ -1,9 +1,10 @@
 # cython: language_level=3
 """C-level benchmarks of the cimportable list API, each beside its floor.
 
-Used by ``benchmarks/capi_report.py``.  Every function times one ``nogil``
-C loop between two ``clock_gettime(CLOCK_MONOTONIC)`` calls and returns
-``(elapsed_ns, checksum)``; the checksum is computed *after* the timed
+Used by ``benchmarks/capi_report.py``.  Every push function times one
+``nogil`` C loop between two ``clock_gettime(CLOCK_MONOTONIC)`` calls and
+returns ``(elapsed_ns, checksum)`` (``random_get`` times paired passes, see
+its docstring); the checksum is computed *after* the timed
 region from the memory the loop wrote, and the report checks that the list
 and its floor agree, so the compiler can neither drop nor shortcut a loop.
 
@@ -41,6 +42,7 @@ from segpy.seglist cimport seglist_at
 from segpy.seglist cimport seglist_at_unchecked
 from segpy.seglist cimport seglist_destroy
 from segpy.seglist cimport seglist_emplace
+from segpy.seglist cimport seglist_get_value_unchecked
 from segpy.seglist cimport seglist_init
 from segpy.seglist cimport seglist_push_bytes
 from segpy.seglist cimport seglist_push_value
@@ -281,40 +283,81 @@ def floor_records(Py_ssize_t n, bint warm=False):
     return t1 - t0, acc
 
 
-def random_get(Allocator alloc not None, Py_ssize_t n, const int64_t[::1] idx,
-               str side="list"):
-    """Sum the elements at ``idx`` of an int64 list (or array) of ``n`` elements ``i*3+1``.
+cdef int64_t _gets_list(const seglist_t* s, const int64_t* ix, Py_ssize_t m,
+                       int how, int64_t* acc) noexcept nogil:
+    # One timed pass of m gets through an inline lookup; returns ns.
+    # how: 0 typed (seglist_get_value_unchecked), 1 pointer
+    # (seglist_at_unchecked), 2 checked pointer (seglist_at).
+    cdef int64_t t0, t1, v, sum = 0
+    cdef Py_ssize_t i
+    cdef char* p
+    t0 = _now()
+    if how == 0:
+        for i in range(m):
+            seglist_get_value_unchecked(s, ix[i], &v)
+            sum += v
+    elif how == 1:
+        for i in range(m):
+            sum += (<int64_t*>seglist_at_unchecked(s, ix[i]))[0]
+    else:
+        for i in range(m):
+            p = seglist_at(s, ix[i])
+            if p != NULL:
+                sum += (<int64_t*>p)[0]
+    t1 = _now()
+    acc[0] = sum
+    return t1 - t0
 
-    ``side``: ``"list"`` (``seglist_at_unchecked``), ``"list_checked"``
-    (``seglist_at``, NULL-checked) or ``"array"`` (a preallocated C array,
-    the floor).  The structure is built untimed; only the gets are timed.
-    Every index must be in ``[0, n)``.  Returns ``(ns, sum)``.
+
+cdef int64_t _gets_array(const int64_t* a, const int64_t* ix, Py_ssize_t m,
+                        int64_t* acc) noexcept nogil:
+    # The floor: the same pass over one preallocated array.
+    cdef int64_t t0, t1, sum = 0
+    cdef Py_ssize_t i
+    t0 = _now()
+    for i in range(m):
+        sum += a[ix[i]]
+    t1 = _now()
+    acc[0] = sum
+    return t1 - t0
+
+
+def random_get(Allocator alloc not None, Py_ssize_t n, const int64_t[::1] idx,
+               str get="typed", int passes=1):
+    """Sum the elements at ``idx`` of an int64 list and of its floor array, ``passes`` times.
+
+    Both hold ``n`` elements ``i*3+1`` and are built untimed: the list by
+    pushes on ``alloc``, the array in a fresh 2 MiB-aligned mapping advised
+    for huge pages (as segpy maps large segments).  Then ``passes`` rounds
+    each time one pass of gets over the list and one over the array,
+    alternating which goes first, each right after an untimed pass over
+    the same structure (so both are timed in the same, warm, cache state).  Pairing the passes in one call puts both
+    sides under the same cache and machine conditions; a ratio between
+    separately built structures mostly measured where their pages landed.
+    ``get`` picks the list's get: ``"typed"`` (``seglist_get_value_unchecked``
+    into an ``int64_t``), ``"pointer"`` (``seglist_at_unchecked``) or
+    ``"checked"`` (``seglist_at``, NULL-checked).  Every index must be in
+    ``[0, n)``.
+
+    Returns ``(list_ns, array_ns, sum)``: two lists of per-pass ns and the
+    sum, which both sides must agree on (else RuntimeError).
     """
     cdef seglist_t s
     cdef Py_ssize_t i, m = idx.shape[0]
-    cdef int64_t t0, t1, acc = 0
-    cdef int64_t* a
-    cdef char* p
-    cdef size_t span
-    cdef char* raw
-    cdef int rc = 0
+    cdef int64_t acc_l = 0, acc_a = 0, tl, ta
+    cdef int64_t* a = NULL
+    cdef size_t span = 0
+    cdef char* raw = NULL
+    cdef int rc = 0, r, how
     cdef const int64_t* ix = &idx[0] if m else NULL
-    if side not in ("list", "list_checked", "array"):
-        raise ValueError(f"unknown side {side!r}")
-    cdef bint checked = side == "list_checked"
+    if passes < 1:
+        raise ValueError("passes must be at least 1")
+    if get not in ("typed", "pointer", "checked"):
+        raise ValueError(f"unknown get {get!r}")
+    how = ("typed", "pointer", "checked").index(get)
     if m and (np.min(idx) < 0 or np.max(idx) >= n):
         raise ValueError("indices out of range")
-    if side == "array":
-        a = <int64_t*>_map_fresh(<size_t>n * 8, &span, &raw)
-        with nogil:
-            for i in range(n):
-                a[i] = i * 3 + 1
-            t0 = _now()
-            for i in range(m):
-                acc += a[ix[i]]
-            t1 = _now()
-            segpy_os_unmap(raw, span)
-        return t1 - t0, acc
+    list_ns, array_ns = [], []
     s.epoch = 0
     seglist_init(&s, 8, _SHIFT_INT64, &alloc.iface)
     try:
@@ -324,19 +367,32 @@ def random_get(Allocator alloc not None, Py_ssize_t n, const int64_t[::1] idx,
                 if rc != 0:
                     break
         seglist_raise(&s, alloc, rc, n)
+        a = <int64_t*>_map_fresh(<size_t>n * 8, &span, &raw)
         with nogil:
-            if not checked:
-                t0 = _now()
-                for i in range(m):
-                    acc += (<int64_t*>seglist_at_unchecked(&s, ix[i]))[0]
-                t1 = _now()
-            else:
-                t0 = _now()
-                for i in range(m):
-                    p = seglist_at(&s, ix[i])
-                    if p != NULL:
-                        acc += (<int64_t*>p)[0]
-                t1 = _now()
-        return t1 - t0, acc
+            for i in range(n):
+                a[i] = i * 3 + 1
+        for r in range(passes):
+            # Each timed pass right after an untimed one over the same
+            # structure: on a list near the cache size the two structures
+            # evict each other, and without this the side timed second in
+            # a round is measured cold (1.3x) and the other warm (1.05x).
+            with nogil:
+                if r % 2 == 0:
+                    _gets_list(&s, ix, m, how, &acc_l)
+                    tl = _gets_list(&s, ix, m, how, &acc_l)
+                    _gets_array(a, ix, m, &acc_a)
+                    ta = _gets_array(a, ix, m, &acc_a)
+                else:
+                    _gets_array(a, ix, m, &acc_a)
+                    ta = _gets_array(a, ix, m, &acc_a)
+                    _gets_list(&s, ix, m, how, &acc_l)
+                    tl = _gets_list(&s, ix, m, how, &acc_l)
+            if acc_l != acc_a:
+                raise RuntimeError(f"sums differ: list {acc_l}, array {acc_a}")
+            list_ns.append(tl)
+            array_ns.append(ta)
+        return list_ns, array_ns, acc_l
     finally:
+        if raw != NULL:
+            segpy_os_unmap(raw, span)
         seglist_destroy(&s)

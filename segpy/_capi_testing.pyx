@@ -18,6 +18,8 @@ from libc.stdint cimport SIZE_MAX
 from libc.stdlib cimport free
 from libc.stdlib cimport malloc
 
+import numpy as np
+
 from segpy.alloc cimport Allocator
 from segpy.alloc cimport segpy_alloc_stats_t
 from segpy.alloc cimport segpy_allocator_t
@@ -35,13 +37,16 @@ from segpy.heap cimport heap_as_allocator
 from segpy.heap cimport heap_destroy
 from segpy.heap cimport heap_init
 from segpy.heap cimport heap_t
-from segpy.seglist cimport SegmentedList
 from segpy.seglist cimport SEGPY_MAX_SEGMENTS
+from segpy.seglist cimport SegmentedList
 from segpy.seglist cimport seglist_at
 from segpy.seglist cimport seglist_at_unchecked
 from segpy.seglist cimport seglist_capacity
 from segpy.seglist cimport seglist_destroy
+from segpy.seglist cimport seglist_get_value
+from segpy.seglist cimport seglist_get_value_unchecked
 from segpy.seglist cimport seglist_init
+from segpy.seglist cimport seglist_itemsize_is
 from segpy.seglist cimport seglist_len
 from segpy.seglist cimport seglist_push_bytes
 from segpy.seglist cimport seglist_push_value
@@ -49,6 +54,7 @@ from segpy.seglist cimport seglist_push_value_unchecked
 from segpy.seglist cimport seglist_segment
 from segpy.seglist cimport seglist_t
 from segpy.seglist cimport seglist_used_segments
+from segpy.seglist cimport seglist_value_t
 from segpy.seglist cimport segmented_list_adopt
 from segpy.seglist cimport segmented_list_raise
 from segpy.seglist cimport segmented_list_struct
@@ -98,34 +104,104 @@ def poke_base(SegmentedList lst, int slot, size_t value):
     return old
 
 
+cdef object _typed_op(seglist_t* s, str op, Py_ssize_t i, object value,
+                      seglist_value_t* v):
+    # One fused-type operation on element type seglist_value_t (chosen by
+    # the type of v): "push" the value, or "get"/"get_unchecked" element i.
+    cdef int rc
+    if op == "push":
+        v[0] = value
+        return seglist_push_value(s, v[0])
+    if op == "get":
+        rc = seglist_get_value(s, i, v)
+    elif op == "get_unchecked":
+        rc = seglist_get_value_unchecked(s, i, v)
+    else:
+        raise ValueError(f"unknown operation {op!r}")
+    return rc, (v[0] if rc == 0 else None)
+
+
+def typed_op(SegmentedList lst, str ctype, str op, Py_ssize_t i=0, value=0):
+    """Run a fused typed push or get with the C type named ``ctype``.
+
+    ``op`` is ``"push"`` (returns the code of ``seglist_push_value``),
+    ``"get"`` or ``"get_unchecked"`` (return ``(code, value or None)`` of
+    ``seglist_get_value`` / ``seglist_get_value_unchecked`` at index ``i``).
+    """
+    cdef seglist_t* s = segmented_list_struct(lst)
+    cdef int8_t i8
+    cdef int16_t i16
+    cdef int32_t i32
+    cdef int64_t i64
+    cdef uint8_t u8
+    cdef uint16_t u16
+    cdef uint32_t u32
+    cdef uint64_t u64
+    cdef float f32
+    cdef double f64
+    cdef float complex c64
+    cdef double complex c128
+    if ctype == "int8":
+        return _typed_op(s, op, i, value, &i8)
+    if ctype == "int16":
+        return _typed_op(s, op, i, value, &i16)
+    if ctype == "int32":
+        return _typed_op(s, op, i, value, &i32)
+    if ctype == "int64":
+        return _typed_op(s, op, i, value, &i64)
+    if ctype == "uint8":
+        return _typed_op(s, op, i, value, &u8)
+    if ctype == "uint16":
+        return _typed_op(s, op, i, value, &u16)
+    if ctype == "uint32":
+        return _typed_op(s, op, i, value, &u32)
+    if ctype == "uint64":
+        return _typed_op(s, op, i, value, &u64)
+    if ctype == "float32":
+        return _typed_op(s, op, i, value, &f32)
+    if ctype == "float64":
+        return _typed_op(s, op, i, value, &f64)
+    if ctype == "complex64":
+        return _typed_op(s, op, i, value, &c64)
+    if ctype == "complex128":
+        return _typed_op(s, op, i, value, &c128)
+    raise ValueError(f"unknown C type {ctype!r}")
+
+
 def push_one(SegmentedList lst, str ctype, value):
     """Push one C value of type ``ctype`` through the checked fused push; return the code."""
+    return typed_op(lst, ctype, "push", 0, value)
+
+
+def sum_gets(SegmentedList lst, const int64_t[::1] idx, str how="typed"):
+    """Sum an int64 list's elements at ``idx`` in a nogil loop of gets.
+
+    ``how``: ``"typed"`` (``seglist_get_value_unchecked``), ``"pointer"``
+    (``seglist_at_unchecked``) or ``"checked"`` (``seglist_get_value``,
+    skipping indices it refuses).  Returns ``(sum, refused)``.
+    """
     cdef seglist_t* s = segmented_list_struct(lst)
-    if ctype == "int8":
-        return seglist_push_value(s, <int8_t>value)
-    if ctype == "int16":
-        return seglist_push_value(s, <int16_t>value)
-    if ctype == "int32":
-        return seglist_push_value(s, <int32_t>value)
-    if ctype == "int64":
-        return seglist_push_value(s, <int64_t>value)
-    if ctype == "uint8":
-        return seglist_push_value(s, <uint8_t>value)
-    if ctype == "uint16":
-        return seglist_push_value(s, <uint16_t>value)
-    if ctype == "uint32":
-        return seglist_push_value(s, <uint32_t>value)
-    if ctype == "uint64":
-        return seglist_push_value(s, <uint64_t>value)
-    if ctype == "float32":
-        return seglist_push_value(s, <float>value)
-    if ctype == "float64":
-        return seglist_push_value(s, <double>value)
-    if ctype == "complex64":
-        return seglist_push_value(s, <float complex>value)
-    if ctype == "complex128":
-        return seglist_push_value(s, <double complex>value)
-    raise ValueError(f"unknown C type {ctype!r}")
+    cdef Py_ssize_t k, m = idx.shape[0], refused = 0
+    cdef int64_t acc = 0, v
+    cdef int mode
+    if how not in ("typed", "pointer", "checked"):
+        raise ValueError(f"unknown get {how!r}")
+    mode = ("typed", "pointer", "checked").index(how)
+    if mode != 2 and m and (np.min(idx) < 0 or np.max(idx) >= s.length):
+        raise ValueError("indices out of range")
+    if not seglist_itemsize_is(s, sizeof(int64_t)):
+        raise ValueError("not a list of 8-byte elements")
+    with nogil:
+        for k in range(m):
+            if mode == 0:
+                seglist_get_value_unchecked(s, idx[k], &v)
+            elif mode == 1:
+                v = (<int64_t*>seglist_at_unchecked(s, idx[k]))[0]
+            elif seglist_get_value(s, idx[k], &v) != 0:
+                refused += 1
+                continue
+            acc += v
+    return acc, refused
 
 
 def push_bytes(SegmentedList lst, bytes data):

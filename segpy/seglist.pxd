@@ -94,8 +94,8 @@ cdef extern from *:
     """
     #if defined(_MSC_VER)
     #include <intrin.h>
-    static inline int segpy_msb64(unsigned long long x) {
-        unsigned long i; _BitScanReverse64(&i, x); return (int)i;
+    static inline size_t segpy_msb64(unsigned long long x) {
+        unsigned long i; _BitScanReverse64(&i, x); return (size_t)i;
     }
     #elif (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(__LZCNT__)
     /* Index of the highest set bit; x must be non-zero.
@@ -105,20 +105,22 @@ cdef extern from *:
      * serialises independent lookups in a loop (random gets) and stops
      * their cache misses from overlapping.  Zeroing the register first (an
      * idiom the CPU resolves at rename) breaks that false dependency:
-     * random gets on a cache-resident list went from 2.75 to 0.98 ns. */
-    static inline int segpy_msb64(unsigned long long x) {
+     * random gets on a cache-resident list went from 2.75 to 0.98 ns.
+     * The result is word-sized so that indexing a table with it needs no
+     * sign extension (one instruction less per lookup). */
+    static inline size_t segpy_msb64(unsigned long long x) {
         unsigned long long r;
         __asm__("xorl %k0, %k0; bsrq %1, %0" : "=&r"(r) : "rm"(x) : "cc");
-        return (int)r;
+        return (size_t)r;
     }
     #else
     /* Index of the highest set bit; x must be non-zero. */
-    static inline int segpy_msb64(unsigned long long x) {
-        return 63 - __builtin_clzll(x);
+    static inline size_t segpy_msb64(unsigned long long x) {
+        return (size_t)(63 - __builtin_clzll(x));
     }
     #endif
     """
-    int segpy_msb64(unsigned long long x) noexcept nogil
+    size_t segpy_msb64(unsigned long long x) noexcept nogil
 
 
 cdef enum:
@@ -191,7 +193,7 @@ cdef inline int seglist_locate(const seglist_t* s, Py_ssize_t i,
                                Py_ssize_t* offset) noexcept nogil:
     """Segment holding index ``i`` (``0 <= i < max_length``); offset via ``offset``."""
     cdef uint64_t t = <uint64_t>i + (<uint64_t>1 << s.shift)
-    cdef int msb = segpy_msb64(t)
+    cdef int msb = <int>segpy_msb64(t)
     offset[0] = <Py_ssize_t>(t ^ (<uint64_t>1 << msb))
     return msb - s.shift
 
@@ -345,6 +347,38 @@ cdef inline int seglist_push_value(seglist_t* s, seglist_value_t v) noexcept nog
         s.failed_bytes = 0
         return SEGPY_EINVAL
     return seglist_push_value_unchecked(s, v)
+
+
+cdef inline int seglist_get_value_unchecked(const seglist_t* s, Py_ssize_t i,
+                                            seglist_value_t* out) noexcept nogil:
+    """``out[0] = element i`` with one typed load; returns 0.
+
+    The typed twin of ``seglist_at_unchecked``: the element size is a
+    compile-time constant, so the lookup's multiply folds into the load's
+    addressing mode (``bases[msb] + t * 8`` is one ``mov``), which keeps a
+    loop of random gets about as short as the same loop over a C array.
+    Safety: ``0 <= i < length`` and ``sizeof(out[0]) == itemsize`` (check
+    the size once with ``seglist_itemsize_is``).
+    """
+    cdef size_t t = <size_t>i + (<size_t>1 << s.shift)
+    out[0] = (<const seglist_value_t*>(s.bases[segpy_msb64(t)]
+                                       + t * sizeof(seglist_value_t)))[0]
+    return SEGPY_OK
+
+
+cdef inline int seglist_get_value(const seglist_t* s, Py_ssize_t i,
+                                  seglist_value_t* out) noexcept nogil:
+    """``out[0] = element i``, checking the index and the element size.
+
+    Returns 0, or SEGPY_EINVAL (``out`` untouched) if ``i`` is not in
+    ``[0, length)`` or ``sizeof(out[0]) != itemsize``.  Negative indices are
+    not wrapped: C callers index from 0.  Only the size is checked: reading
+    an int64 list into a double gives the element's bits.
+    """
+    # One unsigned compare rejects negatives too.
+    if <size_t>i >= <size_t>s.length or <Py_ssize_t>sizeof(seglist_value_t) != s.itemsize:
+        return SEGPY_EINVAL
+    return seglist_get_value_unchecked(s, i, out)
 
 
 cdef inline bint seglist_itemsize_is(const seglist_t* s, size_t nbytes) noexcept nogil:

@@ -72,6 +72,52 @@ def test_fused_push_checks_size_only():
     assert lst[0] == np.array([1.5]).view(np.int64)[0]
 
 
+# -- typed gets -----------------------------------------------------------------
+
+@pytest.mark.parametrize("ctype", sorted(CTYPES))
+@pytest.mark.parametrize("op", ["get", "get_unchecked"])
+def test_fused_get_reads_every_element(ctype, op):
+    dt = np.dtype(CTYPES[ctype])
+    values = (np.arange(300) * 7 % 120).astype(dt)
+    if dt.kind == "c":
+        values = values + 1j * values[::-1]
+    lst = segpy.SegmentedList(dt, values, first_segment=2)      # 8 segments
+    got = [capi_t.typed_op(lst, ctype, op, i) for i in range(len(values))]
+    assert [rc for rc, _ in got] == [0] * len(values)
+    assert np.array([v for _, v in got], dtype=dt).tobytes() == values.tobytes()
+
+
+@pytest.mark.parametrize("i", [-1, 5, 6, 2**40, -2**62])
+def test_fused_get_refuses_an_index_outside_the_list(i):
+    lst = segpy.SegmentedList("q", range(5))
+    lst.reserve(100)                     # capacity beyond length is still out of range
+    assert capi_t.typed_op(lst, "int64", "get", i) == (SEGPY_EINVAL, None)
+    assert capi_t.typed_op(lst, "int64", "get", 4) == (0, 4)
+
+
+@pytest.mark.parametrize("ctype", ["int8", "int32", "uint16", "float32", "complex128"])
+def test_fused_get_of_the_wrong_size_is_refused(ctype):
+    lst = segpy.SegmentedList("q", range(7))
+    before = snapshot(lst)
+    assert capi_t.typed_op(lst, ctype, "get", 3) == (SEGPY_EINVAL, None)
+    assert snapshot(lst) == before
+
+
+@pytest.mark.parametrize("first_segment", [1, 64])
+def test_nogil_random_gets_agree_with_numpy(first_segment):
+    rng = np.random.default_rng(5)
+    ref = rng.integers(-2**62, 2**62, 50_000)
+    lst = segpy.SegmentedList("q", ref, first_segment=first_segment)
+    idx = rng.integers(0, len(ref), 20_000)
+    want = int(ref[idx].sum(dtype=np.int64))      # wraps as the C sum does
+    assert capi_t.sum_gets(lst, idx, "typed") == (want, 0)
+    assert capi_t.sum_gets(lst, idx, "pointer") == (want, 0)
+    bad = np.concatenate([idx, [-1, len(ref), 2**50]])
+    assert capi_t.sum_gets(lst, bad, "checked") == (want, 3)
+    with pytest.raises(ValueError, match="out of range"):
+        capi_t.sum_gets(lst, bad, "typed")
+
+
 def test_raw_push_checks_the_callers_size():
     lst = segpy.SegmentedList(RECORD)
     rec = np.zeros(1, RECORD)
