@@ -214,9 +214,8 @@ cdef inline size_t* _pend_slot(hblock_t* b) noexcept nogil:
     return <size_t*>((<char*>b) + HEAP_HDR)
 
 
-cdef inline bint _pend_push(heap_t* h, hblock_t* b) noexcept nogil:
-    # File free block b (header final, in no bucket) as pending.  False if
-    # the slot array cannot grow: the caller then files b in its bucket.
+cdef inline bint _pend_reserve(heap_t* h) noexcept nogil:
+    # Room for one more pending slot; False if the slot array cannot grow.
     cdef size_t cap
     cdef hblock_t** arr
     if h.n_pend == h.cap_pend:
@@ -226,22 +225,32 @@ cdef inline bint _pend_push(heap_t* h, hblock_t* b) noexcept nogil:
             return False
         h.pend = arr
         h.cap_pend = cap
+    return True
+
+
+cdef inline void _pend_take_slot(heap_t* h, hblock_t* b) noexcept nogil:
+    # Give free block b the next pending slot (room reserved).  The caller
+    # sets b's PENDING flag and the next header's PREV_PENDING mirror (which
+    # lets a release merging into b learn that b is pending from its own
+    # header, without reading b's).
     _pend_slot(b)[0] = h.n_pend
     h.pend[h.n_pend] = b
     h.n_pend += 1
     h.n_pend_live += 1
-    b.size |= HEAP_PENDING
-    # Mirrored in the next header, so that a release merging into b learns
-    # that b is pending from its own header, without reading b's.
-    _next(b).size |= HEAP_PREV_PENDING
-    return True
 
 
-cdef inline void _pend_kill(heap_t* h, hblock_t* b) noexcept nogil:
-    # Pending block b is being absorbed or taken: clear its slot and flag.
+cdef inline void _pend_unslot(heap_t* h, hblock_t* b) noexcept nogil:
+    # Pending block b is being absorbed: clear its slot and its own flag,
+    # but not the PREV_PENDING mirror in the next header (the caller
+    # rewrites that header anyway).
     h.pend[_pend_slot(b)[0]] = NULL
     h.n_pend_live -= 1
     b.size &= ~(<size_t>HEAP_PENDING)
+
+
+cdef inline void _pend_kill(heap_t* h, hblock_t* b) noexcept nogil:
+    # Pending block b is being absorbed or taken: clear its slot and flags.
+    _pend_unslot(h, b)
     _next(b).size &= ~(<size_t>HEAP_PREV_PENDING)
 
 
@@ -650,13 +659,24 @@ cdef hblock_t* _lookup(heap_t* h, void* p, size_t nbytes, Py_ssize_t* region) no
 cdef inline int _free_block(heap_t* h, hblock_t* b, size_t nbytes, Py_ssize_t r) noexcept nogil:
     # Release the validated used block b of region r: coalesce with free
     # neighbours, then cache or unmap a region left empty.
+    #
+    # Memory traffic, for a release in random order into a big heap: the
+    # only header *loads* are b's and the next one's (prefetched by
+    # heap_release).  The headers at the far ends of merged runs (the
+    # previous run's start, the header after the next run) are only
+    # *stored* to, and a store that misses the cache waits in the store
+    # buffer instead of stalling the next release, as a load would.  So:
+    # no flag is read-modify-written there when its value is known, and
+    # "region empty" is decided from sizes, not from those headers.
     cdef segpy_alloc_common_t* c = &h.common
     cdef hblock_t* nxt
     cdef hblock_t* prv
-    cdef size_t bsize, hs, psize
+    cdef size_t bsize, hs, psize = 0
     cdef bint into_dv = False
     cdef bint in_place = False
     cdef bint pending = False
+    cdef bint merged_next = False
+    cdef bint next_was_pending = False
     segpy_common_note_release(c, nbytes)
     hs = b.size
     bsize = hs & ~(<size_t>HEAP_FLAGS)
@@ -664,11 +684,14 @@ cdef inline int _free_block(heap_t* h, hblock_t* b, size_t nbytes, Py_ssize_t r)
         memset((<char*>b) + HEAP_HDR, SEGPY_ADEBUG_FILL_FREE, bsize - HEAP_HDR)
     nxt = <hblock_t*>((<char*>b) + bsize)
     if (nxt.size & HEAP_USED) == 0:
+        merged_next = True
         if nxt == h.dv:
             _set_dv(h, NULL)
             into_dv = True
         elif nxt.size & HEAP_PENDING:
-            _pend_kill(h, nxt)
+            # The header after nxt keeps PREV_PENDING for now (see below).
+            next_was_pending = True
+            _pend_unslot(h, nxt)
         else:
             _remove(h, nxt)
         bsize += _bsize(nxt)
@@ -703,28 +726,40 @@ cdef inline int _free_block(heap_t* h, hblock_t* b, size_t nbytes, Py_ssize_t r)
         if c.debug:
             memset(b, SEGPY_ADEBUG_FILL_FREE, HEAP_HDR)
         b = prv
+    if bsize == h.regs[r].size - HEAP_REGION_HDR - HEAP_END_HDR:
+        # The region is empty again: keep it for reuse, or give it back.
+        c.st.cached_bytes += h.regs[r].size
+        if c.st.cached_bytes > h.cache_bytes:
+            # Detach b (it spans the region) and unmap.
+            if in_place:
+                _remove_sized(h, b, psize)     # still filed under prv's old size
+            elif pending:
+                _pend_kill(h, b)
+            if _drop_region(h, r) == 0:
+                return 0
+            # Unmapping failed (counted): keep the region as an ordinary
+            # cached one.  b is now in no bucket and not pending.
+            in_place = False
+            pending = False
+    if not into_dv and not in_place and not pending:
+        pending = _pend_reserve(h)
+        if pending:
+            _pend_take_slot(h, b)
     # b's predecessor is used (or b is first): no PREV_FREE flag.
     b.size = bsize | (HEAP_PENDING if pending else 0)
     nxt.prev_size = bsize
-    # (No stale PREV_PENDING here: an absorbed pending next block cleared it.)
-    nxt.size |= HEAP_PREV_FREE | (HEAP_PREV_PENDING if pending else 0)
-    if _bsize(nxt) == 0 and b.prev_size == 0:
-        # The region is empty again: keep it for reuse, or give it back.
-        c.st.cached_bytes += bsize + HEAP_REGION_HDR + HEAP_END_HDR
-        if c.st.cached_bytes > h.cache_bytes:
-            if in_place:
-                _remove(h, b)      # same bucket as before by construction
-                in_place = False
-            elif pending:
-                _pend_kill(h, b)
-                pending = False
-            if _drop_region(h, r) == 0:
-                return 0
+    # nxt's PREV_* flags must become PREV_FREE | (PREV_PENDING if b is
+    # pending).  After merging with a free next block they already are
+    # PREV_FREE | (PREV_PENDING if that block was pending): write only if
+    # that differs.  Otherwise nxt is b's old neighbour, whose header was
+    # just read.
+    if not merged_next or next_was_pending != pending:
+        nxt.size = (nxt.size & ~(<size_t>HEAP_PREV_FLAGS)) | HEAP_PREV_FREE \
+            | (HEAP_PREV_PENDING if pending else 0)
     if into_dv:
         _set_dv(h, b)
     elif not in_place and not pending:
-        if not _pend_push(h, b):
-            _insert(h, b)
+        _insert(h, b)
     return 0
 
 
