@@ -108,6 +108,11 @@ ctypedef struct heap_t:
     heap_region_t* regs        # mapped regions sorted by base (libc array)
     size_t n_regs
     size_t cap_regs
+    # Region lookup cache, direct-mapped by 2 MiB chunk of the address:
+    # rcache[(p >> 21) % 64] is 1 + the index of the region last found for
+    # such a chunk, or 0.  Only a hint (the bounds are always checked);
+    # cleared whenever the region table changes, since indices shift.
+    uint32_t rcache[64]
     # Pending free blocks: released blocks are coalesced at once (the
     # headers never show two adjacent free blocks), but a merged block is
     # filed in its bucket lazily.  It is appended here instead (a

@@ -177,7 +177,7 @@ cdef inline size_t _need(heap_t* h, size_t nbytes) noexcept nogil:
     return n if n >= HEAP_MIN_BLOCK else HEAP_MIN_BLOCK
 
 
-cdef inline Py_ssize_t _find_region(heap_t* h, char* p) noexcept nogil:
+cdef inline Py_ssize_t _search_region(heap_t* h, char* p) noexcept nogil:
     # Branch-free binary search of the sorted region table (random release
     # addresses would mispredict every branch of an ordinary one); -1 if p
     # lies in no region.
@@ -191,6 +191,21 @@ cdef inline Py_ssize_t _find_region(heap_t* h, char* p) noexcept nogil:
     if p >= h.regs[lo].base and p < h.regs[lo].base + h.regs[lo].size:
         return <Py_ssize_t>lo
     return -1
+
+
+cdef inline Py_ssize_t _find_region(heap_t* h, char* p) noexcept nogil:
+    # The region holding p, or -1.  A cache hit costs one load and two
+    # compares instead of log2(regions) dependent loads.
+    cdef size_t k = (<size_t>p >> 21) & 63
+    cdef size_t r = h.rcache[k]
+    if r - 1 < h.n_regs:            # r != 0 and in the table (unsigned wrap for 0)
+        r -= 1
+        if p >= h.regs[r].base and p < h.regs[r].base + h.regs[r].size:
+            return <Py_ssize_t>r
+    cdef Py_ssize_t found = _search_region(h, p)
+    if found >= 0:
+        h.rcache[k] = <uint32_t>(found + 1)
+    return found
 
 
 cdef inline void _set_dv(heap_t* h, hblock_t* b) noexcept nogil:
@@ -313,6 +328,7 @@ cdef hblock_t* _new_region(heap_t* h, size_t rbytes, size_t request) noexcept no
     h.regs[i].base = base
     h.regs[i].size = rbytes
     h.n_regs += 1
+    memset(h.rcache, 0, sizeof(h.rcache))     # indices from i on moved
     b = <hblock_t*>(base + HEAP_REGION_HDR)
     b.prev_size = 0
     b.size = rbytes - HEAP_REGION_HDR - HEAP_END_HDR
@@ -333,6 +349,7 @@ cdef int _drop_region(heap_t* h, Py_ssize_t r) noexcept nogil:
     h.common.st.cached_bytes -= size
     memmove(&h.regs[r], &h.regs[r + 1], (h.n_regs - <size_t>r - 1) * sizeof(heap_region_t))
     h.n_regs -= 1
+    memset(h.rcache, 0, sizeof(h.rcache))     # indices after r moved
     return 0
 
 
@@ -370,6 +387,7 @@ cdef void heap_destroy(heap_t* h) noexcept nogil:
     free(h.regs)
     h.regs = NULL
     h.n_regs = h.cap_regs = 0
+    memset(h.rcache, 0, sizeof(h.rcache))
     free(h.pend)
     h.pend = NULL
     h.n_pend = h.cap_pend = h.n_pend_live = 0
