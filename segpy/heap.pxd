@@ -109,10 +109,10 @@ ctypedef struct heap_t:
     size_t n_regs
     size_t cap_regs
     # Region lookup cache, direct-mapped by 2 MiB chunk of the address:
-    # rcache[(p >> 21) % 64] is 1 + the index of the region last found for
+    # rcache[(p >> 21) % 256] is 1 + the index of the region last found for
     # such a chunk, or 0.  Only a hint (the bounds are always checked);
     # cleared whenever the region table changes, since indices shift.
-    uint32_t rcache[64]
+    uint32_t rcache[256]
     # Pending free blocks: released blocks are coalesced at once (the
     # headers never show two adjacent free blocks), but a merged block is
     # filed in its bucket lazily.  It is appended here instead (a

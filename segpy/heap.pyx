@@ -196,7 +196,7 @@ cdef inline Py_ssize_t _search_region(heap_t* h, char* p) noexcept nogil:
 cdef inline Py_ssize_t _find_region(heap_t* h, char* p) noexcept nogil:
     # The region holding p, or -1.  A cache hit costs one load and two
     # compares instead of log2(regions) dependent loads.
-    cdef size_t k = (<size_t>p >> 21) & 63
+    cdef size_t k = (<size_t>p >> 21) & 255
     cdef size_t r = h.rcache[k]
     if r - 1 < h.n_regs:            # r != 0 and in the table (unsigned wrap for 0)
         r -= 1
