@@ -264,7 +264,7 @@ cdef int sysalloc_release(void* ctx, void* ptr, size_t nbytes) noexcept nogil:
 cdef int sysalloc_stats(void* ctx, segpy_alloc_stats_t* out) noexcept nogil:
     """Copy the counters into ``out``.  No GIL needed; returns 0."""
     cdef sysalloc_t* a = <sysalloc_t*>ctx
-    out[0] = a.common.st
+    segpy_common_stats_out(&a.common, out)
     out.overhead_bytes = a.common.st.bytes_mapped - a.common.st.bytes_in_use
     return 0
 
@@ -572,7 +572,7 @@ cdef class Allocator:
         # Debug mode: a live block when the allocator dies is a leak (a C
         # user's request never released: Python blocks and lists keep their
         # allocator alive).  Reported as a ResourceWarning naming the blocks.
-        if self.common == NULL or not self.common.debug or self.common.st.n_blocks == 0:
+        if self.common == NULL or not self.common.debug or segpy_common_n_blocks(self.common) == 0:
             return 0
         detail = ""
         try:
@@ -585,7 +585,7 @@ cdef class Allocator:
         except Exception:   # a report must never raise from a destructor
             pass
         warnings.warn(
-            f"{type(self).__name__} destroyed with {self.common.st.n_blocks} live "
+            f"{type(self).__name__} destroyed with {segpy_common_n_blocks(self.common)} live "
             f"block(s) holding {self.common.st.bytes_in_use} bytes (leaked){detail}",
             ResourceWarning, stacklevel=2)
         return 0

@@ -53,6 +53,8 @@ from segpy.alloc cimport segpy_common_fail
 from segpy.alloc cimport segpy_common_init
 from segpy.alloc cimport segpy_common_note_alloc
 from segpy.alloc cimport segpy_common_note_release
+from segpy.alloc cimport segpy_common_n_blocks
+from segpy.alloc cimport segpy_common_stats_out
 from segpy.alloc cimport segpy_page_size
 from segpy.alloc cimport segpy_round_up
 
@@ -445,8 +447,8 @@ cdef int bufalloc_stats(void* ctx, segpy_alloc_stats_t* out) noexcept nogil:
     block's two guard areas.
     """
     cdef bufalloc_t* a = <bufalloc_t*>ctx
-    out[0] = a.common.st
-    out.header_bytes = a.n_hdr * sizeof(bufhdr_t) + a.common.st.n_blocks * 2 * a.guard
+    segpy_common_stats_out(&a.common, out)
+    out.header_bytes = a.n_hdr * sizeof(bufhdr_t) + segpy_common_n_blocks(&a.common) * 2 * a.guard
     out.overhead_bytes = a.common.st.bytes_mapped - a.common.st.bytes_in_use
     return 0
 
@@ -514,11 +516,11 @@ cdef int bufalloc_check(bufalloc_t* a) noexcept nogil:
                  "the blocks end at offset %zu but the data area at %zu", prev_end, a.data_end)
         c.last_error = SEGPY_ACORRUPT
         return SEGPY_ACORRUPT
-    if used != c.st.bytes_in_use or n_used != c.st.n_blocks or n_free != a.n_free:
+    if used != c.st.bytes_in_use or n_used != segpy_common_n_blocks(c) or n_free != a.n_free:
         snprintf(c.message, sizeof(c.message),
                  "stats disagree with the headers: %zu bytes in %zu used and %zu free "
                  "blocks, stats say %zu bytes in %zu blocks and %zu free",
-                 used, n_used, n_free, c.st.bytes_in_use, c.st.n_blocks, a.n_free)
+                 used, n_used, n_free, c.st.bytes_in_use, segpy_common_n_blocks(c), a.n_free)
         c.last_error = SEGPY_ACORRUPT
         return SEGPY_ACORRUPT
     return 0
@@ -704,5 +706,5 @@ cdef class BufferAllocator(Allocator):
 
     cdef object _regions(self):
         return np.array([(0, <size_t>self.state.base, self.state.size,
-                          self.state.common.st.bytes_in_use, self.state.common.st.n_blocks)],
+                          self.state.common.st.bytes_in_use, segpy_common_n_blocks(&self.state.common))],
                         dtype=_REGION_DTYPE)

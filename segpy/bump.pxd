@@ -44,7 +44,7 @@ Scope frames (``scopes[0]`` is a sentinel for "no scope", checkpoint (0, 0))::
                                         after it and before scopes[k+1]'s.
 
   Invariants: checkpoints are non-decreasing in (blk, off) and <= (cur, top);
-  the sum of the frames' n_live is ``common.st.n_blocks``; so is the sum of
+  the sum of the frames' n_live is ``segpy_common_n_blocks(&common)``; so is the sum of
   the arena blocks' n_live.  A new allocation always belongs to the innermost
   frame; a release belongs to the innermost frame whose checkpoint is at or
   before the released position.  A scope can be rewound iff its n_live is 0.

@@ -42,6 +42,8 @@ from segpy.alloc cimport segpy_common_limit_ok
 from segpy.alloc cimport segpy_common_map
 from segpy.alloc cimport segpy_common_note_alloc
 from segpy.alloc cimport segpy_common_note_release
+from segpy.alloc cimport segpy_common_n_blocks
+from segpy.alloc cimport segpy_common_stats_out
 from segpy.alloc cimport segpy_common_unmap
 from segpy.alloc cimport segpy_page_size
 from segpy.alloc cimport segpy_round_up
@@ -348,11 +350,11 @@ cdef int bump_stats(void* ctx, segpy_alloc_stats_t* out) noexcept nogil:
     """Copy the counters into ``out`` and fill the derived fields; returns 0."""
     cdef bump_t* b = <bump_t*>ctx
     cdef int i
-    out[0] = b.common.st
+    segpy_common_stats_out(&b.common, out)
     out.overhead_bytes = b.common.st.bytes_mapped - b.common.st.bytes_in_use
     out.header_bytes = 0
     if b.common.debug:
-        out.header_bytes = b.common.st.n_blocks * (BUMP_HDR_BYTES + SEGPY_ADEBUG_GUARD_BYTES)
+        out.header_bytes = segpy_common_n_blocks(&b.common) * (BUMP_HDR_BYTES + SEGPY_ADEBUG_GUARD_BYTES)
     out.cached_bytes = 0
     for i in range(b.cur + 1, b.n):
         out.cached_bytes += b.blocks[i].size
@@ -396,10 +398,10 @@ cdef int bump_reset(bump_t* b) noexcept nogil:
     cdef int i, k, m
     cdef int rc = 0
     cdef bump_block_t keep
-    if b.common.st.n_blocks != 0:
+    if segpy_common_n_blocks(&b.common) != 0:
         snprintf(b.common.message, sizeof(b.common.message),
                  "reset with %zu live allocation(s) holding %zu bytes",
-                 b.common.st.n_blocks, b.common.st.bytes_in_use)
+                 segpy_common_n_blocks(&b.common), b.common.st.bytes_in_use)
         b.common.last_error = SEGPY_ABUSY
         return SEGPY_ABUSY
     if b.n_scopes > 1:
@@ -720,7 +722,7 @@ cdef class BumpAllocator(Allocator):
         if b.n < 0 or b.n > BUMP_MAX_BLOCKS or b.cur < -1 or b.cur >= max(b.n, 1):
             raise AllocatorError(f"bump: block table broken (n={b.n}, cur={b.cur})")
         if b.n == 0:
-            if b.cur != -1 or b.common.st.n_blocks:
+            if b.cur != -1 or segpy_common_n_blocks(&b.common):
                 raise AllocatorError("bump: no arena block but a current block or live allocations")
         else:
             if b.cur < 0:
@@ -739,9 +741,9 @@ cdef class BumpAllocator(Allocator):
             raise AllocatorError(
                 f"bump: {b.n} blocks of {total} bytes but stats say "
                 f"{b.common.st.n_regions} regions of {b.common.st.bytes_mapped}")
-        if live != b.common.st.n_blocks:
+        if live != segpy_common_n_blocks(&b.common):
             raise AllocatorError(
-                f"bump: blocks count {live} live allocations, stats {b.common.st.n_blocks}")
+                f"bump: blocks count {live} live allocations, stats {segpy_common_n_blocks(&b.common)}")
         if b.n_scopes < 1 or b.scopes[0].blk != 0 or b.scopes[0].off != 0:
             raise AllocatorError("bump: sentinel scope frame damaged")
         for f in range(b.n_scopes):
@@ -752,10 +754,10 @@ cdef class BumpAllocator(Allocator):
                 if b.cur >= 0 and (b.scopes[f].blk, b.scopes[f].off) > \
                         (b.cur, <size_t>(b.top - b.blocks[b.cur].base)):
                     raise AllocatorError(f"bump: scope frame {f} is after the bump pointer")
-        if flive != b.common.st.n_blocks:
+        if flive != segpy_common_n_blocks(&b.common):
             raise AllocatorError(
-                f"bump: scope frames count {flive} live allocations, stats {b.common.st.n_blocks}")
-        if b.common.st.n_blocks == 0 and b.common.st.bytes_in_use != 0:
+                f"bump: scope frames count {flive} live allocations, stats {segpy_common_n_blocks(&b.common)}")
+        if segpy_common_n_blocks(&b.common) == 0 and b.common.st.bytes_in_use != 0:
             raise AllocatorError("bump: bytes in use without live allocations")
         if not b.common.debug:
             return 0

@@ -37,6 +37,8 @@ from segpy.alloc cimport segpy_common_limit_ok
 from segpy.alloc cimport segpy_common_map
 from segpy.alloc cimport segpy_common_note_alloc
 from segpy.alloc cimport segpy_common_note_release
+from segpy.alloc cimport segpy_common_n_blocks
+from segpy.alloc cimport segpy_common_stats_out
 from segpy.alloc cimport segpy_common_unmap
 from segpy.alloc cimport segpy_page_size
 from segpy.alloc cimport segpy_round_up
@@ -510,7 +512,6 @@ cdef void* heap_request(void* ctx, size_t nbytes, size_t align) noexcept nogil:
                 h.dv_size = rem
                 c = &h.common
                 c.st.n_alloc += 1
-                c.st.n_blocks += 1
                 c.st.bytes_in_use += nbytes
                 if c.st.bytes_in_use > c.st.peak_bytes_in_use:
                     c.st.peak_bytes_in_use = c.st.bytes_in_use
@@ -866,11 +867,11 @@ cdef int heap_release(void* ctx, void* p, size_t nbytes) noexcept nogil:
 cdef int heap_stats(void* ctx, segpy_alloc_stats_t* out) noexcept nogil:
     """Copy the counters into ``out`` and derive ``overhead_bytes``.  Returns 0."""
     cdef heap_t* h = <heap_t*>ctx
-    out[0] = h.common.st
+    segpy_common_stats_out(&h.common, out)
     out.overhead_bytes = h.common.st.bytes_mapped - h.common.st.bytes_in_use
     # Kept implicit so the hot paths update one counter less: every live
     # block carries exactly hdr_per_block bytes of header (and guards).
-    out.header_bytes = h.common.st.n_blocks * h.hdr_per_block
+    out.header_bytes = segpy_common_n_blocks(&h.common) * h.hdr_per_block
     return 0
 
 
@@ -1081,8 +1082,8 @@ cdef int heap_check(heap_t* h) noexcept nogil:
     if n_pending != h.n_pend_live or j != n_pending:
         return _corrupt(h, -1, n_pending, h.n_pend_live,
                         "pending slots disagree with the pending free blocks")
-    if n_used != c.st.n_blocks:
-        return _corrupt(h, -1, n_used, c.st.n_blocks, "n_blocks disagrees with the used headers")
+    if n_used != segpy_common_n_blocks(c):
+        return _corrupt(h, -1, n_used, segpy_common_n_blocks(c), "n_blocks disagrees with the used headers")
     if c.debug and in_use != c.st.bytes_in_use:
         return _corrupt(h, -1, in_use, c.st.bytes_in_use, "bytes_in_use disagrees with the recorded sizes")
     if not c.debug and c.st.bytes_in_use > capacity:
