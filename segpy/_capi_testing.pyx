@@ -182,7 +182,8 @@ def sum_gets(SegmentedList lst, const int64_t[::1] idx, str how="typed"):
     """
     cdef seglist_t* s = segmented_list_struct(lst)
     cdef Py_ssize_t k, m = idx.shape[0], refused = 0
-    cdef int64_t acc = 0, v
+    cdef uint64_t acc = 0       # wraps (defined) like numpy's int64 sum; int64_t would overflow (UB)
+    cdef int64_t v
     cdef int mode
     if how not in ("typed", "pointer", "checked"):
         raise ValueError(f"unknown get {how!r}")
@@ -200,8 +201,8 @@ def sum_gets(SegmentedList lst, const int64_t[::1] idx, str how="typed"):
             elif seglist_get_value(s, idx[k], &v) != 0:
                 refused += 1
                 continue
-            acc += v
-    return acc, refused
+            acc += <uint64_t>v
+    return <int64_t>acc, refused
 
 
 def push_bytes(SegmentedList lst, bytes data):
