@@ -44,15 +44,12 @@ import sys
 import time
 import warnings
 
-# One BLAS thread: idle OpenBLAS workers spin on a 2-core box (nothing here
-# calls BLAS).  Must be set before numpy is imported.
-for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_v, "1")
-
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
-# Keep the source tree's segpy/ (no compiled modules) off sys.path.
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.getcwd()) != REPO]
+sys.path.insert(0, HERE)
+
+# report.py sets the BLAS thread count and drops the source tree from sys.path
+# on import, before numpy and segpy are imported.
+import report  # noqa: E402,F401
 
 import numpy as np  # noqa: E402
 
