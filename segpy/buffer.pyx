@@ -448,7 +448,7 @@ cdef int bufalloc_stats(void* ctx, segpy_alloc_stats_t* out) noexcept nogil:
     """
     cdef bufalloc_t* a = <bufalloc_t*>ctx
     segpy_common_stats_out(&a.common, out)
-    out.header_bytes = a.n_hdr * sizeof(bufhdr_t) + segpy_common_n_blocks(&a.common) * 2 * a.guard
+    out.header_bytes = a.n_hdr * sizeof(bufhdr_t) + out.n_blocks * 2 * a.guard
     out.overhead_bytes = a.common.st.bytes_mapped - a.common.st.bytes_in_use
     return 0
 

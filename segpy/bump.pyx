@@ -354,7 +354,7 @@ cdef int bump_stats(void* ctx, segpy_alloc_stats_t* out) noexcept nogil:
     out.overhead_bytes = b.common.st.bytes_mapped - b.common.st.bytes_in_use
     out.header_bytes = 0
     if b.common.debug:
-        out.header_bytes = segpy_common_n_blocks(&b.common) * (BUMP_HDR_BYTES + SEGPY_ADEBUG_GUARD_BYTES)
+        out.header_bytes = out.n_blocks * (BUMP_HDR_BYTES + SEGPY_ADEBUG_GUARD_BYTES)
     out.cached_bytes = 0
     for i in range(b.cur + 1, b.n):
         out.cached_bytes += b.blocks[i].size

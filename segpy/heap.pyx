@@ -871,7 +871,7 @@ cdef int heap_stats(void* ctx, segpy_alloc_stats_t* out) noexcept nogil:
     out.overhead_bytes = h.common.st.bytes_mapped - h.common.st.bytes_in_use
     # Kept implicit so the hot paths update one counter less: every live
     # block carries exactly hdr_per_block bytes of header (and guards).
-    out.header_bytes = segpy_common_n_blocks(&h.common) * h.hdr_per_block
+    out.header_bytes = out.n_blocks * h.hdr_per_block
     return 0
 
 
