@@ -753,7 +753,11 @@ cdef inline int _free_block(heap_t* h, hblock_t* b, size_t nbytes, Py_ssize_t r)
             if in_place:
                 _remove_sized(h, b, psize)     # still filed under prv's old size
             elif pending:
-                _pend_kill(h, b)
+                # b still has prv's old header: its "next" is the absorbed
+                # header of the block being released, so only the slot and
+                # b's own flag need clearing (the far header is written below
+                # if the unmapping fails).
+                _pend_unslot(h, b)
             if _drop_region(h, r) == 0:
                 return 0
             # Unmapping failed (counted): keep the region as an ordinary
