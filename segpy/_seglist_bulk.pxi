@@ -89,18 +89,14 @@ cdef Py_ssize_t _gather_words(const seglist_t* s, const cnp.npy_intp* idx,
 cdef Py_ssize_t _gather_bytes(const seglist_t* s, const cnp.npy_intp* idx,
                               Py_ssize_t m, char* out) noexcept nogil:
     """``_gather_words`` for any itemsize: one memcpy of ``itemsize`` per index."""
-    cdef const size_t* bases = s.bases     # see seglist_t in seglist.pxd
     cdef Py_ssize_t n = s.length, isz = s.itemsize
-    cdef uint64_t s0 = <uint64_t>1 << s.shift
-    cdef uint64_t t
     cdef Py_ssize_t k, i
     for k in range(m):
         i = idx[k]
         i += n & (i >> 63)
         if <size_t>i >= <size_t>n:
             return k
-        t = <uint64_t>i + s0
-        memcpy(out + k * isz, <const char*>(bases[segpy_msb64(t)] + t * <size_t>isz), isz)
+        memcpy(out + k * isz, seglist_at_unchecked(s, i), isz)
     return -1
 
 
