@@ -113,15 +113,22 @@ ctypedef struct heap_t:
     # such a chunk, or 0.  Only a hint (the bounds are always checked);
     # cleared whenever the region table changes, since indices shift.
     uint32_t rcache[256]
-    # Pending free blocks: released blocks are coalesced at once (the
-    # headers never show two adjacent free blocks), but a merged block is
-    # filed in its bucket lazily.  It is appended here instead (a
-    # sequential store; its payload's first word holds its slot), and a
-    # later merge that absorbs it clears its slot (one store) instead of
-    # unlinking it from a bucket list, whose neighbours are random cache
-    # misses.  Every request that needs the buckets files the pending
-    # blocks first (_pend_drain), so the buckets are complete whenever
-    # they are searched.  Slots of absorbed blocks are NULL.
+    # Pending free blocks: free blocks kept in no bucket, listed here (a
+    # sequential store; a pending block's payload's first word holds its
+    # slot).  Two kinds:
+    #   * deferred: heap_release (no debug) only marks the block free and
+    #     lists it; coalescing waits for the next drain.  A random-order
+    #     release then touches the block's and the next block's headers
+    #     and nothing else, where merging at once also writes the far ends
+    #     of both neighbouring free runs (random cache misses);
+    #   * merged: _free_block's result (debug mode, or next to the dv),
+    #     left unfiled so that absorbing it later costs one slot store
+    #     instead of unlinking it from a bucket list.
+    # Pending blocks may touch each other and bucket blocks; a drain
+    # (_pend_drain) coalesces every run and files it, after which no two
+    # free blocks are adjacent.  Every request that needs the buckets,
+    # grow, trim, stats, check, blocks() and regions() drain first.  The
+    # dv never has a free neighbour.  Slots of absorbed blocks are NULL.
     hblock_t** pend            # libc array
     size_t n_pend              # slots used (live or NULL)
     size_t cap_pend
@@ -129,6 +136,14 @@ ctypedef struct heap_t:
     uint64_t fl_bitmap
     uint32_t sl_bitmap[64]
     hblock_t* heads[1024]
+    # Bytes of blocks whose coalescing was deferred since the last drain
+    # (see heap_release): past cache_bytes the release drains at once, so
+    # memory released in bulk still reaches the region cache and the OS.
+    size_t pend_bytes
+    # A drain sweeps every region's headers instead of settling the pending
+    # blocks one by one when at least this many are pending (and they are
+    # 1/32 of the live blocks; 0: always sweep).  1024; tests change it.
+    size_t sweep_min
 
 
 cdef int heap_init(heap_t* h, size_t max_bytes, size_t region_size, size_t cache_bytes,

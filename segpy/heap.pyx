@@ -271,18 +271,116 @@ cdef inline void _pend_kill(heap_t* h, hblock_t* b) noexcept nogil:
     _next(b).size &= ~(<size_t>HEAP_PREV_PENDING)
 
 
+cdef inline bint _absorb(heap_t* h, hblock_t* b, bint sweeping) noexcept nogil:
+    # Take free block b out of wherever it is kept, because a neighbour is
+    # merging it; True if it was the dv.  Its header becomes payload of the
+    # merged block, so its flags are left as they are.  A sweep drops the
+    # whole slot array at its end and does not clear single slots.
+    if b == h.dv:
+        _set_dv(h, NULL)
+        return True
+    if b.size & HEAP_PENDING:
+        if not sweeping:
+            h.pend[_pend_slot(b)[0]] = NULL
+        h.n_pend_live -= 1
+    else:
+        _remove(h, b)
+    return False
+
+
+cdef int _settle(heap_t* h, hblock_t* b, Py_ssize_t r, bint sweeping, bint into_dv,
+                 bint fresh) noexcept nogil:
+    # Coalesce the free block b of region r, in no bucket and no slot, with
+    # every free block around it (runs of pending blocks, which may end in
+    # bucket blocks), then file the result: the dv if the run held the dv
+    # (into_dv: b itself was the dv), else its bucket, and an emptied
+    # region is cached or, past cache_bytes, unmapped.  fresh: b was just
+    # released (not yet counted in cached_bytes even if it spans its
+    # region).  Returns 1 if region r was unmapped (indices after r then
+    # moved), else 0.
+    #
+    #   before:  | used | P | P | b | B | P | used |     P pending, B bucket
+    #   after:   | used |  one free block, filed   | used |
+    cdef segpy_alloc_common_t* c = &h.common
+    cdef size_t size = _bsize(b)
+    cdef size_t size0 = size
+    cdef hblock_t* prv
+    cdef hblock_t* nxt
+    while b.size & HEAP_PREV_FREE:
+        prv = <hblock_t*>((<char*>b) - b.prev_size)
+        into_dv |= _absorb(h, prv, sweeping)
+        size += b.prev_size
+        b = prv
+    nxt = <hblock_t*>((<char*>b) + size)
+    while (nxt.size & HEAP_USED) == 0:
+        into_dv |= _absorb(h, nxt, sweeping)
+        size += _bsize(nxt)
+        nxt = <hblock_t*>((<char*>b) + size)
+    b.size = size                  # its predecessor is used (or none): no flags
+    nxt.prev_size = size
+    nxt.size = (nxt.size & ~(<size_t>HEAP_PREV_FLAGS)) | HEAP_PREV_FREE
+    # A free block that spanned its region before (a merged pending block)
+    # was counted as cached when it became one; a run that does now is new.
+    if (fresh or size != size0) and b.prev_size == 0 and _bsize(nxt) == 0:
+        c.st.cached_bytes += h.regs[r].size
+        if c.st.cached_bytes > h.cache_bytes and _drop_region(h, r) == 0:
+            return 1
+    if into_dv:
+        _set_dv(h, b)
+    else:
+        _insert(h, b)
+    return 0
+
+
+cdef void _sweep(heap_t* h) noexcept nogil:
+    # Drain by walking every region's headers in address order: when most
+    # blocks are pending this streams through memory, where settling them
+    # in slot order (the order they were released in) jumps at random.
+    # Regions are walked from the last, so an unmapped one moves no index
+    # still to be walked.
+    cdef Py_ssize_t r = <Py_ssize_t>h.n_regs - 1
+    cdef hblock_t* b
+    cdef size_t s
+    cdef bint dv
+    while r >= 0:
+        b = <hblock_t*>(h.regs[r].base + HEAP_REGION_HDR)
+        s = _bsize(b)
+        while s != 0:
+            if (b.size & (HEAP_USED | HEAP_PENDING)) == 0 \
+                    and (_next(b).size & HEAP_USED) != 0:
+                pass        # a filed block between used ones: nothing to merge
+            elif (b.size & HEAP_USED) == 0:
+                # A run starts here: its predecessor is used (or none).
+                dv = _absorb(h, b, True)
+                if _settle(h, b, r, True, dv, False):
+                    break
+                s = _bsize(b)
+            b = <hblock_t*>((<char*>b) + s)
+            s = _bsize(b)
+        r -= 1
+
+
 cdef void _pend_drain(heap_t* h) noexcept nogil:
-    # File every pending block in its bucket; the slot array is then empty.
+    # Coalesce and file every pending block; the slot array is then empty.
     cdef size_t i
     cdef hblock_t* b
-    for i in range(h.n_pend):
-        b = h.pend[i]
-        if b != NULL:
-            b.size &= ~(<size_t>HEAP_PENDING)
-            _next(b).size &= ~(<size_t>HEAP_PREV_PENDING)
-            _insert(h, b)
+    if h.n_pend_live >= h.sweep_min and (h.sweep_min == 0 or
+                                         h.n_pend_live * 32 >= segpy_common_n_blocks(&h.common)):
+        # Pending blocks are a good share of all blocks: a walk of every
+        # header costs less than a cache miss per pending block (1M
+        # deferred 64-byte releases: about 5 ns a block).
+        _sweep(h)
+    else:
+        for i in range(h.n_pend):
+            b = h.pend[i]
+            if b != NULL:
+                h.pend[i] = NULL
+                h.n_pend_live -= 1
+                b.size &= ~(<size_t>HEAP_PENDING)
+                _settle(h, b, _find_region(h, <char*>b), False, False, False)
     h.n_pend = 0
     h.n_pend_live = 0
+    h.pend_bytes = 0
 
 
 cdef inline void _detach(heap_t* h, hblock_t* b) noexcept nogil:
@@ -370,6 +468,7 @@ cdef int heap_init(heap_t* h, size_t max_bytes, size_t region_size, size_t cache
     h.region_size = region_size
     h.large_threshold = region_size // 2
     h.cache_bytes = cache_bytes
+    h.sweep_min = 1024
     if debug:
         h.prefix = HEAP_DEBUG_PREFIX
         h.extra = HEAP_HDR + HEAP_DEBUG_PREFIX + SEGPY_ADEBUG_GUARD_BYTES
@@ -393,6 +492,7 @@ cdef void heap_destroy(heap_t* h) noexcept nogil:
     free(h.pend)
     h.pend = NULL
     h.n_pend = h.cap_pend = h.n_pend_live = 0
+    h.pend_bytes = 0
     _set_dv(h, NULL)
     h.fl_bitmap = 0
     memset(h.sl_bitmap, 0, sizeof(h.sl_bitmap))
@@ -469,8 +569,11 @@ cdef void _debug_dress(heap_t* h, char* user, size_t nbytes) noexcept nogil:
 
 ctypedef void* (*_request_slow_t)(heap_t* h, size_t nbytes, size_t align) noexcept nogil
 ctypedef int (*_release_slow_t)(heap_t* h, void* p, size_t nbytes) noexcept nogil
+ctypedef int (*_release_block_t)(heap_t* h, hblock_t* b, size_t nbytes) noexcept nogil
 cdef _request_slow_t _request_slow_fn
 cdef _release_slow_t _release_slow_fn
+cdef _release_block_t _release_now_fn
+cdef _release_block_t _defer_cold_fn
 
 
 cdef void* heap_request(void* ctx, size_t nbytes, size_t align) noexcept nogil:
@@ -677,7 +780,10 @@ cdef hblock_t* _lookup(heap_t* h, void* p, size_t nbytes, Py_ssize_t* region) no
 
 cdef inline int _free_block(heap_t* h, hblock_t* b, size_t nbytes, Py_ssize_t r) noexcept nogil:
     # Release the validated used block b of region r: coalesce with free
-    # neighbours, then cache or unmap a region left empty.
+    # neighbours, then cache or unmap a region left empty.  Debug mode's
+    # path (it fills what it frees, absorbed headers included); it relies on
+    # every free block being coalesced, which holds there since debug mode
+    # never defers a release (and so never leaves pending blocks that touch).
     #
     # Memory traffic, for a release in random order into a big heap: the
     # only header *loads* are b's and the next one's (prefetched by
@@ -793,7 +899,7 @@ cdef int _release_slow(heap_t* h, void* p, size_t nbytes) noexcept nogil:
     cdef hblock_t* b = _lookup(h, p, nbytes, &r)
     if b == NULL:
         return h.common.last_error
-    return _free_block(h, b, nbytes, r)
+    return _release_now(h, b, nbytes)
 
 
 cdef int heap_release(void* ctx, void* p, size_t nbytes) noexcept nogil:
@@ -802,8 +908,13 @@ cdef int heap_release(void* ctx, void* p, size_t nbytes) noexcept nogil:
     No GIL needed.  Returns 0, or a negative ``SEGPY_A*`` code (foreign
     address, double release, damaged header or guard) with the heap left
     untouched.  The address is checked to lie in one of the heap's regions
-    before anything is read.  Coalesces with free neighbours at once; a
-    region left empty is cached (up to ``cache_bytes``) or unmapped.
+    before anything is read.  Outside debug mode, coalescing with free
+    neighbours is deferred to the next drain (see ``heap_t.pend``), which
+    every request that searches the buckets, and ``heap_grow``,
+    ``heap_trim``, ``heap_stats`` and ``heap_check`` run first; a release
+    next to the designated victim, of a whole region, or that brings the
+    deferred bytes past ``cache_bytes`` drains at once.  A region left
+    empty is cached (up to ``cache_bytes``) or unmapped.
     """
     cdef heap_t* h = <heap_t*>ctx
     cdef Py_ssize_t r
@@ -864,13 +975,66 @@ cdef int heap_release(void* ctx, void* p, size_t nbytes) noexcept nogil:
             if (hs & HEAP_USED) != 0 and bsize >= HEAP_MIN_BLOCK \
                     and bsize <= <size_t>(end - <char*>b) \
                     and nxt.prev_size == bsize and nbytes <= bsize - HEAP_HDR:
-                return _free_block(h, b, nbytes, r)
+                # Deferred coalescing: mark b free and list it (pending);
+                # the next drain merges it.  Not next to the dv (which must
+                # keep used neighbours: its fast paths write headers without
+                # reading flags), and not for a block that is a whole region
+                # (it is cached or unmapped at once).  The test for "prv is
+                # the dv" uses the dv's cached size, not prv's header.
+                #
+                # Every call below is a tail call through a pointer: with no
+                # call to return to, the compiler gives this function no
+                # stack frame, which the LIFO pair above would pay for.
+                if nxt != h.dv and <char*>b != (<char*>h.dv) + h.dv_size \
+                        and bsize != <size_t>(end - base) - HEAP_REGION_HDR:
+                    if h.n_pend == h.cap_pend or h.pend_bytes + bsize > h.cache_bytes:
+                        return _defer_cold_fn(h, b, nbytes)
+                    _defer(h, b, nbytes)
+                    return 0
+                return _release_now_fn(h, b, nbytes)
     return _release_slow_fn(h, p, nbytes)
 
 
+cdef inline void _defer(heap_t* h, hblock_t* b, size_t nbytes) noexcept nogil:
+    # Mark the validated used block b free and pending (a slot is free).
+    cdef size_t bsize = _bsize(b)
+    segpy_common_note_release(&h.common, nbytes)
+    b.size ^= HEAP_USED | HEAP_PENDING          # keeps the PREV_* flags
+    _next(b).size |= HEAP_PREV_FREE | HEAP_PREV_PENDING
+    _pend_take_slot(h, b)
+    h.pend_bytes += bsize
+
+
+cdef int _defer_cold(heap_t* h, hblock_t* b, size_t nbytes) noexcept nogil:
+    # _defer when the slot array is full (grow it; if it cannot grow,
+    # release at once) or the deferred bytes pass cache_bytes (drain after).
+    if h.n_pend == h.cap_pend and not _pend_reserve(h):
+        return _release_now(h, b, nbytes)
+    _defer(h, b, nbytes)
+    if h.pend_bytes > h.cache_bytes:
+        _pend_drain(h)
+    return 0
+
+
+cdef int _release_now(heap_t* h, hblock_t* b, size_t nbytes) noexcept nogil:
+    # Release the validated used block b and coalesce it at once with the
+    # whole free run around it (pending blocks included), then file it.
+    if h.common.debug:
+        # Nothing is deferred in debug mode: every free block is coalesced,
+        # and _free_block also fills what it frees.
+        return _free_block(h, b, nbytes, _find_region(h, <char*>b))
+    segpy_common_note_release(&h.common, nbytes)
+    b.size &= ~(<size_t>HEAP_USED)
+    _settle(h, b, _find_region(h, <char*>b), False, False, True)
+    return 0
+
+
 cdef int heap_stats(void* ctx, segpy_alloc_stats_t* out) noexcept nogil:
-    """Copy the counters into ``out`` and derive ``overhead_bytes``.  Returns 0."""
+    """Drain deferred releases, copy the counters into ``out`` and derive
+    ``overhead_bytes``.  Returns 0."""
     cdef heap_t* h = <heap_t*>ctx
+    if h.n_pend != 0:
+        _pend_drain(h)       # cached_bytes, bytes_mapped, n_regions settle
     segpy_common_stats_out(&h.common, out)
     out.overhead_bytes = h.common.st.bytes_mapped - h.common.st.bytes_in_use
     # Kept implicit so the hot paths update one counter less: every live
@@ -900,6 +1064,8 @@ cdef int heap_grow(heap_t* h, void* p, size_t old_nbytes, size_t new_nbytes) noe
                  old_nbytes, new_nbytes)
         c.last_error = SEGPY_AINVAL
         return SEGPY_AINVAL
+    if h.n_pend != 0:
+        _pend_drain(h)       # the next block, if free, is then whole and filed
     b = _lookup(h, p, old_nbytes, &r)
     if b == NULL:
         return c.last_error
@@ -945,6 +1111,9 @@ cdef size_t heap_trim(heap_t* h) noexcept nogil:
     cdef size_t given = 0, size
     cdef Py_ssize_t r = <Py_ssize_t>h.n_regs - 1
     cdef hblock_t* b
+    if h.n_pend != 0:
+        _pend_drain(h)       # regions emptied by deferred releases become cached
+        r = <Py_ssize_t>h.n_regs - 1
     while r >= 0:
         b = <hblock_t*>(h.regs[r].base + HEAP_REGION_HDR)
         size = h.regs[r].size
@@ -970,12 +1139,22 @@ cdef int heap_check(heap_t* h) noexcept nogil:
     """Verify every invariant (see docs/alloc-heap.md); 0 or SEGPY_ACORRUPT
     with the first broken one described in ``common.message``.
 
-    Reads only memory inside the heap's regions, whatever the damage.
+    Checks the heap as it is, then drains deferred releases and checks it
+    again (fully coalesced).  Reads only memory inside the heap's regions,
+    whatever the damage, and drains only an undamaged heap.
     """
+    cdef int rc = _check_walk(h)
+    if rc != 0 or h.n_pend == 0:
+        return rc
+    _pend_drain(h)
+    return _check_walk(h)
+
+
+cdef int _check_walk(heap_t* h) noexcept nogil:
     cdef segpy_alloc_common_t* c = &h.common
     cdef size_t r, off, s, expect_prev, n_used = 0, n_free = 0, cached = 0, mapped = 0
     cdef size_t in_use = 0, capacity = 0, n_listed = 0, n_pending = 0, i, j
-    cdef bint prev_free, prev_pending, is_free, dv_seen = False
+    cdef bint prev_free, prev_pending, prev_dv, is_free, dv_seen = False
     cdef char* base
     cdef char* end
     cdef hblock_t* b
@@ -994,6 +1173,7 @@ cdef int heap_check(heap_t* h) noexcept nogil:
         expect_prev = 0
         prev_free = False
         prev_pending = False
+        prev_dv = False
         while True:
             off = <size_t>((<char*>b) + HEAP_HDR - base)
             if (<char*>b) > end - HEAP_END_HDR:
@@ -1013,8 +1193,12 @@ cdef int heap_check(heap_t* h) noexcept nogil:
                 return _corrupt(h, r, off, s, "block size does not tile the region")
             is_free = (b.size & HEAP_USED) == 0
             if is_free:
-                if prev_free:
-                    return _corrupt(h, r, off, s, "two adjacent free blocks (not coalesced)")
+                # Free neighbours: allowed only while one of them is pending
+                # (deferred coalescing), never for the dv.
+                if prev_free and (prev_dv or b == h.dv):
+                    return _corrupt(h, r, off, s, "the designated victim has a free neighbour")
+                if prev_free and not prev_pending and (b.size & HEAP_PENDING) == 0:
+                    return _corrupt(h, r, off, s, "two adjacent filed free blocks (not coalesced)")
                 if b == h.dv:
                     dv_seen = True
                     if b.size & HEAP_PENDING:
@@ -1047,6 +1231,7 @@ cdef int heap_check(heap_t* h) noexcept nogil:
             expect_prev = s
             prev_free = is_free
             prev_pending = is_free and (b.size & HEAP_PENDING) != 0
+            prev_dv = b == h.dv
             b = <hblock_t*>((<char*>b) + s)
     if h.dv != NULL and not dv_seen:
         return _corrupt(h, -1, 0, 0, "the designated victim is not a free block of any region")
@@ -1101,6 +1286,8 @@ cdef int heap_check(heap_t* h) noexcept nogil:
 
 _request_slow_fn = _request_slow
 _release_slow_fn = _release_slow
+_release_now_fn = _release_now
+_defer_cold_fn = _defer_cold
 
 
 # ---------------------------------------------------------------------------
@@ -1248,6 +1435,21 @@ cdef class Heap(Allocator):
         """
         return heap_trim(&self.state)
 
+    @property
+    def _n_pending(self):
+        """Test hook: free blocks whose coalescing is still deferred (no drain)."""
+        return self.state.n_pend_live
+
+    @property
+    def _sweep_min(self):
+        """Test hook: pending blocks from which a drain sweeps the regions
+        (0: always); settable."""
+        return self.state.sweep_min
+
+    @_sweep_min.setter
+    def _sweep_min(self, value):
+        self.state.sweep_min = _parse_size(value, "_sweep_min", 0)
+
     cdef int _check(self) except -1:
         cdef int rc = heap_check(&self.state)
         if rc != 0:
@@ -1259,6 +1461,8 @@ cdef class Heap(Allocator):
         cdef size_t r, s
         cdef hblock_t* b
         cdef char* base
+        if h.n_pend != 0:
+            _pend_drain(h)   # show the coalesced blocks
         rows = []
         for r in range(h.n_regs):
             base = h.regs[r].base
@@ -1276,6 +1480,8 @@ cdef class Heap(Allocator):
         cdef size_t r, s, used, n
         cdef hblock_t* b
         cdef char* base
+        if h.n_pend != 0:
+            _pend_drain(h)
         rows = []
         for r in range(h.n_regs):
             base = h.regs[r].base

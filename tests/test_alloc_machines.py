@@ -147,6 +147,11 @@ def test_heap_aligned_split_keeps_boundary_tag():
     assert h.stats["n_blocks"] == 0
 
 
+def _sweeping(h):
+    h._sweep_min = 0          # every drain walks the regions
+    return h
+
+
 class HeapMachine(AllocatorMachine):
     CAN_GROW = True
     CONFIGS = (
@@ -155,7 +160,45 @@ class HeapMachine(AllocatorMachine):
         ("Heap(max_bytes=1M, region_size=64K)",
          lambda: segpy.Heap(max_bytes=1 << 20, region_size=1 << 16), True),
         ("Heap(cache_bytes=0)", lambda: segpy.Heap(region_size=1 << 16, cache_bytes=0), False),
+        ("Heap(cache_bytes=64K), drains sweep",
+         lambda: _sweeping(segpy.Heap(region_size=1 << 16, cache_bytes=1 << 16)), False),
     )
+
+    @rule(ops=st.lists(st.tuples(st.integers(0, 2), st.integers(1, 600), INDEX),
+                       min_size=4, max_size=60))
+    def raw_burst(self, ops):
+        # Raw requests and releases with nothing in between that drains
+        # (verify reads the stats, which drains), so deferred releases stay
+        # pending while the dv fast paths, LIFO releases and the bucket
+        # searches that drain run around them.  All are released again, in
+        # the order left, before the model is verified.
+        m = self.model
+        h = m.alloc
+        live, extra = [], 0
+        for op, nbytes, i in ops:
+            if op and live:
+                addr, n = live.pop(i % len(live))
+                h._release_raw(addr, n)
+                extra -= n
+                m.n_release += 1
+                continue
+            try:
+                addr = h._request_raw(nbytes, 16)
+            except MemoryError as e:
+                if "injected failure" in str(e):
+                    assert m.injected
+                    m.injected = False
+                else:
+                    assert m.bounded
+                continue
+            live.append((addr, nbytes))
+            extra += nbytes
+            m.n_alloc += 1
+            m.peak = max(m.peak, m.in_use + extra)
+        for addr, n in live:
+            h._release_raw(addr, n)
+            m.n_release += 1
+        self._done()
 
     @rule()
     def trim(self):

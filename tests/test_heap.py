@@ -599,3 +599,102 @@ def test_random_order_release_then_refill_is_contiguous():
     assert [b.address for b in again] == first
     for b in again:
         b.release()
+
+
+# ---------------------------------------------------------------------------
+# Deferred coalescing: releases stay pending until a drain.
+# ---------------------------------------------------------------------------
+
+def _layout(h):
+    """(address, size, state) of every block, in address order (drains)."""
+    regs = h.regions()
+    return [(int(regs["address"][r["region"]]) + int(r["offset"]), int(r["size"]), int(r["state"]))
+            for r in h.blocks()]
+
+
+def test_release_defers_coalescing_until_a_drain():
+    h = Heap()
+    blocks = [h.allocate(64) for _ in range(6)]
+    for i in (1, 2, 4):
+        blocks[i].release()
+    assert h._n_pending == 3          # marked free, not merged yet
+    h.check()                         # checks the uncoalesced heap, then drains
+    assert h._n_pending == 0
+    assert [(s, st) for _, s, st in _layout(h)][:5] == \
+        [(64, 1), (64 + 16 + 64, 0), (64, 1), (64, 0), (64, 1)]
+    h.check()
+
+
+def test_release_next_to_the_dv_merges_the_pending_run_at_once():
+    h = Heap()
+    blocks = [h.allocate(64) for _ in range(5)]       # the dv follows blocks[4]
+    blocks[2].release()
+    blocks[3].release()
+    assert h._n_pending == 2
+    blocks[4].release()               # borders the dv: no deferral
+    assert h._n_pending == 0
+    assert [st for _, _, st in _layout(h)] == [1, 1, 0]
+    h.check()
+
+
+@pytest.mark.parametrize("sweep_min", [0, 1 << 40], ids=["sweep", "one-by-one"])
+@pytest.mark.parametrize("seed", range(4))
+def test_drain_coalesces_like_an_oracle(sweep_min, seed):
+    # Both ways of draining must leave exactly the maximal free runs of the
+    # table the blocks were carved in.
+    rng = random.Random(seed)
+    h = Heap(region_size=1 << 16, cache_bytes=1 << 30)
+    h._sweep_min = sweep_min
+    blocks = [h.allocate(rng.choice([1, 16, 48, 64, 200, 1000, 5000])) for _ in range(3000)]
+    before = _layout(h)
+    gone = set()
+    for i in rng.sample(range(len(blocks)), 2000):
+        gone.add(blocks[i].address)
+        blocks[i].release()
+    assert h._n_pending > 1000
+    want = []
+    for addr, size, state in before:
+        free = state == 0 or addr in gone
+        if free and want and want[-1][2] == 0 and want[-1][0] + want[-1][1] + 16 == addr:
+            want[-1] = (want[-1][0], want[-1][1] + 16 + size, 0)
+        else:
+            want.append((addr, size, 0 if free else 1))
+    h.check()
+    assert _layout(h) == want
+    assert h._n_pending == 0
+
+
+def test_bulk_release_drains_once_past_cache_bytes():
+    # Deferred bytes past cache_bytes drain inside the release, so memory
+    # released in bulk reaches the region cache (and past it, the OS) even
+    # if nothing else is asked of the heap.
+    h = Heap(region_size=1 << 16, cache_bytes=1 << 16)
+    addrs = [h._request_raw(64) for _ in range(4000)]
+    mapped = h.regions()["size"].sum()
+    assert mapped >= 4 << 16
+    random.Random(2).shuffle(addrs)
+    for a in addrs:
+        h._release_raw(a, 64)
+    assert 0 < h._n_pending * 80 <= (1 << 16) + 80
+    st = h.stats
+    assert st["bytes_in_use"] == 0 and st["n_blocks"] == 0
+    assert st["cached_bytes"] == st["bytes_mapped"] <= 1 << 16
+    h.check()
+
+
+def test_deferred_double_release_is_refused():
+    h = Heap()
+    a = h._request_raw(64)
+    keep = [h._request_raw(64) for _ in range(2)]
+    h._release_raw(a, 64)
+    assert h._n_pending == 1
+    with pytest.raises(AllocatorError, match="already"):
+        h._release_raw(a, 64)         # still pending: refused, nothing drained
+    assert h._n_pending == 1
+    before = snapshot(h)
+    with pytest.raises(AllocatorError, match="already"):
+        h._release_raw(a, 64)         # drained and filed: refused as well
+    assert snapshot(h) == before
+    for k in keep:
+        h._release_raw(k, 64)
+    h.check()
