@@ -113,22 +113,17 @@ ctypedef struct heap_t:
     # such a chunk, or 0.  Only a hint (the bounds are always checked);
     # cleared whenever the region table changes, since indices shift.
     uint32_t rcache[256]
-    # Pending free blocks: free blocks kept in no bucket, listed here (a
-    # sequential store; a pending block's payload's first word holds its
-    # slot).  Two kinds:
-    #   * deferred: heap_release (no debug) only marks the block free and
-    #     lists it; coalescing waits for the next drain.  A random-order
-    #     release then touches the block's and the next block's headers
-    #     and nothing else, where merging at once also writes the far ends
-    #     of both neighbouring free runs (random cache misses);
-    #   * merged: _free_block's result (debug mode, or next to the dv),
-    #     left unfiled so that absorbing it later costs one slot store
-    #     instead of unlinking it from a bucket list.
-    # Pending blocks may touch each other and bucket blocks; a drain
-    # (_pend_drain) coalesces every run and files it, after which no two
-    # free blocks are adjacent.  Every request that needs the buckets,
-    # grow, trim, stats, check, blocks() and regions() drain first.  The
-    # dv never has a free neighbour.  Slots of absorbed blocks are NULL.
+    # Pending free blocks: released blocks whose coalescing is deferred.
+    # heap_release (no debug) only marks the block free and lists it here
+    # (a sequential store; its payload's first word holds its slot); the
+    # next drain (_pend_drain) merges it.  A random-order release then
+    # touches the block's and the next block's headers and nothing else,
+    # where merging at once also writes the far ends of both neighbouring
+    # free runs (random cache misses).  Pending blocks may touch each other
+    # and bucket blocks; after a drain no two free blocks are adjacent.
+    # Every request that needs the buckets, grow, trim, stats, check,
+    # blocks() and regions() drain first.  The dv never has a free
+    # neighbour.  Slots of absorbed blocks are NULL.
     hblock_t** pend            # libc array
     size_t n_pend              # slots used (live or NULL)
     size_t cap_pend

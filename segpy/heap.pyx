@@ -102,13 +102,6 @@ cdef inline void _mapping(size_t size, int* fl, int* sl) noexcept nogil:
         sl[0] = <int>((size >> (f - HEAP_SL_LOG2)) & (HEAP_SL_COUNT - 1))
 
 
-cdef inline bint _same_bucket(size_t a, size_t b) noexcept nogil:
-    cdef int fa, sa, fb, sb
-    _mapping(a, &fa, &sa)
-    _mapping(b, &fb, &sb)
-    return fa == fb and sa == sb
-
-
 cdef inline void _insert(heap_t* h, hblock_t* b) noexcept nogil:
     cdef int fl, sl
     _mapping(_bsize(b), &fl, &sl)
@@ -124,14 +117,9 @@ cdef inline void _insert(heap_t* h, hblock_t* b) noexcept nogil:
 
 
 cdef inline void _remove(heap_t* h, hblock_t* b) noexcept nogil:
-    _remove_sized(h, b, _bsize(b))
-
-
-cdef inline void _remove_sized(heap_t* h, hblock_t* b, size_t size) noexcept nogil:
-    # Unlink free block b of `size` bytes from its bucket (the caller may
-    # know the size from a boundary tag, saving a read of b's header).
+    # Unlink free block b from its bucket.
     cdef int fl, sl
-    _mapping(size, &fl, &sl)
+    _mapping(_bsize(b), &fl, &sl)
     cdef int i = fl * HEAP_SL_COUNT + sl
     if b.prev_free != NULL:
         b.prev_free.next_free = b.next_free
@@ -247,27 +235,18 @@ cdef inline bint _pend_reserve(heap_t* h) noexcept nogil:
 
 cdef inline void _pend_take_slot(heap_t* h, hblock_t* b) noexcept nogil:
     # Give free block b the next pending slot (room reserved).  The caller
-    # sets b's PENDING flag and the next header's PREV_PENDING mirror (which
-    # lets a release merging into b learn that b is pending from its own
-    # header, without reading b's).
+    # sets b's PENDING flag and the next header's PREV_PENDING mirror.
     _pend_slot(b)[0] = h.n_pend
     h.pend[h.n_pend] = b
     h.n_pend += 1
     h.n_pend_live += 1
 
 
-cdef inline void _pend_unslot(heap_t* h, hblock_t* b) noexcept nogil:
-    # Pending block b is being absorbed: clear its slot and its own flag,
-    # but not the PREV_PENDING mirror in the next header (the caller
-    # rewrites that header anyway).
+cdef inline void _pend_kill(heap_t* h, hblock_t* b) noexcept nogil:
+    # Pending block b is being taken: clear its slot and flags.
     h.pend[_pend_slot(b)[0]] = NULL
     h.n_pend_live -= 1
     b.size &= ~(<size_t>HEAP_PENDING)
-
-
-cdef inline void _pend_kill(heap_t* h, hblock_t* b) noexcept nogil:
-    # Pending block b is being absorbed or taken: clear its slot and flags.
-    _pend_unslot(h, b)
     _next(b).size &= ~(<size_t>HEAP_PREV_PENDING)
 
 
@@ -288,40 +267,44 @@ cdef inline bint _absorb(heap_t* h, hblock_t* b, bint sweeping) noexcept nogil:
     return False
 
 
-cdef int _settle(heap_t* h, hblock_t* b, Py_ssize_t r, bint sweeping, bint into_dv,
-                 bint fresh) noexcept nogil:
+cdef int _settle(heap_t* h, hblock_t* b, Py_ssize_t r, bint sweeping, bint into_dv) noexcept nogil:
     # Coalesce the free block b of region r, in no bucket and no slot, with
     # every free block around it (runs of pending blocks, which may end in
     # bucket blocks), then file the result: the dv if the run held the dv
     # (into_dv: b itself was the dv), else its bucket, and an emptied
-    # region is cached or, past cache_bytes, unmapped.  fresh: b was just
-    # released (not yet counted in cached_bytes even if it spans its
-    # region).  Returns 1 if region r was unmapped (indices after r then
-    # moved), else 0.
+    # region is cached or, past cache_bytes, unmapped.  Returns 1 if
+    # region r was unmapped (indices after r then moved), else 0.
     #
     #   before:  | used | P | P | b | B | P | used |     P pending, B bucket
     #   after:   | used |  one free block, filed   | used |
     cdef segpy_alloc_common_t* c = &h.common
     cdef size_t size = _bsize(b)
-    cdef size_t size0 = size
     cdef hblock_t* prv
     cdef hblock_t* nxt
+    cdef size_t n
     while b.size & HEAP_PREV_FREE:
         prv = <hblock_t*>((<char*>b) - b.prev_size)
         into_dv |= _absorb(h, prv, sweeping)
         size += b.prev_size
+        if c.debug:
+            # b's header (and free-list links) become free bytes inside prv.
+            memset(b, SEGPY_ADEBUG_FILL_FREE, sizeof(hblock_t))
         b = prv
     nxt = <hblock_t*>((<char*>b) + size)
     while (nxt.size & HEAP_USED) == 0:
         into_dv |= _absorb(h, nxt, sweeping)
-        size += _bsize(nxt)
+        n = _bsize(nxt)
+        if c.debug:
+            memset(nxt, SEGPY_ADEBUG_FILL_FREE, sizeof(hblock_t))
+        size += n
         nxt = <hblock_t*>((<char*>b) + size)
     b.size = size                  # its predecessor is used (or none): no flags
     nxt.prev_size = size
     nxt.size = (nxt.size & ~(<size_t>HEAP_PREV_FLAGS)) | HEAP_PREV_FREE
-    # A free block that spanned its region before (a merged pending block)
-    # was counted as cached when it became one; a run that does now is new.
-    if (fresh or size != size0) and b.prev_size == 0 and _bsize(nxt) == 0:
+    # A run that spans its region is new: nothing settled here spanned one
+    # before (a pending block never does: such releases are not deferred,
+    # and sweeps skip filed blocks between used neighbours).
+    if b.prev_size == 0 and _bsize(nxt) == 0:
         c.st.cached_bytes += h.regs[r].size
         if c.st.cached_bytes > h.cache_bytes and _drop_region(h, r) == 0:
             return 1
@@ -352,7 +335,7 @@ cdef void _sweep(heap_t* h) noexcept nogil:
             elif (b.size & HEAP_USED) == 0:
                 # A run starts here: its predecessor is used (or none).
                 dv = _absorb(h, b, True)
-                if _settle(h, b, r, True, dv, False):
+                if _settle(h, b, r, True, dv):
                     break
                 s = _bsize(b)
             b = <hblock_t*>((<char*>b) + s)
@@ -377,7 +360,7 @@ cdef void _pend_drain(heap_t* h) noexcept nogil:
                 h.pend[i] = NULL
                 h.n_pend_live -= 1
                 b.size &= ~(<size_t>HEAP_PENDING)
-                _settle(h, b, _find_region(h, <char*>b), False, False, False)
+                _settle(h, b, _find_region(h, <char*>b), False, False)
     h.n_pend = 0
     h.n_pend_live = 0
     h.pend_bytes = 0
@@ -778,120 +761,6 @@ cdef hblock_t* _lookup(heap_t* h, void* p, size_t nbytes, Py_ssize_t* region) no
     return b
 
 
-cdef inline int _free_block(heap_t* h, hblock_t* b, size_t nbytes, Py_ssize_t r) noexcept nogil:
-    # Release the validated used block b of region r: coalesce with free
-    # neighbours, then cache or unmap a region left empty.  Debug mode's
-    # path (it fills what it frees, absorbed headers included); it relies on
-    # every free block being coalesced, which holds there since debug mode
-    # never defers a release (and so never leaves pending blocks that touch).
-    #
-    # Memory traffic, for a release in random order into a big heap: the
-    # only header *loads* are b's and the next one's (prefetched by
-    # heap_release).  The headers at the far ends of merged runs (the
-    # previous run's start, the header after the next run) are only
-    # *stored* to, and a store that misses the cache waits in the store
-    # buffer instead of stalling the next release, as a load would.  So:
-    # no flag is read-modify-written there when its value is known, and
-    # "region empty" is decided from sizes, not from those headers.
-    cdef segpy_alloc_common_t* c = &h.common
-    cdef hblock_t* nxt
-    cdef hblock_t* prv
-    cdef size_t bsize, hs, psize = 0
-    cdef bint into_dv = False
-    cdef bint in_place = False
-    cdef bint pending = False
-    cdef bint merged_next = False
-    cdef bint next_was_pending = False
-    segpy_common_note_release(c, nbytes)
-    hs = b.size
-    bsize = hs & ~(<size_t>HEAP_FLAGS)
-    if c.debug:
-        memset((<char*>b) + HEAP_HDR, SEGPY_ADEBUG_FILL_FREE, bsize - HEAP_HDR)
-    nxt = <hblock_t*>((<char*>b) + bsize)
-    if (nxt.size & HEAP_USED) == 0:
-        merged_next = True
-        if nxt == h.dv:
-            _set_dv(h, NULL)
-            into_dv = True
-        elif nxt.size & HEAP_PENDING:
-            # The header after nxt keeps PREV_PENDING for now (see below).
-            next_was_pending = True
-            _pend_unslot(h, nxt)
-        else:
-            _remove(h, nxt)
-        bsize += _bsize(nxt)
-        if c.debug:
-            memset(nxt, SEGPY_ADEBUG_FILL_FREE, sizeof(hblock_t))
-        nxt = <hblock_t*>((<char*>b) + bsize)
-    if hs & HEAP_PREV_FREE:
-        # prv's size is our prev_size (boundary tag): prv's header is only
-        # written below, never read on this path unless it is unlinked,
-        # which keeps a random-order release at about one cache miss.
-        psize = b.prev_size
-        prv = <hblock_t*>((<char*>b) - psize)
-        if prv == h.dv:
-            _set_dv(h, NULL)
-            into_dv = True
-        elif hs & HEAP_PREV_PENDING:      # prv is pending; its header is not read
-            # Its slot stays valid for the merged block, which starts where
-            # prv does (unless the merge absorbed the dv and becomes it).
-            if into_dv:
-                _pend_kill(h, prv)
-            else:
-                pending = True
-        elif not into_dv and _same_bucket(psize, psize + bsize):
-            # The merged block starts where prv does and stays in prv's
-            # bucket: leave its links alone (saves the cache misses of
-            # unlinking and relinking it).  Not when it absorbed the dv: it
-            # then becomes the dv, which lives in no bucket.
-            in_place = True
-        else:
-            _remove_sized(h, prv, psize)
-        bsize += psize
-        if c.debug:
-            memset(b, SEGPY_ADEBUG_FILL_FREE, HEAP_HDR)
-        b = prv
-    if bsize == h.regs[r].size - HEAP_REGION_HDR - HEAP_END_HDR:
-        # The region is empty again: keep it for reuse, or give it back.
-        c.st.cached_bytes += h.regs[r].size
-        if c.st.cached_bytes > h.cache_bytes:
-            # Detach b (it spans the region) and unmap.
-            if in_place:
-                _remove_sized(h, b, psize)     # still filed under prv's old size
-            elif pending:
-                # b still has prv's old header: its "next" is the absorbed
-                # header of the block being released, so only the slot and
-                # b's own flag need clearing (the far header is written below
-                # if the unmapping fails).
-                _pend_unslot(h, b)
-            if _drop_region(h, r) == 0:
-                return 0
-            # Unmapping failed (counted): keep the region as an ordinary
-            # cached one.  b is now in no bucket and not pending.
-            in_place = False
-            pending = False
-    if not into_dv and not in_place and not pending:
-        pending = _pend_reserve(h)
-        if pending:
-            _pend_take_slot(h, b)
-    # b's predecessor is used (or b is first): no PREV_FREE flag.
-    b.size = bsize | (HEAP_PENDING if pending else 0)
-    nxt.prev_size = bsize
-    # nxt's PREV_* flags must become PREV_FREE | (PREV_PENDING if b is
-    # pending).  After merging with a free next block they already are
-    # PREV_FREE | (PREV_PENDING if that block was pending): write only if
-    # that differs.  Otherwise nxt is b's old neighbour, whose header was
-    # just read.
-    if not merged_next or next_was_pending != pending:
-        nxt.size = (nxt.size & ~(<size_t>HEAP_PREV_FLAGS)) | HEAP_PREV_FREE \
-            | (HEAP_PREV_PENDING if pending else 0)
-    if into_dv:
-        _set_dv(h, b)
-    elif not in_place and not pending:
-        _insert(h, b)
-    return 0
-
-
 cdef int _release_slow(heap_t* h, void* p, size_t nbytes) noexcept nogil:
     # heap_release's general path: debug mode, or an address the inline
     # checks doubted.  _lookup re-validates and names any problem.
@@ -1019,13 +888,13 @@ cdef int _defer_cold(heap_t* h, hblock_t* b, size_t nbytes) noexcept nogil:
 cdef int _release_now(heap_t* h, hblock_t* b, size_t nbytes) noexcept nogil:
     # Release the validated used block b and coalesce it at once with the
     # whole free run around it (pending blocks included), then file it.
+    # Debug mode always comes here (it never defers): the freed bytes are
+    # filled now, and _settle fills the headers that merging absorbs.
     if h.common.debug:
-        # Nothing is deferred in debug mode: every free block is coalesced,
-        # and _free_block also fills what it frees.
-        return _free_block(h, b, nbytes, _find_region(h, <char*>b))
+        memset((<char*>b) + HEAP_HDR, SEGPY_ADEBUG_FILL_FREE, _bsize(b) - HEAP_HDR)
     segpy_common_note_release(&h.common, nbytes)
     b.size &= ~(<size_t>HEAP_USED)
-    _settle(h, b, _find_region(h, <char*>b), False, False, True)
+    _settle(h, b, _find_region(h, <char*>b), False, False)
     return 0
 
 
