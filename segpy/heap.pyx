@@ -242,19 +242,12 @@ cdef inline void _pend_take_slot(heap_t* h, hblock_t* b) noexcept nogil:
     h.n_pend_live += 1
 
 
-cdef inline void _pend_kill(heap_t* h, hblock_t* b) noexcept nogil:
-    # Pending block b is being taken: clear its slot and flags.
-    h.pend[_pend_slot(b)[0]] = NULL
-    h.n_pend_live -= 1
-    b.size &= ~(<size_t>HEAP_PENDING)
-    _next(b).size &= ~(<size_t>HEAP_PREV_PENDING)
-
-
-cdef inline bint _absorb(heap_t* h, hblock_t* b, bint sweeping) noexcept nogil:
-    # Take free block b out of wherever it is kept, because a neighbour is
-    # merging it; True if it was the dv.  Its header becomes payload of the
-    # merged block, so its flags are left as they are.  A sweep drops the
-    # whole slot array at its end and does not clear single slots.
+cdef inline bint _detach(heap_t* h, hblock_t* b, bint sweeping) noexcept nogil:
+    # Take free block b out of wherever it is kept: the dv (returns True),
+    # its pending slot, or its bucket.  Its flags are left as they are: a
+    # merge turns its header into payload, a carve or a filing rewrites
+    # it.  A sweep drops the whole slot array at its end and does not
+    # clear single slots.
     if b == h.dv:
         _set_dv(h, NULL)
         return True
@@ -284,7 +277,7 @@ cdef int _settle(heap_t* h, hblock_t* b, Py_ssize_t r, bint sweeping, bint into_
     cdef size_t n
     while b.size & HEAP_PREV_FREE:
         prv = <hblock_t*>((<char*>b) - b.prev_size)
-        into_dv |= _absorb(h, prv, sweeping)
+        into_dv |= _detach(h, prv, sweeping)
         size += b.prev_size
         if c.debug:
             # b's header (and free-list links) become free bytes inside prv.
@@ -292,7 +285,7 @@ cdef int _settle(heap_t* h, hblock_t* b, Py_ssize_t r, bint sweeping, bint into_
         b = prv
     nxt = <hblock_t*>((<char*>b) + size)
     while (nxt.size & HEAP_USED) == 0:
-        into_dv |= _absorb(h, nxt, sweeping)
+        into_dv |= _detach(h, nxt, sweeping)
         n = _bsize(nxt)
         if c.debug:
             memset(nxt, SEGPY_ADEBUG_FILL_FREE, sizeof(hblock_t))
@@ -334,13 +327,21 @@ cdef void _sweep(heap_t* h) noexcept nogil:
                 pass        # a filed block between used ones: nothing to merge
             elif (b.size & HEAP_USED) == 0:
                 # A run starts here: its predecessor is used (or none).
-                dv = _absorb(h, b, True)
+                dv = _detach(h, b, True)
                 if _settle(h, b, r, True, dv):
                     break
                 s = _bsize(b)
             b = <hblock_t*>((<char*>b) + s)
             s = _bsize(b)
         r -= 1
+
+
+cdef inline void _drain(heap_t* h) noexcept nogil:
+    # Coalesce deferred releases, if any: what every caller that must see a
+    # coalesced heap (bucket searches, grow, trim, stats, check, the
+    # tables) runs first.
+    if h.n_pend != 0:
+        _pend_drain(h)
 
 
 cdef void _pend_drain(heap_t* h) noexcept nogil:
@@ -364,16 +365,6 @@ cdef void _pend_drain(heap_t* h) noexcept nogil:
     h.n_pend = 0
     h.n_pend_live = 0
     h.pend_bytes = 0
-
-
-cdef inline void _detach(heap_t* h, hblock_t* b) noexcept nogil:
-    # Take a free block out of wherever it is kept (the dv, pending, or a bucket).
-    if b == h.dv:
-        _set_dv(h, NULL)
-    elif b.size & HEAP_PENDING:
-        _pend_kill(h, b)
-    else:
-        _remove(h, b)
 
 
 # ---------------------------------------------------------------------------
@@ -633,8 +624,7 @@ cdef void* _request_slow(heap_t* h, size_t nbytes, size_t align) noexcept nogil:
     else:
         # Room for the worst leading gap (align + 16, see _carve).
         search = need + align + 16
-    if h.n_pend != 0:
-        _pend_drain(h)
+    _drain(h)
     b = _find(h, search)
     if b == NULL and h.dv != NULL and _bsize(h.dv) >= search:
         # The buckets have nothing big enough, but the dv does (say, a cached
@@ -656,7 +646,7 @@ cdef void* _request_slow(heap_t* h, size_t nbytes, size_t align) noexcept nogil:
         if b == NULL:
             return NULL
     else:
-        _detach(h, b)
+        _detach(h, b, False)
     u = _carve(h, b, need, align, need <= HEAP_SMALL_MAX)
     if h.common.debug:
         _debug_dress(h, u, nbytes)
@@ -902,8 +892,7 @@ cdef int heap_stats(void* ctx, segpy_alloc_stats_t* out) noexcept nogil:
     """Drain deferred releases, copy the counters into ``out`` and derive
     ``overhead_bytes``.  Returns 0."""
     cdef heap_t* h = <heap_t*>ctx
-    if h.n_pend != 0:
-        _pend_drain(h)       # cached_bytes, bytes_mapped, n_regions settle
+    _drain(h)                # cached_bytes, bytes_mapped, n_regions settle
     segpy_common_stats_out(&h.common, out)
     out.overhead_bytes = h.common.st.bytes_mapped - h.common.st.bytes_in_use
     # Kept implicit so the hot paths update one counter less: every live
@@ -933,8 +922,7 @@ cdef int heap_grow(heap_t* h, void* p, size_t old_nbytes, size_t new_nbytes) noe
                  old_nbytes, new_nbytes)
         c.last_error = SEGPY_AINVAL
         return SEGPY_AINVAL
-    if h.n_pend != 0:
-        _pend_drain(h)       # the next block, if free, is then whole and filed
+    _drain(h)                # the next block, if free, is then whole and filed
     b = _lookup(h, p, old_nbytes, &r)
     if b == NULL:
         return c.last_error
@@ -944,8 +932,7 @@ cdef int heap_grow(heap_t* h, void* p, size_t old_nbytes, size_t new_nbytes) noe
         nxt = <hblock_t*>((<char*>b) + bsize)
         if (nxt.size & HEAP_USED) != 0 or bsize + _bsize(nxt) < need:
             return 0
-        was_dv = nxt == h.dv
-        _detach(h, nxt)
+        was_dv = _detach(h, nxt, False)
         total = bsize + _bsize(nxt)
         after = <hblock_t*>((<char*>b) + total)
         rem = total - need
@@ -978,16 +965,15 @@ cdef int heap_grow(heap_t* h, void* p, size_t old_nbytes, size_t new_nbytes) noe
 cdef size_t heap_trim(heap_t* h) noexcept nogil:
     """Unmap every empty (cached) region; return the bytes given back."""
     cdef size_t given = 0, size
-    cdef Py_ssize_t r = <Py_ssize_t>h.n_regs - 1
+    cdef Py_ssize_t r
     cdef hblock_t* b
-    if h.n_pend != 0:
-        _pend_drain(h)       # regions emptied by deferred releases become cached
-        r = <Py_ssize_t>h.n_regs - 1
+    _drain(h)                # regions emptied by deferred releases become cached
+    r = <Py_ssize_t>h.n_regs - 1
     while r >= 0:
         b = <hblock_t*>(h.regs[r].base + HEAP_REGION_HDR)
         size = h.regs[r].size
         if (b.size & HEAP_USED) == 0 and _whole_region(b):
-            _detach(h, b)
+            _detach(h, b, False)
             if _drop_region(h, r) == 0:
                 given += size
             else:
@@ -1330,8 +1316,7 @@ cdef class Heap(Allocator):
         cdef size_t r, s
         cdef hblock_t* b
         cdef char* base
-        if h.n_pend != 0:
-            _pend_drain(h)   # show the coalesced blocks
+        _drain(h)            # show the coalesced blocks
         rows = []
         for r in range(h.n_regs):
             base = h.regs[r].base
@@ -1349,8 +1334,7 @@ cdef class Heap(Allocator):
         cdef size_t r, s, used, n
         cdef hblock_t* b
         cdef char* base
-        if h.n_pend != 0:
-            _pend_drain(h)
+        _drain(h)
         rows = []
         for r in range(h.n_regs):
             base = h.regs[r].base
