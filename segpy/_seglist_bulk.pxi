@@ -217,19 +217,6 @@ cdef Py_ssize_t seglist_compress(const seglist_t* s, const uint8_t* mask,
     return _compress_bytes(s, mask, count, <char*>out)
 
 
-cdef bint seglist_overlaps(const seglist_t* s, const char* p, size_t nbytes) noexcept nogil:
-    """True if ``[p, p + nbytes)`` overlaps an allocated segment of ``s``."""
-    cdef int j
-    cdef const char* a
-    if nbytes == 0:
-        return False
-    for j in range(s.nseg):
-        a = s.segs[j]
-        if p < a + _segment_bytes(s, j) and a < p + nbytes:
-            return True
-    return False
-
-
 # ===========================================================================
 # The Python boundary.
 # ===========================================================================
@@ -259,9 +246,9 @@ cdef object _as_intp(object arr):
 
 
 cdef object _index_array(object indices):
-    """``indices`` (an int, a sequence of ints or an array) as an ndarray."""
+    """``indices`` (an int, a sequence of ints or an array) as an exact ndarray."""
     if isinstance(indices, np.ndarray):
-        return indices
+        return _plain_array(indices)
     arr = np.asarray(indices)
     if arr.size == 0 and arr.dtype.kind == "f":
         arr = arr.astype(np.intp)     # [] or () is an empty index list
@@ -305,9 +292,15 @@ cdef object _apply_mode(SegmentedList self, object flat, object mode):
 
 
 cdef object _check_out(SegmentedList self, object out, tuple shape, str what):
-    """Checks for a caller's ``out`` array that raw element bytes are written to."""
+    """Checks for a caller's ``out`` array that raw element bytes are written to.
+
+    Returns an exact ndarray over ``out``'s memory: the checks read the
+    C-level dtype, shape and flags (an ndarray subclass may lie about them
+    in Python), and the caller writes through that view.
+    """
     if not isinstance(out, np.ndarray):
         raise TypeError(f"out must be a numpy.ndarray, not {type(out).__name__}")
+    out = _plain_array(out)
     if out.dtype != self._dtype:
         raise TypeError(
             f"out has dtype {out.dtype!r}, but the list's dtype is {self._dtype!r}; "
@@ -341,6 +334,9 @@ cdef object _take(SegmentedList self, object indices, object axis, object out,
     cdef cnp.ndarray flat = _apply_mode(self, _as_intp(idx), mode)
     cdef Py_ssize_t m = flat.size, bad
     cdef const cnp.npy_intp* p = <const cnp.npy_intp*>cnp.PyArray_DATA(flat)
+    # The kernel checks every index against the length as it is when it
+    # runs (allocating ``res`` may run finalisers), and runs without
+    # Python code; the result's size is the index array's C-level size.
     if out is None:
         res = np.empty(idx.shape, dtype=self._dtype)
     else:
@@ -348,13 +344,16 @@ cdef object _take(SegmentedList self, object indices, object axis, object out,
         bad = seglist_check_indices(&self.c, p, m)
         if bad >= 0:
             _raise_out_of_bounds(self, p[bad])
-        if seglist_overlaps(&self.c, <const char*>cnp.PyArray_DATA(out), m * self.c.itemsize):
-            res[...] = _take(self, flat, None, None, "raise").reshape(idx.shape)
-            return res
+        if seglist_overlaps(&self.c, <const char*>cnp.PyArray_DATA(res), m * self.c.itemsize):
+            tmp = _take(self, flat, None, None, "raise")
+            memcpy(cnp.PyArray_DATA(res), cnp.PyArray_DATA(tmp), m * self.c.itemsize)
+            return out
     bad = seglist_take_at(&self.c, p, m, cnp.PyArray_DATA(res))
     if bad >= 0:
         _raise_out_of_bounds(self, p[bad])
-    if res.ndim == 0 and out is None:
+    if out is not None:
+        return out
+    if res.ndim == 0:
         return res[()]
     return res
 
@@ -373,9 +372,14 @@ cdef object _compress(SegmentedList self, object mask):
         raise IndexError(
             "boolean index did not match indexed array along axis 0; size of axis is "
             f"{self.c.length} but size of corresponding boolean axis is {mask.shape[0]}")
+    cdef Py_ssize_t n = mask.shape[0]
     mask = np.ascontiguousarray(mask)
     cdef Py_ssize_t count = np.count_nonzero(mask)
     out = np.empty(count, dtype=self._dtype)
+    # The kernel walks the list's current length over the mask: the
+    # allocations above may have run a finaliser that resized the list.
+    if self.c.length != n:
+        _raise_changed("boolean indexing")
     seglist_compress(&self.c, <const uint8_t*>cnp.PyArray_DATA(mask), count,
                      cnp.PyArray_DATA(out))
     return out
@@ -395,7 +399,7 @@ cpdef object _getitem_fancy(SegmentedList self, object idx):
     Slices are not handled here: they return a SegmentedList copy.
     """
     if isinstance(idx, np.ndarray):
-        arr = idx
+        arr = _plain_array(idx)
         if arr.dtype.kind not in "biu":
             raise IndexError("arrays used as indices must be of integer (or boolean) type")
     elif isinstance(idx, list):
@@ -430,6 +434,8 @@ cdef object _put_values(SegmentedList self, object values):
     dt = self._dtype
     if isinstance(values, SegmentedList):
         return (<SegmentedList>values).to_numpy().astype(dt, casting="same_kind", copy=False)
+    if isinstance(values, np.ndarray):
+        values = _plain_array(values)
     if isinstance(values, np.ndarray) and values.dtype.kind != "O":
         if values.dtype != dt and not np.can_cast(values.dtype, dt, casting="same_kind"):
             raise TypeError(
@@ -450,8 +456,13 @@ cdef object _put_values(SegmentedList self, object values):
 
 
 cdef int _put(SegmentedList self, object indices, object values, object mode) except -1:
-    """numpy.put: all values converted and all indices checked before any write."""
-    vals = _put_values(self, values)
+    """numpy.put: all values converted and all indices checked before any write.
+
+    The caller pins the list: the conversions run Python code, and the
+    values must stay of the list's itemsize.  A source that is a view of
+    the list is copied first (numpy reads the whole source first too).
+    """
+    vals = _unaliased(self, _put_values(self, values))
     cdef cnp.ndarray flat = _apply_mode(self, _as_intp(_index_array(indices)), mode)
     cdef Py_ssize_t m = flat.size
     cdef const cnp.npy_intp* p = <const cnp.npy_intp*>cnp.PyArray_DATA(flat)
@@ -483,21 +494,26 @@ cdef int _read_range(SegmentedList self, Py_ssize_t start, void* dst,
 cdef object _to_numpy_range(SegmentedList self, object start, object stop, object out):
     """``to_numpy(start, stop, out=)`` other than the plain full copy."""
     cdef Py_ssize_t a, b, n
-    a, b, _ = slice(start, stop).indices(self.c.length)
+    cdef Py_ssize_t length = self.c.length, epoch = self.c.epoch
+    # indices() runs the bounds' __index__ after it was given the length.
+    a, b, _ = slice(start, stop).indices(length)
     n = b - a if b > a else 0
     if out is None:
         arr = np.empty(n, dtype=self._dtype)
+        _check_unchanged(self, length, epoch, "to_numpy()")
         _read_range(self, a, cnp.PyArray_DATA(arr), n)
         return arr
-    _check_out(self, out, (n,), "to_numpy")
-    if seglist_overlaps(&self.c, <const char*>cnp.PyArray_DATA(out), n * self.c.itemsize):
+    dst = _check_out(self, out, (n,), "to_numpy")
+    if seglist_overlaps(&self.c, <const char*>cnp.PyArray_DATA(dst), n * self.c.itemsize):
         # A view of one of our own segments: go through a temporary, since
         # the per-segment memcpy must not see overlapping buffers.
         tmp = np.empty(n, dtype=self._dtype)
+        _check_unchanged(self, length, epoch, "to_numpy()")
         _read_range(self, a, cnp.PyArray_DATA(tmp), n)
-        memcpy(cnp.PyArray_DATA(out), cnp.PyArray_DATA(tmp), n * self.c.itemsize)
+        memcpy(cnp.PyArray_DATA(dst), cnp.PyArray_DATA(tmp), n * self.c.itemsize)
     else:
-        _read_range(self, a, cnp.PyArray_DATA(out), n)
+        _check_unchanged(self, length, epoch, "to_numpy()")
+        _read_range(self, a, cnp.PyArray_DATA(dst), n)
     return out
 
 
@@ -526,19 +542,31 @@ cdef object _reduce(SegmentedList self, str method, object axis, object dtype,
     idempotent, and needed when ``where`` leaves a segment empty).
     """
     cdef int j
-    cdef Py_ssize_t k, start = 0, n = self.c.length
+    cdef Py_ssize_t k, start = 0, n = self.c.length, epoch
     _check_axis(axis)
     seg_kw = {}
     fin_kw = {}
+    # Every argument that can run Python code is converted once, here, so
+    # that no hook runs between the per-segment reductions.  Python and
+    # numpy scalars are passed as they are: numpy treats a Python scalar
+    # as weakly typed, and converting it would change the result's dtype.
     if dtype is not None:
-        seg_kw["dtype"] = fin_kw["dtype"] = dtype
+        seg_kw["dtype"] = fin_kw["dtype"] = np.dtype(dtype)
     if initial is not _NOT_GIVEN:
+        if not isinstance(initial, (int, float, complex, np.generic)):
+            initial = np.asarray(initial)[()]
         fin_kw["initial"] = initial
         if method != "sum":
             seg_kw["initial"] = initial
     mask = None
     if where is not True:
         mask = np.broadcast_to(where, (n,))
+    # From here the reduction is of the list as it is now; a change of size
+    # by the conversions above, a finaliser or another thread (numpy
+    # releases the GIL in its loops) is reported, never summed over.
+    epoch = self.c.epoch
+    if self.c.length != n:
+        _raise_changed(f"{method}()")
     if n == 0:
         if mask is not None:
             fin_kw["where"] = mask
@@ -550,6 +578,7 @@ cdef object _reduce(SegmentedList self, str method, object axis, object dtype,
             if mask is not None:
                 seg_kw["where"] = mask[start:start + k]
             parts.append(getattr(_segment_view(self, j, k), method)(**seg_kw))
+            _check_unchanged(self, n, epoch, f"{method}()")
             start += k
         res = getattr(np.array(parts), method)(**fin_kw)
     if keepdims:
@@ -595,8 +624,8 @@ cdef int _sort(SegmentedList self, object kind, object reverse) except -1:
     cdef Py_ssize_t n = s.length
     cdef Py_ssize_t epoch = s.epoch
     tmp = np.empty(n, dtype=self._dtype)
-    if s.length != n:       # a finalizer run by the allocation changed the list
-        raise RuntimeError("SegmentedList changed size during the copy")
+    # A finaliser run by the allocation may have changed the list.
+    _check_unchanged(self, n, epoch, "sort()")
     if rev:
         # Reverse, sort ascending, reverse back: equal elements keep their
         # original order, as with list.sort(reverse=True) (observable with
@@ -611,6 +640,10 @@ cdef int _sort(SegmentedList self, object kind, object reverse) except -1:
         raise ValueError("SegmentedList modified during sort")
     if rev:
         _copy_reversed(self, tmp, True)
+        # The views' allocations may have run finalisers (the list is pinned,
+        # so they wrote into live segments, but maybe past a new end).
+        if s.length != n or s.epoch != epoch:
+            raise ValueError("SegmentedList modified during sort")
     else:
         seglist_write_range(s, 0, cnp.PyArray_DATA(tmp), n)
     return 0
@@ -627,7 +660,7 @@ cdef object _reduce_ex(SegmentedList self, int protocol):
     one memcpy per segment.
     """
     cdef int j
-    cdef Py_ssize_t k, n = self.c.length, left = n
+    cdef Py_ssize_t k, n = self.c.length, left = n, epoch = self.c.epoch
     if protocol >= 5:
         payload = []
         for j in range(seglist_used_segments(&self.c)):
@@ -638,6 +671,9 @@ cdef object _reduce_ex(SegmentedList self, int protocol):
             left -= k
     else:
         payload = PyBytes_FromStringAndSize(NULL, n * self.c.itemsize)
+    # The views' and the payload's allocations may have run finalisers.
+    _check_unchanged(self, n, epoch, "pickling")
+    if protocol < 5:
         _read_range(self, 0, PyBytes_AS_STRING(payload), n)
     args = (type(self), self._dtype, <Py_ssize_t>1 << self.c.shift, payload)
     state = getattr(self, "__dict__", None)

@@ -273,6 +273,12 @@ cdef class SegmentedList:
     cdef Allocator _allocator
     cdef int _kind                 # scalar conversion fast path (K_* in seglist.pyx)
     cdef Py_ssize_t _exports       # live segment views; segments are kept while > 0
+    # Method calls in progress that hold element addresses, a length or the
+    # layout across Python code (conversion hooks, iterators, finalisers run
+    # by an allocation, numpy calls that release the GIL).  While > 0 no
+    # segment is released and __init__ refuses, so the dtype, itemsize,
+    # geometry and allocator are constant for the duration of every call.
+    cdef Py_ssize_t _busy
     cdef Py_ssize_t _views_made    # segment views ever made (a failed extend asks if any were made during it)
     cdef object _scratch           # 1-element ndarray for numpy-converted values
     cdef object __weakref__
@@ -377,6 +383,9 @@ cdef inline int seglist_get_value(const seglist_t* s, Py_ssize_t i,
     """
     # One unsigned compare rejects negatives too.
     if <size_t>i >= <size_t>s.length or <Py_ssize_t>sizeof(seglist_value_t) != s.itemsize:
+        # Recorded like every other error (only the error fields are written).
+        (<seglist_t*>s).last_error = SEGPY_EINVAL
+        (<seglist_t*>s).failed_bytes = sizeof(seglist_value_t)
         return SEGPY_EINVAL
     return seglist_get_value_unchecked(s, i, out)
 

@@ -126,7 +126,7 @@ cdef int seglist_init(seglist_t* s, Py_ssize_t itemsize, int shift,
     """Make ``s`` an empty list; allocates nothing.  Returns 0 or SEGPY_EINVAL."""
     cdef Py_ssize_t epoch = s.epoch
     if itemsize <= 0 or shift < 0 or shift > SEGPY_MAX_SHIFT or alloc == NULL:
-        return SEGPY_EINVAL
+        return _fail(s, SEGPY_EINVAL, <size_t>itemsize if itemsize > 0 else 0)
     memset(s, 0, sizeof(seglist_t))
     # Carried over and bumped: anything that cached an address from the old
     # geometry (an iterator's cursor) sees that it changed.
@@ -268,7 +268,9 @@ cdef int seglist_read_range(const seglist_t* s, Py_ssize_t start, void* dst,
     cdef Py_ssize_t off, k
     cdef int j
     if start < 0 or n < 0 or start > s.length - n:
-        return SEGPY_EINVAL
+        # The error is recorded like every other (the C API's promise);
+        # only the error fields are written, never the list's state.
+        return _fail(<seglist_t*>s, SEGPY_EINVAL, 0)
     while n > 0:
         j = seglist_locate(s, start, &off)
         k = seglist_segment_len(s, j) - off
@@ -325,6 +327,19 @@ cdef int seglist_release_unused(seglist_t* s, int keep_spare) noexcept nogil:
             rc = SEGPY_ERELEASE
     seglist_sync_cursor(s)
     return rc
+
+
+cdef bint seglist_overlaps(const seglist_t* s, const char* p, size_t nbytes) noexcept nogil:
+    """True if ``[p, p + nbytes)`` overlaps an allocated segment of ``s``."""
+    cdef int j
+    cdef const char* a
+    if nbytes == 0:
+        return False
+    for j in range(s.nseg):
+        a = s.segs[j]
+        if p < a + _segment_bytes(s, j) and a < p + nbytes:
+            return True
+    return False
 
 
 # ===========================================================================
@@ -459,6 +474,64 @@ cdef int _raise_grow_error(SegmentedList self, Py_ssize_t extra) except -1:
     return seglist_raise(&self.c, self._allocator, rc, extra)
 
 
+# -- Python code in the middle of a call --------------------------------------
+#
+# Conversion hooks (__index__, __array__, __float__ ...), iterators, __eq__,
+# finalisers that the cyclic GC runs during any allocation, and other
+# threads while numpy has released the GIL can all run arbitrary code in
+# the middle of a method, and that code may clear, shrink, grow or
+# re-initialise the list.  Two rules keep every method correct:
+#
+# 1. A method that holds anything across such code (an element address, a
+#    length, the itemsize or dtype) *pins* the list for its duration
+#    (``_pin`` ... ``_unpin`` in try/finally).  While pinned, no segment
+#    is released (``_pinned``: clear/shrink only truncate) and __init__
+#    refuses, so addresses stay valid and the layout is constant.
+# 2. What the Python code may still change, the length and the epoch, is
+#    checked again after it: the C core range-checks every read and write
+#    against the length as it is now, and a method whose answer depends on
+#    the length takes a ``(length, epoch)`` snapshot and raises
+#    RuntimeError (``_check_unchanged``) if it moved, the way list.sort
+#    says "list modified during sort".  Nothing is ever read from or
+#    written to a stale range.
+
+cdef inline void _pin(SegmentedList self) noexcept:
+    self._busy += 1
+
+
+cdef inline void _unpin(SegmentedList self) noexcept:
+    self._busy -= 1
+
+
+cdef inline bint _pinned(SegmentedList self) noexcept:
+    """True while a segment may be addressed from outside the struct: by a
+    segment view, or by a method call in progress."""
+    return self._exports != 0 or self._busy != 0
+
+
+cdef int _raise_changed(str what) except -1:
+    raise RuntimeError(
+        f"SegmentedList changed size during {what} (Python code run by the call, "
+        "a finaliser or another thread modified it)")
+
+
+cdef inline int _check_unchanged(SegmentedList self, Py_ssize_t length, Py_ssize_t epoch,
+                                 str what) except -1:
+    """RuntimeError unless the list still has the length and epoch of the snapshot."""
+    if self.c.length != length or self.c.epoch != epoch:
+        _raise_changed(what)
+    return 0
+
+
+cdef int _raise_range_error(SegmentedList self, int rc, Py_ssize_t extra, str what) except -1:
+    """The exception for a core call that failed on a list that Python code may
+    have changed: EINVAL means the range no longer fits, anything else is
+    a growth failure."""
+    if rc == SEGPY_EINVAL:
+        return _raise_changed(what)
+    return _raise_grow_error(self, extra)
+
+
 cdef const char* _pack_generic(SegmentedList self, object x) except NULL:
     """Convert ``x`` through numpy into the scratch element; return its address.
 
@@ -481,6 +554,14 @@ cdef const char* _pack_generic(SegmentedList self, object x) except NULL:
         elif PyComplex_Check(x):
             if kind != "c":
                 _raise_cannot_store(self, x, " under 'same_kind' casting")
+        elif kind in "iu" and isinstance(x, np.integer):
+            # Stored as the Python int it equals, so that its value is
+            # checked: np.int64(300) into int8 is an OverflowError, as in
+            # numpy 2 (which checks only for signed targets; a 0-d array
+            # is cast, and wraps, as numpy casts it).
+            if not np.can_cast(x.dtype, dt, casting="same_kind"):
+                _raise_cannot_store(self, x, f" (a {x.dtype} value) under 'same_kind' casting")
+            x = int(x)
         else:
             a = np.asarray(x)
             if a.ndim != 0:
@@ -619,6 +700,10 @@ cdef const char* _pack(SegmentedList self, object x, int64_t* buf) except NULL:
         if (<cnp.dtype>cnp.PyArray_DescrFromScalar(x)) == self._dtype:
             cnp.PyArray_ScalarAsCtype(x, buf)
             return <const char*>buf
+        if (K_I8 <= k <= K_U64 and isinstance(x, np.integer)
+                and np.can_cast(x.dtype, self._dtype, casting="same_kind")):
+            # Value-checked as the Python int it equals (see _pack_generic).
+            return _pack(self, int(x), buf)
     return _pack_generic(self, x)
 
 
@@ -659,7 +744,13 @@ cdef inline object _box(SegmentedList self, const char* p):
         return PyComplex_FromDoubles((<const double*>p)[0], (<const double*>p)[1])
     if k == K_C64:
         return PyComplex_FromDoubles((<const float*>p)[0], (<const float*>p)[1])
-    v = PyArray_Scalar(<void*>p, <cnp.dtype>self._dtype, NULL)
+    # PyArray_Scalar allocates before it copies from p, and an allocation
+    # can run finalisers: pinned, the list keeps the segment under p.
+    _pin(self)
+    try:
+        v = PyArray_Scalar(<void*>p, <cnp.dtype>self._dtype, NULL)
+    finally:
+        _unpin(self)
     if self._dtype.kind in _NUMERIC_KINDS:
         return v.item()
     return v
@@ -710,13 +801,40 @@ cdef SegmentedList _empty_like(SegmentedList self):
     return new
 
 
+cdef object _plain_array(object arr):
+    """An ndarray as an exact ``numpy.ndarray`` over the same memory.
+
+    A subclass can override ``shape``, ``dtype``, ``size``, ``flags`` ...
+    at the Python level so that they disagree with the C-level array that
+    the data pointer belongs to; a base-class view reads them from the C
+    struct.  Everything segpy sizes a copy by is read from such a view.
+    """
+    if type(arr) is np.ndarray:
+        return arr
+    return np.asarray(arr)
+
+
+cdef object _unaliased(SegmentedList self, object arr):
+    """``arr`` (an exact ndarray), or a copy if its memory overlaps a segment.
+
+    A view of the list used as the source of a write into the same list
+    (``lst[::-1] = lst.segments()[0]``, ``put``, ``extend`` of a view that
+    covers slots past the end) would be overwritten while it is read; numpy
+    and list read the whole source first, and so does this.
+    """
+    if seglist_overlaps(&self.c, <const char*>cnp.PyArray_DATA(arr),
+                        <size_t>cnp.PyArray_NBYTES(arr)):
+        return arr.copy()
+    return arr
+
+
 cdef object _array_source(object obj):
     """``obj`` as an ndarray if it is array-like (buffer, ``__array__``, a
     SegmentedList), else None: a plain iterable, to be read item by item."""
     if isinstance(obj, SegmentedList):
         return (<SegmentedList>obj).to_numpy()
     if isinstance(obj, np.ndarray):
-        return obj
+        return _plain_array(obj)
     if PyObject_CheckBuffer(obj) and not isinstance(obj, (str, bytes)):
         return np.asarray(memoryview(obj))
     if isinstance(obj, bytes):
@@ -764,8 +882,8 @@ cdef object _pack_all(SegmentedList self, list items):
 
 cdef int _extend_array(SegmentedList self, object arr) except -1:
     """Append a 1-D array: at most one numpy conversion, then one memcpy per segment."""
-    arr = _converted(self, arr, "extend()", "extend")
-    cdef Py_ssize_t n = arr.shape[0]
+    arr = _unaliased(self, _converted(self, arr, "extend()", "extend"))
+    cdef Py_ssize_t n = cnp.PyArray_DIM(arr, 0)
     if seglist_append_n(&self.c, cnp.PyArray_DATA(arr), n) != SEGPY_OK:
         _raise_grow_error(self, n)
     return 0
@@ -841,6 +959,10 @@ cdef object _new_array_for_copy(SegmentedList self):
         return np.empty(n, dtype=self._dtype)
     pad = _PAGE // isz + 1
     buf = np.empty(n + pad, dtype=self._dtype)
+    if s.length != n:
+        # The allocation ran a finaliser that resized the list; the caller's
+        # checked read reports that, and there is no segment to align with.
+        return buf[:n]
     last = seglist_used_segments(s) - 1
     src = <size_t>s.segs[last]
     dst = <size_t>cnp.PyArray_DATA(buf) + <size_t>(seglist_segment_start(s, last) * isz)
@@ -1029,7 +1151,7 @@ cdef int _transfer_strided(seglist_t* s, Py_ssize_t start, Py_ssize_t step,
     if n <= 0:
         return SEGPY_OK
     if not _strided_range_ok(s, start, step, n):
-        return SEGPY_EINVAL
+        return _fail(s, SEGPY_EINVAL, 0)
     cdef Py_ssize_t stride
     while n > 0:
         k = min(n, _run_in_segment(s, start, step, &p))
@@ -1150,7 +1272,7 @@ cdef int _after_shrink(SegmentedList self) except -1:
     time.  Nothing is released while segment views exist (the rule of
     :meth:`SegmentedList.clear`): a view may cover any segment.
     """
-    if self._exports == 0:
+    if not _pinned(self):
         seglist_release_unused(&self.c, 1)
     return 0
 
@@ -1159,8 +1281,11 @@ cdef SegmentedList _copy_of(SegmentedList self, Py_ssize_t start, Py_ssize_t ste
                             Py_ssize_t n):
     """A new list (same dtype, allocator, geometry) of ``self[start::step]``, ``n`` elements."""
     cdef SegmentedList new = _empty_like(self)
-    if seglist_extend_from(&new.c, &self.c, start, step, n) != SEGPY_OK:
-        _raise_grow_error(new, n)
+    # The allocation of ``new`` may have run a finaliser that shrank self:
+    # the core checks the range against the length as it is now.
+    cdef int rc = seglist_extend_from(&new.c, &self.c, start, step, n)
+    if rc != SEGPY_OK:
+        _raise_range_error(new, rc, n, "a copy")
     return new
 
 
@@ -1189,11 +1314,18 @@ cdef object _as_elements(SegmentedList self, object value, bint extended):
 
 
 cdef int _set_slice(SegmentedList self, object sl, object value) except -1:
+    """``self[sl] = value``.  The source is converted (pinned: that runs
+    Python code), and copied if it is a view of the list, before the list
+    is touched; from then on no Python code runs."""
     cdef seglist_t* s = &self.c
     cdef Py_ssize_t start, stop, step, n, m
     PySlice_Unpack(sl, &start, &stop, &step)
-    arr = _as_elements(self, value, step != 1)
-    m = arr.shape[0]
+    _pin(self)
+    try:
+        arr = _unaliased(self, _as_elements(self, value, step != 1))
+    finally:
+        _unpin(self)
+    m = cnp.PyArray_DIM(arr, 0)
     # Clipped to the length as it is now, after any Python code ran.
     n = PySlice_AdjustIndices(s.length, &start, &stop, step)
     cdef const char* data = <const char*>cnp.PyArray_DATA(arr)
@@ -1201,7 +1333,8 @@ cdef int _set_slice(SegmentedList self, object sl, object value) except -1:
         if m != n:
             raise ValueError(
                 f"attempt to assign sequence of size {m} to extended slice of size {n}")
-        seglist_scatter(s, start, step, m, data)
+        if seglist_scatter(s, start, step, m, data) != SEGPY_OK:
+            _raise_changed("slice assignment")
         return 0
     # A simple slice [start, start+n) is replaced by m elements: open or
     # close the difference at its end first (the only step that can fail,
@@ -1220,6 +1353,7 @@ cdef int _set_slice(SegmentedList self, object sl, object value) except -1:
 cdef int _del_slice(SegmentedList self, object sl) except -1:
     cdef seglist_t* s = &self.c
     cdef Py_ssize_t start, stop, step, n
+    cdef int rc
     PySlice_Unpack(sl, &start, &stop, &step)
     n = PySlice_AdjustIndices(s.length, &start, &stop, step)
     if n == 0:
@@ -1229,9 +1363,11 @@ cdef int _del_slice(SegmentedList self, object sl) except -1:
         start += (n - 1) * step
         step = -step
     if step == 1 or n == 1:
-        seglist_erase(s, start, n)
+        rc = seglist_erase(s, start, n)
     else:
-        seglist_erase_strided(s, start, step, n)
+        rc = seglist_erase_strided(s, start, step, n)
+    if rc != SEGPY_OK:
+        _raise_changed("slice deletion")
     _after_shrink(self)
     return 0
 
@@ -1277,20 +1413,28 @@ cdef Py_ssize_t _find(SegmentedList self, object x, Py_ssize_t start, Py_ssize_t
     views pin the segments, so an object key whose ``__eq__`` mutates the
     list cannot make this read freed memory.
     """
-    cdef Py_ssize_t total = 0, pos = start, off, k, m
+    cdef Py_ssize_t total = 0, pos = start, off, k, m, length, epoch
     cdef int j
     key = _search_key(self, x)
     if key is None:
         return 0 if count else -1
-    while pos < min(stop, self.c.length):
+    # From here the answer is about the list as it is now; a comparison
+    # that changes it (an object key's __eq__, a finaliser, another thread
+    # while numpy compares) would make it an answer about no list at all.
+    length = self.c.length
+    epoch = self.c.epoch
+    stop = min(stop, length)
+    while pos < stop:
         j = seglist_locate(&self.c, pos, &off)
-        k = min(seglist_segment_len(&self.c, j) - off, min(stop, self.c.length) - pos)
+        k = min(seglist_segment_len(&self.c, j) - off, stop - pos)
         view = _segment_view(self, j, off + k)[off:]
+        _check_unchanged(self, length, epoch, "a search")
         try:
             eq = view == key
         except (TypeError, ValueError):
             eq = None
         view = None
+        _check_unchanged(self, length, epoch, "a search")
         if not isinstance(eq, np.ndarray):
             break               # not comparable: no element equals x
         if count:
@@ -1327,13 +1471,19 @@ cdef object _lexcmp(SegmentedList a, object other, int op):
     if not isinstance(other, SegmentedList):
         return NotImplemented
     b = <SegmentedList>other
-    n = min(a.c.length, b.c.length)
+    cdef Py_ssize_t na = a.c.length, nb = b.c.length
+    cdef Py_ssize_t ea = a.c.epoch, eb = b.c.epoch
+    n = min(na, nb)
     while pos < n:
         blk = min(n - pos, 1 << 16)
         x = np.empty(blk, dtype=a._dtype)
         y = np.empty(blk, dtype=b._dtype)
-        seglist_read_range(&a.c, pos, cnp.PyArray_DATA(x), blk)
-        seglist_read_range(&b.c, pos, cnp.PyArray_DATA(y), blk)
+        # The allocations may have run finalisers: both reads are checked
+        # against the lengths the comparison started with.
+        _check_unchanged(a, na, ea, "a comparison")
+        _check_unchanged(b, nb, eb, "a comparison")
+        _read_range(a, pos, cnp.PyArray_DATA(x), blk)
+        _read_range(b, pos, cnp.PyArray_DATA(y), blk)
         try:
             ne = x != y
         except (TypeError, ValueError):
@@ -1347,10 +1497,13 @@ cdef object _lexcmp(SegmentedList a, object other, int op):
             if a._dtype.names is not None:
                 return PyObject_RichCompare(x[k:k + 1].tolist()[0],
                                             y[k:k + 1].tolist()[0], op)
-            return PyObject_RichCompare(_box(a, seglist_at_unchecked(&a.c, pos + k)),
-                                        _box(b, seglist_at_unchecked(&b.c, pos + k)), op)
+            # Boxed from the copies: numpy may have released the GIL while
+            # comparing, and the lists may have changed since.
+            return PyObject_RichCompare(
+                _box(a, <const char*>cnp.PyArray_DATA(x) + k * a.c.itemsize),
+                _box(b, <const char*>cnp.PyArray_DATA(y) + k * b.c.itemsize), op)
         pos += blk
-    return PyObject_RichCompare(a.c.length, b.c.length, op)
+    return PyObject_RichCompare(na, nb, op)
 
 
 cdef int _repeat_into(SegmentedList dst, SegmentedList src, Py_ssize_t times) except -1:
@@ -1372,6 +1525,8 @@ cdef int _repeat_into(SegmentedList dst, SegmentedList src, Py_ssize_t times) ex
     total = d.length + n0 * times - base      # elements from base once done
     if seglist_reserve(d, base + total) != SEGPY_OK:
         _raise_grow_error(dst, n0 * times)
+    # No Python code runs from the reads of the lengths above to here, and
+    # room is reserved: these cannot fail.
     if dst is not src:
         seglist_extend_from(d, &src.c, 0, 1, n0)
     have = d.length - base
@@ -1405,10 +1560,19 @@ cdef class _SegmentExport:
 
 
 cdef object _segment_view(SegmentedList self, int j, Py_ssize_t n):
+    """A writable view of the first ``n`` elements of segment ``j``.
+
+    The caller pins the list (or holds another view): the allocations here
+    can run finalisers, and the segment must still exist when its address
+    is read.  Raises RuntimeError if it does not (never a view of memory
+    that is not the list's).
+    """
     cdef cnp.npy_intp dims[1]
     cdef _SegmentExport owner = _SegmentExport.__new__(_SegmentExport)
     dims[0] = n
     dt = self._dtype
+    if j < 0 or j >= self.c.nseg or n < 0 or n > seglist_segment_len(&self.c, j):
+        _raise_changed("the making of a segment view")
     Py_INCREF(dt)  # PyArray_NewFromDescr steals it
     arr = PyArray_NewFromDescr(
         <PyTypeObject*>np.ndarray, <cnp.dtype>dt, 1, dims, NULL, self.c.segs[j],
@@ -1681,11 +1845,20 @@ cdef class SegmentedList:
         dt = _check_dtype(dtype)
         cdef Allocator alloc = _resolve_allocator(allocator)
         cdef int shift = _shift_for(first_segment, dt.itemsize)
+        if iterable is None:
+            # As array.array('q', None) and list(None): not an empty list.
+            raise TypeError("'NoneType' object is not iterable")
+        # Checked after the arguments are parsed (that runs Python code) and
+        # with nothing but C between here and the new layout.
         if self._exports:
             raise BufferError("cannot re-initialise a SegmentedList while segment views exist")
+        if self._busy:
+            raise RuntimeError(
+                "cannot re-initialise a SegmentedList while one of its methods is running "
+                "(from a conversion hook, an iterator, a finaliser or another thread)")
         seglist_destroy(&self.c)
         _setup(self, dt, alloc, shift)
-        if iterable is not None and not (type(iterable) is tuple and len(iterable) == 0):
+        if not (type(iterable) is tuple and len(iterable) == 0):
             self.extend(iterable)
 
     def __dealloc__(self):
@@ -1778,7 +1951,13 @@ cdef class SegmentedList:
                 _raise_grow_error(self, 1)
             (<double*>slot)[0] = PyFloat_AS_DOUBLE(x)
             return
-        src = _pack(self, x, buf)
+        # The conversion may run Python code: pinned, the list keeps its
+        # layout, so the converted bytes fit whatever slot is next.
+        _pin(self)
+        try:
+            src = _pack(self, x, buf)
+        finally:
+            _unpin(self)
         slot = seglist_emplace(&self.c)
         if slot == NULL:
             _raise_grow_error(self, 1)
@@ -1808,11 +1987,15 @@ cdef class SegmentedList:
             If the allocator cannot provide the segments.  In every case the
             list is unchanged: no element of a failed call is kept.
         """
-        arr = _array_source(iterable)
-        if arr is None:
-            _extend_iter(self, iterable)
-        else:
-            _extend_array(self, arr)
+        _pin(self)
+        try:
+            arr = _array_source(iterable)
+            if arr is None:
+                _extend_iter(self, iterable)
+            else:
+                _extend_array(self, arr)
+        finally:
+            _unpin(self)
 
     def __setitem__(self, idx, x):
         cdef int64_t buf[2]
@@ -1822,7 +2005,11 @@ cdef class SegmentedList:
             _set_slice(self, idx, x)
             return
         i = _index(self, idx)
-        src = _pack(self, x, buf)
+        _pin(self)
+        try:
+            src = _pack(self, x, buf)
+        finally:
+            _unpin(self)
         # _pack may have run Python code that shrank the list.
         if <size_t>i >= <size_t>self.c.length:
             raise IndexError("SegmentedList index out of range")
@@ -1833,6 +2020,7 @@ cdef class SegmentedList:
             _del_slice(self, idx)
             return
         cdef Py_ssize_t i = _index(self, idx)
+        # No Python code between the index check and the erase.
         seglist_erase(&self.c, i, 1)
         _after_shrink(self)
 
@@ -1844,7 +2032,7 @@ cdef class SegmentedList:
         valid) and later appends reuse them.
         """
         seglist_truncate(&self.c, 0)
-        if self._exports == 0:
+        if not _pinned(self):
             seglist_destroy(&self.c)
 
     def reserve(self, n, /):
@@ -1898,7 +2086,12 @@ cdef class SegmentedList:
         """
         cdef int64_t buf[2]
         cdef Py_ssize_t n, k = PyNumber_AsSsize_t(i, OverflowError)
-        cdef const char* src = _pack(self, x, buf)
+        cdef const char* src
+        _pin(self)
+        try:
+            src = _pack(self, x, buf)
+        finally:
+            _unpin(self)
         # Clipped after _pack, which may have run Python code.
         n = self.c.length
         if k < 0:
@@ -1928,7 +2121,11 @@ cdef class SegmentedList:
             k += n
         if <size_t>k >= <size_t>n:
             raise IndexError("pop index out of range")
+        cdef Py_ssize_t epoch = self.c.epoch
         value = _box(self, seglist_at_unchecked(&self.c, k))
+        # Boxing allocates, and a finaliser may have changed the list: then
+        # element k is no longer the one boxed.
+        _check_unchanged(self, n, epoch, "pop()")
         seglist_erase(&self.c, k, 1)
         _after_shrink(self)
         return value
@@ -1941,9 +2138,15 @@ cdef class SegmentedList:
         ValueError
             ``"SegmentedList.remove(x): x not in SegmentedList"``.
         """
-        cdef Py_ssize_t k = _find(self, x, 0, self.c.length, False)
+        cdef Py_ssize_t k
+        _pin(self)
+        try:
+            k = _find(self, x, 0, self.c.length, False)
+        finally:
+            _unpin(self)
         if k < 0:
             raise ValueError("SegmentedList.remove(x): x not in SegmentedList")
+        # _find checked that nothing changed the list; no Python code since.
         seglist_erase(&self.c, k, 1)
         _after_shrink(self)
 
@@ -1966,17 +2169,30 @@ cdef class SegmentedList:
         """
         cdef Py_ssize_t n = self.c.length
         cdef Py_ssize_t a = _slice_index(start, n), b = _slice_index(stop, n)
-        cdef Py_ssize_t k = _find(self, x, a, b, False)
+        cdef Py_ssize_t k
+        _pin(self)
+        try:
+            k = _find(self, x, a, b, False)
+        finally:
+            _unpin(self)
         if k < 0:
             raise ValueError("SegmentedList.index(x): x not in SegmentedList")
         return k
 
     def count(self, x, /):
         """Return the number of elements equal to `x` (numpy's ``==``)."""
-        return _find(self, x, 0, self.c.length, True)
+        _pin(self)
+        try:
+            return _find(self, x, 0, self.c.length, True)
+        finally:
+            _unpin(self)
 
     def __contains__(self, x):
-        return _find(self, x, 0, self.c.length, False) >= 0
+        _pin(self)
+        try:
+            return _find(self, x, 0, self.c.length, False) >= 0
+        finally:
+            _unpin(self)
 
     def reverse(self):
         """Reverse the elements in place."""
@@ -1999,7 +2215,7 @@ cdef class SegmentedList:
         are never split).  While segment views exist nothing is released,
         as in :meth:`clear`.
         """
-        if self._exports == 0:
+        if not _pinned(self):
             seglist_release_unused(&self.c, 0)
 
     def tolist(self):
@@ -2010,10 +2226,21 @@ cdef class SegmentedList:
         return list(self)
 
     def tobytes(self):
-        """Return the elements' bytes, in order, as one bytes object."""
-        out = PyBytes_FromStringAndSize(NULL, self.c.length * self.c.itemsize)
-        seglist_read_range(&self.c, 0, PyBytes_AS_STRING(out), self.c.length)
+        """Return the elements' bytes, in order, as one bytes object.
+
+        Raises
+        ------
+        RuntimeError
+            If a finaliser run by the allocation of the result resized the list.
+        """
+        cdef Py_ssize_t n = self.c.length
+        out = PyBytes_FromStringAndSize(NULL, n * self.c.itemsize)
+        _read_range(self, 0, PyBytes_AS_STRING(out), n)
         return out
+
+    def __bytes__(self):
+        """``bytes(lst)``: the elements' raw bytes, as ``bytes(array.array)`` gives."""
+        return self.tobytes()
 
     def frombytes(self, buffer, /):
         """Append the elements whose raw bytes are in `buffer` (any bytes-like object).
@@ -2027,15 +2254,22 @@ cdef class SegmentedList:
         """
         cdef Py_buffer view
         cdef Py_ssize_t n
-        PyObject_GetBuffer(buffer, &view, PyBUF_SIMPLE)
+        _pin(self)
         try:
-            if view.len % self.c.itemsize:
-                raise ValueError("bytes length not a multiple of item size")
-            n = view.len // self.c.itemsize
-            if seglist_append_n(&self.c, view.buf, n) != SEGPY_OK:
-                _raise_grow_error(self, n)
+            PyObject_GetBuffer(buffer, &view, PyBUF_SIMPLE)
+            try:
+                if view.len % self.c.itemsize:
+                    raise ValueError("bytes length not a multiple of item size")
+                n = view.len // self.c.itemsize
+                if seglist_overlaps(&self.c, <const char*>view.buf, <size_t>view.len):
+                    # A view of the list itself: read it whole first.
+                    self.frombytes(PyBytes_FromStringAndSize(<char*>view.buf, view.len))
+                elif seglist_append_n(&self.c, view.buf, n) != SEGPY_OK:
+                    _raise_grow_error(self, n)
+            finally:
+                PyBuffer_Release(&view)
         finally:
-            PyBuffer_Release(&view)
+            _unpin(self)
 
     def fromlist(self, items, /):
         """Append the items of a list; all or nothing, as ``array.fromlist``.
@@ -2047,7 +2281,11 @@ cdef class SegmentedList:
         """
         if not isinstance(items, list):
             raise TypeError("arg must be list")
-        _extend_iter(self, items)
+        _pin(self)
+        try:
+            _extend_iter(self, items)
+        finally:
+            _unpin(self)
 
     def tofile(self, f, /):
         """Write the elements' bytes to the binary file object `f` (``f.write``).
@@ -2061,7 +2299,8 @@ cdef class SegmentedList:
         while pos < self.c.length:
             k = min(block, self.c.length - pos)
             chunk = PyBytes_FromStringAndSize(NULL, k * self.c.itemsize)
-            seglist_read_range(&self.c, pos, PyBytes_AS_STRING(chunk), k)
+            # Checked: the allocation may have run a finaliser.
+            _read_range(self, pos, PyBytes_AS_STRING(chunk), k)
             write(chunk)
             pos += k
 
@@ -2084,7 +2323,11 @@ cdef class SegmentedList:
             raise ValueError("negative count")
         if k > PY_SSIZE_T_MAX // isz:
             raise MemoryError(f"cannot read {k} elements of {isz} bytes")
-        data = f.read(k * isz)
+        _pin(self)          # isz must stay the itemsize while read() runs
+        try:
+            data = f.read(k * isz)
+        finally:
+            _unpin(self)
         if not isinstance(data, bytes):
             raise TypeError("read() didn't return bytes")
         got = len(data) // isz
@@ -2118,10 +2361,7 @@ cdef class SegmentedList:
         return new
 
     def __rmul__(self, n):
-        cdef Py_ssize_t times = _repeat_count(n)
-        cdef SegmentedList new = _empty_like(self)
-        _repeat_into(new, self, times)
-        return new
+        return self.__mul__(n)
 
     def __imul__(self, n):
         cdef Py_ssize_t times = _repeat_count(n)
@@ -2266,11 +2506,19 @@ cdef class SegmentedList:
         """
         cdef int j
         cdef Py_ssize_t n, left = self.c.length
+        cdef Py_ssize_t length = self.c.length, epoch = self.c.epoch
         views = []
-        for j in range(seglist_used_segments(&self.c)):
-            n = min(seglist_segment_len(&self.c, j), left)
-            views.append(_segment_view(self, j, n))
-            left -= n
+        _pin(self)
+        try:
+            for j in range(seglist_used_segments(&self.c)):
+                n = min(seglist_segment_len(&self.c, j), left)
+                views.append(_segment_view(self, j, n))
+                left -= n
+            # Each view's allocation may have run a finaliser that resized
+            # the list; views of the old lengths would then not be the list.
+            _check_unchanged(self, length, epoch, "segments()")
+        finally:
+            _unpin(self)
         return views
 
     # -- comparison and display --------------------------------------------
@@ -2376,7 +2624,11 @@ cdef class SegmentedList:
         >>> lst.to_numpy()
         array([7, 0, 8, 0, 7, 0])
         """
-        _put(self, indices, values, mode)
+        _pin(self)
+        try:
+            _put(self, indices, values, mode)
+        finally:
+            _unpin(self)
 
     def sum(self, axis=None, dtype=None, out=None, keepdims=False, initial=_NOT_GIVEN,
             where=True):
@@ -2416,7 +2668,11 @@ cdef class SegmentedList:
         >>> segpy.SegmentedList('i1', [100, 100, 100]).sum()
         np.int64(300)
         """
-        return _reduce(self, "sum", axis, dtype, out, keepdims, initial, where)
+        _pin(self)
+        try:
+            return _reduce(self, "sum", axis, dtype, out, keepdims, initial, where)
+        finally:
+            _unpin(self)
 
     def min(self, axis=None, out=None, keepdims=False, initial=_NOT_GIVEN, where=True):
         """Smallest element, as ``ndarray.min()`` gives it, computed segment by segment.
@@ -2440,7 +2696,11 @@ cdef class SegmentedList:
         TypeError
             For dtypes numpy cannot order this way (strings, records, void).
         """
-        return _reduce(self, "min", axis, None, out, keepdims, initial, where)
+        _pin(self)
+        try:
+            return _reduce(self, "min", axis, None, out, keepdims, initial, where)
+        finally:
+            _unpin(self)
 
     def max(self, axis=None, out=None, keepdims=False, initial=_NOT_GIVEN, where=True):
         """Largest element, as ``ndarray.max()`` gives it, computed segment by segment.
@@ -2462,7 +2722,11 @@ cdef class SegmentedList:
         TypeError
             For dtypes numpy cannot order this way (strings, records, void).
         """
-        return _reduce(self, "max", axis, None, out, keepdims, initial, where)
+        _pin(self)
+        try:
+            return _reduce(self, "max", axis, None, out, keepdims, initial, where)
+        finally:
+            _unpin(self)
 
     def sort(self, *, kind=None, reverse=False):
         """Sort the list in place, in the order ``numpy.sort`` gives.
@@ -2504,7 +2768,11 @@ cdef class SegmentedList:
         >>> lst.to_numpy()
         array([ 1.,  2.,  3., nan])
         """
-        _sort(self, kind, reverse)
+        _pin(self)
+        try:
+            _sort(self, kind, reverse)
+        finally:
+            _unpin(self)
 
     def __reduce_ex__(self, protocol, /):
         """Pickle support: the dtype, the first segment size and the element bytes.
@@ -2514,16 +2782,23 @@ cdef class SegmentedList:
         a copy, when the pickler has a ``buffer_callback``).  The allocator is
         not pickled: an unpickled list uses the current default allocator.
         """
-        return _reduce_ex(self, protocol)
+        _pin(self)
+        try:
+            return _reduce_ex(self, protocol)
+        finally:
+            _unpin(self)
 
     def __repr__(self):
-        cdef Py_ssize_t n = self.c.length
+        cdef Py_ssize_t n
         cdef str name = _dtype_name(self._dtype)
+        head = np.empty(3, dtype=self._dtype)
+        tail = np.empty(3, dtype=self._dtype)
+        # The length is read after the allocations (which may run
+        # finalisers), with no Python code between it and the reads.
+        n = self.c.length
         if n > 1000:
-            head = np.empty(3, dtype=self._dtype)
-            tail = np.empty(3, dtype=self._dtype)
-            seglist_read_range(&self.c, 0, cnp.PyArray_DATA(head), 3)
-            seglist_read_range(&self.c, n - 3, cnp.PyArray_DATA(tail), 3)
+            _read_range(self, 0, cnp.PyArray_DATA(head), 3)
+            _read_range(self, n - 3, cnp.PyArray_DATA(tail), 3)
             body = (_unbracket(np.array2string(head, separator=", ")) + ", ..., "
                     + _unbracket(np.array2string(tail, separator=", ")))
             return f"SegmentedList([{body}], dtype={name}, len={n})"
@@ -2533,33 +2808,47 @@ cdef class SegmentedList:
 
 
 cdef object _equal(SegmentedList self, object other):
-    """Element-wise equality with a sequence or array, numpy's == per element."""
-    cdef Py_ssize_t n = self.c.length, start = 0
+    """Element-wise equality with a sequence or array, numpy's == per element.
+
+    ``other`` is converted first (which may run Python code that changes
+    the list); the answer is about the list as it is after that, and
+    RuntimeError says so if the comparison itself changed it.
+    """
+    cdef Py_ssize_t n, start = 0, length, epoch
     if isinstance(other, SegmentedList):
         other = (<SegmentedList>other).to_numpy()
     elif isinstance(other, (str, bytes, bytearray)):
         return NotImplemented
     elif not isinstance(other, (Sequence, np.ndarray)) and not hasattr(other, "__array__"):
         return NotImplemented
-    if isinstance(other, Sequence) and len(other) != n:
+    if isinstance(other, Sequence) and not isinstance(other, np.ndarray) \
+            and len(other) != self.c.length:
         return False
     try:
         if self._dtype.names is not None and not isinstance(other, np.ndarray):
             other = np.array(other, dtype=self._dtype)
         else:
-            other = np.asarray(other)
+            other = np.asarray(other)     # an exact ndarray: its shape is the C one
     except (TypeError, ValueError):
         return False
-    if other.shape != (n,):
+    n = self.c.length
+    if cnp.PyArray_NDIM(other) != 1 or cnp.PyArray_DIM(other, 0) != n:
         return False
+    views = self.segments()
+    length = self.c.length
+    epoch = self.c.epoch
+    if length != n:
+        _raise_changed("a comparison")
     try:
         # The views pin the segments, so Python code run by the comparison
-        # (object arrays) cannot free memory under it.
-        for view in self.segments():
-            eq = view == other[start:start + len(view)]
+        # (object arrays, another thread while numpy compares) cannot free
+        # memory under it; a change of size is reported, not compared.
+        for view in views:
+            eq = view == other[start:start + cnp.PyArray_DIM(view, 0)]
+            _check_unchanged(self, length, epoch, "a comparison")
             if not isinstance(eq, np.ndarray) or not eq.all():
                 return False
-            start += len(view)
+            start += cnp.PyArray_DIM(view, 0)
     except TypeError:
         return False
     return True

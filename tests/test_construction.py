@@ -188,13 +188,20 @@ def test_initial_iterable(make):
     assert_arrays_identical(lst.to_numpy(), np.array([1, 2, 3], dtype="q"))
 
 
-@pytest.mark.parametrize("empty", [(), [], None, iter(()), np.zeros(0, "q"), b"", range(0)],
+@pytest.mark.parametrize("empty", [(), [], iter(()), np.zeros(0, "q"), b"", range(0)],
                          ids=repr)
 def test_empty_initial_iterable_allocates_nothing(empty, allocator):
     lst = SegmentedList("q", empty, allocator=allocator)
     assert len(lst) == 0
     assert lst.capacity == 0
     assert allocator.stats["n_os_calls"] == 0
+    assert allocator.stats["bytes_in_use"] == 0
+
+
+def test_none_is_not_an_iterable(allocator):
+    # array.array('q', None) raises TypeError; None is not "no contents".
+    with pytest.raises(TypeError, match="'NoneType' object is not iterable"):
+        SegmentedList("q", None, allocator=allocator)
     assert allocator.stats["bytes_in_use"] == 0
 
 

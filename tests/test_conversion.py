@@ -240,7 +240,20 @@ def test_numpy_scalars_follow_same_kind(dst, src, data):
     assert type(x) is src
     lst = SegmentedList(dst, [True], first_segment=1)
     allowed = np.can_cast(np.dtype(src), np.dtype(dst), casting="same_kind")
-    if allowed:
+    # A numpy integer into an integer list is value-checked like the Python
+    # int it equals (numpy 2 does that for signed targets, and wraps for
+    # unsigned ones; segpy refuses both rather than store a wrong value).
+    out_of_range = False
+    if allowed and np.dtype(src).kind in "iu" and np.dtype(dst).kind in "iu":
+        info = np.iinfo(np.dtype(dst))
+        out_of_range = not info.min <= int(x) <= info.max
+    if out_of_range:
+        for fn in (lambda: lst.append(x), lambda: lst.__setitem__(0, x),
+                   lambda: lst.extend([True, x]), lambda: lst.insert(0, x)):
+            _unchanged_after(lst, OverflowError, fn, match="out of bounds|too large")
+        lst.append(np.array(x))            # a 0-d array is cast, as numpy casts it
+        assert_arrays_identical(lst.to_numpy()[1:], np.array(x).astype(dst).reshape(1))
+    elif allowed:
         with warnings.catch_warnings():
             # Narrowing float casts overflow to inf with a warning, as in numpy.
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -256,16 +269,28 @@ def test_numpy_scalars_follow_same_kind(dst, src, data):
             _unchanged_after(lst, TypeError, fn, match="same_kind")
 
 
-def test_numpy_int_wraps_like_numpy_cast():
+@pytest.mark.parametrize("dst,x", [
+    ("i1", np.int64(300)), ("i1", np.uint64(2 ** 64 - 1)), ("i1", np.int16(-129)),
+    ("u1", np.uint64(2 ** 64 - 1)), ("u1", np.uint16(256 + 7)), ("u1", np.uint32(256)),
+    ("i4", np.int64(2 ** 31)), (">i2", np.int32(40_000)), (">u2", np.uint32(70_000)),
+])
+def test_numpy_int_out_of_range_raises_like_numpy(dst, x):
+    # numpy 2 raises OverflowError for arr[0] = np.int64(300) into int8 (it
+    # used to wrap to 44, as segpy did); every path that stores one value
+    # does the same for every integer target, and the list is unchanged.
+    lst = SegmentedList(dst, [1, 2])
+    for fn in (lambda: lst.append(x), lambda: lst.__setitem__(0, x),
+               lambda: lst.insert(1, x), lambda: lst.extend([3, x]),
+               lambda: lst.put([0], [x]), lambda: lst.fromlist([3, x])):
+        _unchanged_after(lst, OverflowError, fn, match="out of bounds|too large")
+
+
+def test_numpy_int_in_range_is_stored():
     lst = SegmentedList("i1")
-    lst.append(np.int64(300))
-    lst.append(np.uint64(2 ** 64 - 1))
-    lst.append(np.int16(-129))
-    assert list(lst) == [44, -1, 127]
-    u = SegmentedList("u1")
-    u.append(np.uint64(2 ** 64 - 1))
-    u.append(np.uint16(256 + 7))
-    assert list(u) == [255, 7]
+    lst.append(np.int64(100))
+    lst.append(np.uint64(127))
+    lst.append(np.int16(-128))
+    assert list(lst) == [100, 127, -128]
 
 
 def test_numpy_float64_into_int_list_refused():
