@@ -15,6 +15,7 @@ equality, and the stability of held segment views.
 """
 
 import copy
+import gc
 import pickle
 
 import numpy as np
@@ -28,6 +29,7 @@ from hypothesis.stateful import (
     precondition,
     rule,
 )
+import hostile
 from seg_support import (
     FAMILIES,
     FIRST_SEGMENTS,
@@ -437,6 +439,47 @@ def _used_segments(n, s0):
     return len(segment_lengths(n, s0))
 
 
+# What a hostile call may raise, and the hostile calls of the machines: a
+# hook in a converted value, an index, an iterable or a where= mask, and a
+# finaliser run by an allocation.  Re-initialising actions are left out
+# (the machine's model has one dtype); tests/test_hostile.py covers them.
+_CLEAR = (RuntimeError, IndexError, ValueError, TypeError, BufferError, OverflowError)
+_MACHINE_ACTIONS = sorted(a for a in hostile.ACTIONS if not a.startswith("reinit"))
+
+
+def _gc_then(call):
+    def run(lst, action, v):
+        try:
+            with hostile.gc_every_allocation():
+                hostile.gc_bomb(lst, action)
+                call(lst)
+        finally:
+            gc.collect()        # no finaliser may outlive this step
+    return run
+
+
+_HOSTILE_OPS = {
+    "append": lambda L, a, v: L.append(hostile.HookArray(L, a, np.asarray(v, dtype=L.dtype))),
+    "insert": lambda L, a, v: L.insert(hostile.HookIndex(L, a, len(L) // 2), v),
+    "setitem": lambda L, a, v: L.__setitem__(hostile.HookIndex(L, a, 0), v),
+    "extend": lambda L, a, v: L.extend(hostile.HookIterable(L, a, [v] * 5, at=2)),
+    "setslice": lambda L, a, v: L.__setitem__(
+        slice(hostile.HookIndex(L, a, 1), None), hostile.HookIterable(L, a, [v] * 3)),
+    "delslice": lambda L, a, v: L.__delitem__(slice(hostile.HookIndex(L, a, 1), None, 2)),
+    "put": lambda L, a, v: L.put(hostile.HookArray(L, a, np.array([0, -1])), [v]),
+    "count": lambda L, a, v: L.count(hostile.Hook(L, a, 0)),
+    "eq": lambda L, a, v: L == hostile.HookArray(L, a, L.to_numpy()),
+    "take": lambda L, a, v: L.take(hostile.HookArray(L, a, np.array([0, -1]))),
+    "own-view": lambda L, a, v: L.__setitem__(slice(None, None, -1), L.segments()[0])
+    if len(L) else None,
+    "gc-segments": _gc_then(lambda L: L.segments()),
+    "gc-copy": _gc_then(lambda L: L.copy()),
+    "gc-pop": _gc_then(lambda L: L.pop() if len(L) else None),
+    "gc-sort": _gc_then(lambda L: L.sort()),
+    "gc-repr": _gc_then(repr),
+}
+
+
 def make_sequence_machine(name):
     dt, values = _SEQ_CASES[name]
     records = dt.names is not None
@@ -653,6 +696,29 @@ def make_sequence_machine(name):
         def reverse(self):
             self.lst.reverse()
             self.model.reverse()
+
+        # -- hostile objects (issue 13) ---------------------------------------
+
+        @rule(op=st.sampled_from(sorted(_HOSTILE_OPS)),
+              action=st.sampled_from(_MACHINE_ACTIONS), v=values)
+        def hostile(self, op, action, v):
+            """A call whose argument's hooks (or a finaliser) change the list.
+
+            It may succeed or raise a clear exception; either way the list
+            stays consistent, and the model follows what the list now holds
+            (which of the orders happened is the method's to document; the
+            hostile tests check the answers).
+            """
+            event(f"hostile {op}")
+            try:
+                _HOSTILE_OPS[op](self.lst, action, v)
+            except _CLEAR:
+                pass
+            self.model[:] = self._read_all()     # in place: the iterators follow it
+            cap = self.lst.capacity
+            self.nseg = (cap // self.s0 + 1).bit_length() - 1
+            assert len(self.lst.to_numpy()) == len(self.lst) == sum(
+                len(x) for x in self.lst.segments())
 
         @rule(protocol=st.sampled_from([0, 2, 4, 5, "5-out-of-band", "copy", "deepcopy"]))
         def pickle_or_copy(self, protocol):
