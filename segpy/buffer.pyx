@@ -34,6 +34,7 @@ from libc.string cimport memmove
 from libc.string cimport memset
 
 from segpy.alloc cimport Allocator
+from segpy.alloc cimport allocator_register_type
 from segpy.alloc cimport parse_max_bytes
 from segpy.alloc cimport Block
 from segpy.alloc cimport SEGPY_ACORRUPT
@@ -708,3 +709,6 @@ cdef class BufferAllocator(Allocator):
         return np.array([(0, <size_t>self.state.base, self.state.size,
                           self.state.common.st.bytes_in_use, segpy_common_n_blocks(&self.state.common))],
                         dtype=_REGION_DTYPE)
+
+
+allocator_register_type(BufferAllocator)

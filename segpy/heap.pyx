@@ -25,6 +25,7 @@ from libc.string cimport memmove
 from libc.string cimport memset
 
 from segpy.alloc cimport Allocator
+from segpy.alloc cimport allocator_register_type
 from segpy.alloc cimport parse_max_bytes
 from segpy.alloc cimport Block
 from segpy.alloc cimport raise_alloc_error
@@ -1352,3 +1353,6 @@ cdef class Heap(Allocator):
                 s = _bsize(b)
             rows.append((r, <size_t>base, h.regs[r].size, used, n))
         return np.array(rows, dtype=_REGION_DTYPE)
+
+
+allocator_register_type(Heap)
