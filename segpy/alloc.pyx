@@ -296,6 +296,9 @@ cdef int raise_alloc_error(Allocator a, size_t nbytes, str what) except -1:
         raise MemoryError(f"{head}: the OS refused ({cause}; {use})")
     if code == SEGPY_AINVAL:
         raise ValueError(f"{head}: {_message(a) or 'invalid size or alignment'}")
+    if code == SEGPY_ACORRUPT:
+        # The allocator refused to carve memory from damaged metadata.
+        raise AllocatorError(f"{head}: damaged block: {_message(a)}")
     raise MemoryError(f"{head} ({use})")
 
 
