@@ -1161,6 +1161,20 @@ cdef size_t _parse_size(object value, str name, size_t none_value) except? 0:
     return v
 
 
+cdef int _walk_step_ok(Heap self, size_t r, hblock_t* b, size_t s) except -1:
+    """Raise AllocatorError unless block ``b`` of size ``s`` lies inside region
+    ``r`` (a multiple of 16, at least the minimum, ending before the end
+    header): the introspection walks step by the size read from each
+    header, and a damaged one must not send them outside the mapping."""
+    cdef char* end = self.state.regs[r].base + self.state.regs[r].size
+    if s < HEAP_MIN_BLOCK or (s & 15) != 0 or s > <size_t>(end - HEAP_END_HDR - <char*>b):
+        off = <size_t>((<char*>b) + HEAP_HDR - self.state.regs[r].base)
+        raise AllocatorError(
+            f"heap allocator: damaged block: region {r} offset {off}: header size {s} "
+            f"does not tile the region (run check() for details)")
+    return 0
+
+
 cdef class Heap(Allocator):
     """segpy's general-purpose allocator: regions of blocks with small headers.
 
@@ -1324,6 +1338,7 @@ cdef class Heap(Allocator):
             b = <hblock_t*>(base + HEAP_REGION_HDR)
             s = _bsize(b)
             while s != 0:
+                _walk_step_ok(self, r, b, s)
                 rows.append((r, <size_t>((<char*>b) + HEAP_HDR - base), s - HEAP_HDR,
                              1 if b.size & HEAP_USED else 0))
                 b = <hblock_t*>((<char*>b) + s)
@@ -1343,6 +1358,7 @@ cdef class Heap(Allocator):
             s = _bsize(b)
             used = n = 0
             while s != 0:
+                _walk_step_ok(self, r, b, s)
                 if b.size & HEAP_USED:
                     n += 1
                     if h.common.debug:
