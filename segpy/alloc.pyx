@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 
 from libc.stdint cimport SIZE_MAX
+from libc.limits cimport LONG_MAX
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport free
 from libc.string cimport memset
@@ -516,10 +517,13 @@ cdef class Allocator:
         Raises
         ------
         ValueError
-            If `after` is negative.
+            If `after` is negative or too large to count down from.
         """
         if after < 0:
             raise ValueError(f"after must be non-negative, got {after}")
+        # The countdown is a C long and holds after + 1: keep that sum in range.
+        if after > LONG_MAX - 1:
+            raise ValueError(f"after must be at most {LONG_MAX - 1}, got {after}")
         self.common.fail_countdown = after + 1
 
     def allocate(self, nbytes, Py_ssize_t align=8):
