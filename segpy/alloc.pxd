@@ -193,6 +193,8 @@ cdef class Block:
 
 
 cdef size_t parse_max_bytes(object max_bytes) except? 0
+cdef int allocator_register_type(type t) except -1
+cdef int segpy_seal_new(type t, const char* how) except -1
 cdef int raise_alloc_error(Allocator a, size_t nbytes, str what) except -1
 cdef int raise_misuse(Allocator a, int code) except -1
 cdef Allocator current_allocator()

@@ -34,6 +34,7 @@ from libc.string cimport memmove
 from libc.string cimport memset
 
 from segpy.alloc cimport Allocator
+from segpy.alloc cimport allocator_register_type
 from segpy.alloc cimport parse_max_bytes
 from segpy.alloc cimport Block
 from segpy.alloc cimport SEGPY_ACORRUPT
@@ -168,6 +169,60 @@ cdef void _paint_used(bufalloc_t* a, bufhdr_t* h) noexcept nogil:
     memset(a.base + h.payload + h.size, SEGPY_ADEBUG_GUARD, h.end - h.payload - h.size)
 
 
+cdef int _bad(bufalloc_t* a, size_t i, const char* what) noexcept nogil:
+    cdef bufhdr_t* h = _hdr(a, i)
+    snprintf(a.common.message, sizeof(a.common.message),
+             "header %zu (block at offset %zu, size %zu, start %zu, end %zu, state %u): %s",
+             i, h.payload, h.size, h.start, h.end, <unsigned>h.state, what)
+    a.common.last_error = SEGPY_ACORRUPT
+    return SEGPY_ACORRUPT
+
+
+cdef const char* _hdr_fault(bufalloc_t* a, size_t i) noexcept nogil:
+    """Why header ``i`` cannot be trusted, or NULL if it describes a block
+    that lies inside the data area and tiles with its predecessor.
+
+    The header table lives in the caller's buffer, which the caller can
+    write to directly (it is their bytearray).  So no field of a header is
+    used as an offset or a size before it passes this check: a scribbled
+    header is then reported as damage instead of sending a read, a fill or
+    a handed-out block outside the buffer.  What it relies on is ours, not
+    the buffer's: ``data_end`` and ``n_hdr`` live in ``bufalloc_t``, and
+    ``data_end <= lim - n_hdr * H`` (both only move to offsets checked
+    here or against the table).  O(1); reads only header ``i`` and the
+    ``end`` of header ``i - 1``, both inside the table.
+    """
+    cdef bufhdr_t* h = _hdr(a, i)
+    cdef size_t prev_end = _hdr(a, i - 1).end if i > 0 else 0
+    if h.magic != BUF_MAGIC:
+        return "the header was overwritten (bad magic)"
+    if h.state > 1:
+        return "bad state"
+    if h.end <= h.start or h.end > a.data_end:
+        return "the block's end is not within the data area"
+    if h.start != prev_end:
+        return "the block does not start where the previous one ends"
+    if i + 1 == a.n_hdr and h.end != a.data_end:
+        return "the top block does not end where the data area does"
+    if h.state == 1:
+        # Ordered so nothing can wrap: start < end <= data_end < lim.
+        if h.size == 0 or h.payload < h.start or h.payload - h.start < a.guard or \
+                h.payload >= h.end or h.size > h.end - h.payload or \
+                a.guard > h.end - h.payload - h.size:
+            return "the payload does not fit in the block"
+    elif h.payload != h.start or h.size != 0:
+        return "a free block has a payload"
+    return NULL
+
+
+cdef inline int _hdr_check(bufalloc_t* a, size_t i) noexcept nogil:
+    # 0, or SEGPY_ACORRUPT with common.message naming header i.
+    cdef const char* why = _hdr_fault(a, i)
+    if why == NULL:
+        return 0
+    return _bad(a, i, why)
+
+
 # ---------------------------------------------------------------------------
 # The C core.
 # ---------------------------------------------------------------------------
@@ -204,7 +259,9 @@ cdef void* bufalloc_request(void* ctx, size_t nbytes, size_t align) noexcept nog
     No GIL needed.  First fit over the free blocks, else the block is
     appended at ``data_end``.  Fails with SEGPY_ALIMIT if ``max_bytes`` would
     be exceeded or no run of the buffer fits (request and header), with
-    SEGPY_AINVAL for a zero size or a bad alignment; nothing changes then.
+    SEGPY_AINVAL for a zero size or a bad alignment, with SEGPY_ACORRUPT if
+    a free block's header (in the caller's buffer) is damaged; nothing
+    changes then.
     """
     cdef bufalloc_t* a = <bufalloc_t*>ctx
     cdef segpy_alloc_common_t* c = &a.common
@@ -225,6 +282,11 @@ cdef void* bufalloc_request(void* ctx, size_t nbytes, size_t align) noexcept nog
             h = _hdr(a, i)
             if h.state != 0:
                 continue
+            if _hdr_check(a, i) != 0:
+                # Damaged: fail the request rather than carve a block
+                # whose bounds came from the caller's scribbles.
+                segpy_common_fail(c, SEGPY_ACORRUPT, nbytes)
+                return NULL
             p = _aligned_payload(a, h.start, align)
             if p >= h.end or nbytes + g > h.end - p:
                 continue
@@ -285,6 +347,8 @@ cdef int _locate(bufalloc_t* a, void* ptr, size_t nbytes, size_t* out) noexcept 
     if i < a.n_hdr:
         h = _hdr(a, i)
         if h.state == 1 and h.payload == off:
+            if _hdr_check(a, i) != 0:
+                return SEGPY_ACORRUPT
             if h.size != nbytes:
                 snprintf(c.message, sizeof(c.message),
                          "the block at offset %zu has size %zu, but %zu was given",
@@ -325,7 +389,8 @@ cdef int bufalloc_release(void* ctx, void* ptr, size_t nbytes) noexcept nogil:
     No GIL needed.  Returns 0, or SEGPY_AFOREIGN (outside the buffer, or not
     the start of a live block), SEGPY_ADOUBLE (the address is free space),
     SEGPY_AINVAL (``nbytes`` differs from the request), SEGPY_ACORRUPT
-    (debug: guard bytes overwritten); then nothing changes.  Neighbouring
+    (the block's or a neighbour's header is damaged; debug: guard bytes
+    overwritten); then nothing changes.  Neighbouring
     free blocks merge, and a free block at the top of the data area is
     handed back to the wilderness.
     """
@@ -340,6 +405,12 @@ cdef int bufalloc_release(void* ctx, void* ptr, size_t nbytes) noexcept nogil:
     rc = _locate(a, ptr, nbytes, &i)
     if rc != 0:
         return rc
+    # The merges below read the neighbours' offsets: check them first, so
+    # that a damaged neighbour fails the release with nothing changed.
+    if i + 1 < a.n_hdr and _hdr_check(a, i + 1) != 0:
+        return SEGPY_ACORRUPT
+    if i > 0 and _hdr_check(a, i - 1) != 0:
+        return SEGPY_ACORRUPT
     h = _hdr(a, i)
     if c.debug:
         rc = _check_guards(a, h)
@@ -417,6 +488,8 @@ cdef int bufalloc_grow(bufalloc_t* a, void* ptr, size_t old_nbytes,
         h.end = need
         a.data_end = need
     else:
+        if _hdr_check(a, i + 1) != 0:
+            return SEGPY_ACORRUPT
         nxt = _hdr(a, i + 1)
         if nxt.state != 0 or need > nxt.end:
             return _BUF_NO_ROOM
@@ -451,15 +524,6 @@ cdef int bufalloc_stats(void* ctx, segpy_alloc_stats_t* out) noexcept nogil:
     out.header_bytes = a.n_hdr * sizeof(bufhdr_t) + out.n_blocks * 2 * a.guard
     out.overhead_bytes = a.common.st.bytes_mapped - a.common.st.bytes_in_use
     return 0
-
-
-cdef int _bad(bufalloc_t* a, size_t i, const char* what) noexcept nogil:
-    cdef bufhdr_t* h = _hdr(a, i)
-    snprintf(a.common.message, sizeof(a.common.message),
-             "header %zu (block at offset %zu, size %zu, start %zu, end %zu, state %u): %s",
-             i, h.payload, h.size, h.start, h.end, <unsigned>h.state, what)
-    a.common.last_error = SEGPY_ACORRUPT
-    return SEGPY_ACORRUPT
 
 
 cdef int bufalloc_check(bufalloc_t* a) noexcept nogil:
@@ -527,6 +591,60 @@ cdef int bufalloc_check(bufalloc_t* a) noexcept nogil:
 
 
 # ---------------------------------------------------------------------------
+# Buffers already managed.
+# ---------------------------------------------------------------------------
+#
+# Two allocators over the same bytes would each think they own them: both
+# hand out the same offsets, one list overwrites the other's elements, and
+# each allocator's header table is overwritten by the other's data.  So the
+# address range of every live BufferAllocator's buffer is recorded here,
+# and a new one whose range overlaps a recorded one is refused.
+#
+# One overlap is legitimate: an allocator over memory that a live block of
+# another BufferAllocator owns (a sub-arena carved from a Block, or from a
+# list segment).  Those bytes are out of the outer allocator's hands until
+# the block is released, and the block cannot be released while the inner
+# allocator holds its buffer export.
+#
+# {id(allocator): (start address, end address, address of its bufalloc_t)};
+# an entry is added last in __cinit__ and removed first in __dealloc__, so
+# every bufalloc_t reached through it is live.  C code calling
+# bufalloc_init directly is not recorded (it owns the buffer and its uses).
+cdef dict _live_ranges = {}
+
+
+cdef bint _inside_live_block(bufalloc_t* a, size_t start, size_t end) noexcept nogil:
+    # Whether [start, end) lies inside the payload of one used, undamaged
+    # block of ``a`` (addresses).  Reads only ``a``'s header table.
+    cdef size_t base = <size_t>a.base
+    cdef size_t i
+    cdef bufhdr_t* h
+    if start < base or end - base > a.size:
+        return False
+    i = _find_payload(a, start - base)
+    if i >= a.n_hdr or _hdr_fault(a, i) != NULL:
+        return False
+    h = _hdr(a, i)
+    return h.state == 1 and end - base <= h.payload + h.size
+
+
+cdef int _claim_range(object key, size_t start, size_t end, bufalloc_t* state) except -1:
+    """Record ``[start, end)`` for allocator ``key``, or raise ValueError if it
+    overlaps the buffer of another live BufferAllocator (outside one of its
+    live blocks)."""
+    cdef size_t s, e
+    for other, (s, e, st) in _live_ranges.items():
+        if start < e and s < end and not _inside_live_block(<bufalloc_t*><size_t>st, start, end):
+            raise ValueError(
+                f"the buffer [{start:#x}, {end:#x}) overlaps [{s:#x}, {e:#x}), the buffer "
+                f"of a live BufferAllocator: two allocators over the same bytes would "
+                f"hand them out twice.  Give each allocator its own buffer, or carve "
+                f"one from a block of the other (allocate())")
+    _live_ranges[key] = (start, end, <size_t>state)
+    return 0
+
+
+# ---------------------------------------------------------------------------
 # The Python class.
 # ---------------------------------------------------------------------------
 
@@ -566,8 +684,9 @@ cdef class BufferAllocator(Allocator):
         If `buffer` does not support the buffer protocol, or `max_bytes` is
         not an int or None.
     ValueError
-        If `buffer` is read-only, not C-contiguous or too small, or
-        `max_bytes` is negative.
+        If `buffer` is read-only, not C-contiguous or too small, if it
+        overlaps the buffer of another live BufferAllocator (except inside
+        one of that allocator's live blocks), or if `max_bytes` is negative.
 
     Notes
     -----
@@ -619,6 +738,13 @@ cdef class BufferAllocator(Allocator):
             self.have_view = False
             raise ValueError(f"a buffer of {length} bytes is too small for a "
                              f"BufferAllocator (at least {<int>BUF_MIN_SIZE} bytes)")
+        try:
+            _claim_range(id(self), <size_t>self.view.buf, <size_t>self.view.buf + <size_t>length,
+                         &self.state)
+        except ValueError:
+            PyBuffer_Release(&self.view)
+            self.have_view = False
+            raise
         self.iface.ctx = &self.state
         self.iface.request = bufalloc_request
         self.iface.release = bufalloc_release
@@ -629,6 +755,9 @@ cdef class BufferAllocator(Allocator):
         self.common = &self.state.common
 
     def __dealloc__(self):
+        # First: from here on no other allocator may read self.state.
+        if _live_ranges is not None:     # None during interpreter teardown
+            _live_ranges.pop(id(self), None)
         self._report_leaks()
         if self.have_view:
             PyBuffer_Release(&self.view)
@@ -697,6 +826,8 @@ cdef class BufferAllocator(Allocator):
         cdef bufhdr_t* h
         rows = []
         for i in range(self.state.n_hdr):
+            if _hdr_check(&self.state, i) != 0:
+                raise_misuse(self, SEGPY_ACORRUPT)
             h = _hdr(&self.state, i)
             if h.state == 1:
                 rows.append((0, h.payload, h.size, 1))
@@ -708,3 +839,6 @@ cdef class BufferAllocator(Allocator):
         return np.array([(0, <size_t>self.state.base, self.state.size,
                           self.state.common.st.bytes_in_use, segpy_common_n_blocks(&self.state.common))],
                         dtype=_REGION_DTYPE)
+
+
+allocator_register_type(BufferAllocator)

@@ -9,6 +9,8 @@ largest block) or the end of a :meth:`BumpAllocator.scope`.
 
 import operator
 
+cimport cython
+
 import numpy as np
 
 from segpy.alloc import _BLOCK_DTYPE, _REGION_DTYPE
@@ -22,6 +24,7 @@ from libc.stdlib cimport realloc
 from libc.string cimport memset
 
 from segpy.alloc cimport Allocator
+from segpy.alloc cimport allocator_register_type
 from segpy.alloc cimport parse_max_bytes
 from segpy.alloc cimport Block
 from segpy.alloc cimport SEGPY_ABUSY
@@ -47,6 +50,7 @@ from segpy.alloc cimport segpy_common_stats_out
 from segpy.alloc cimport segpy_common_unmap
 from segpy.alloc cimport segpy_page_size
 from segpy.alloc cimport segpy_round_up
+from segpy.alloc cimport segpy_seal_new
 
 from segpy.alloc import AllocatorError
 
@@ -543,25 +547,69 @@ cdef list _walk(bump_t* b, int i):
 
 
 
+# The life of a _Scope object: entered once, exited once.
+cdef enum:
+    _SCOPE_NEW = 0
+    _SCOPE_OPEN = 1
+    _SCOPE_CLOSED = 2
+
+
+@cython.final
 cdef class _Scope:
-    """The context manager returned by :meth:`BumpAllocator.scope`."""
+    """The context manager returned by :meth:`BumpAllocator.scope`.
+
+    Each scope object owns exactly one frame of the arena's scope stack,
+    the one its ``__enter__`` pushed, at index ``depth``.  Its ``__exit__``
+    pops that frame and no other: the C pop closes whatever frame is
+    innermost, so a second exit, an exit without an enter, or an exit while
+    a scope opened after this one is still open would close a frame that
+    belongs to someone else (an enclosing ``with`` block's, whose own exit
+    would then rewind too far or fail).  Those are refused with
+    RuntimeError and leave the arena exactly as it was.
+
+    Made only by :meth:`BumpAllocator.scope` (the type refuses direct
+    construction: ``arena`` is never None).
+    """
     cdef BumpAllocator arena
-    cdef bint entered
+    cdef int depth       # index of this scope's frame in arena.state.scopes while open
+    cdef int phase       # _SCOPE_NEW, _SCOPE_OPEN or _SCOPE_CLOSED
 
     def __enter__(self):
-        if self.entered:
+        if self.phase != _SCOPE_NEW:
             raise RuntimeError("a scope object can be entered only once")
         cdef int rc = bump_scope_push(&self.arena.state)
         if rc != 0:
             raise MemoryError("bump allocator: no memory for a scope frame")
-        self.entered = True
+        self.depth = self.arena.state.n_scopes - 1
+        self.phase = _SCOPE_OPEN
         return self.arena
 
     def __exit__(self, *exc):
-        cdef int rc = bump_scope_pop(&self.arena.state)
+        cdef bump_t* b = &self.arena.state
+        if self.phase == _SCOPE_NEW:
+            raise RuntimeError("exit of a scope that was never entered; nothing was rewound")
+        if self.phase == _SCOPE_CLOSED:
+            raise RuntimeError(
+                "this scope was already exited; exiting it again would close the "
+                "enclosing scope.  Nothing was rewound")
+        if b.n_scopes - 1 > self.depth:
+            raise RuntimeError(
+                f"scope exited out of order: {b.n_scopes - 1 - self.depth} scope(s) "
+                f"entered after it are still open; exit them first.  Nothing was rewound")
+        if b.n_scopes - 1 < self.depth:
+            # Its frame was popped behind its back (by C code driving the
+            # same arena): there is nothing of its own left to close.
+            self.phase = _SCOPE_CLOSED
+            raise RuntimeError("the scope's frame was already closed; nothing was rewound")
+        # Invariant: the innermost frame is this scope's own.
+        cdef int rc = bump_scope_pop(b)
+        self.phase = _SCOPE_CLOSED     # popped even when rc is SEGPY_ABUSY
         if rc != 0:
             raise_misuse(self.arena, rc)
         return False
+
+
+segpy_seal_new(_Scope, "made by BumpAllocator.scope()")
 
 
 cdef class BumpAllocator(Allocator):
@@ -789,3 +837,6 @@ cdef class BumpAllocator(Allocator):
         rows = [(i, <size_t>b.blocks[i].base, b.blocks[i].size, _used(b, i), b.blocks[i].n_live)
                 for i in range(b.n)]
         return np.array(rows, dtype=_REGION_DTYPE)
+
+
+allocator_register_type(BumpAllocator)

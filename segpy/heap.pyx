@@ -25,6 +25,7 @@ from libc.string cimport memmove
 from libc.string cimport memset
 
 from segpy.alloc cimport Allocator
+from segpy.alloc cimport allocator_register_type
 from segpy.alloc cimport parse_max_bytes
 from segpy.alloc cimport Block
 from segpy.alloc cimport raise_alloc_error
@@ -1160,6 +1161,20 @@ cdef size_t _parse_size(object value, str name, size_t none_value) except? 0:
     return v
 
 
+cdef int _walk_step_ok(Heap self, size_t r, hblock_t* b, size_t s) except -1:
+    """Raise AllocatorError unless block ``b`` of size ``s`` lies inside region
+    ``r`` (a multiple of 16, at least the minimum, ending before the end
+    header): the introspection walks step by the size read from each
+    header, and a damaged one must not send them outside the mapping."""
+    cdef char* end = self.state.regs[r].base + self.state.regs[r].size
+    if s < HEAP_MIN_BLOCK or (s & 15) != 0 or s > <size_t>(end - HEAP_END_HDR - <char*>b):
+        off = <size_t>((<char*>b) + HEAP_HDR - self.state.regs[r].base)
+        raise AllocatorError(
+            f"heap allocator: damaged block: region {r} offset {off}: header size {s} "
+            f"does not tile the region (run check() for details)")
+    return 0
+
+
 cdef class Heap(Allocator):
     """segpy's general-purpose allocator: regions of blocks with small headers.
 
@@ -1323,6 +1338,7 @@ cdef class Heap(Allocator):
             b = <hblock_t*>(base + HEAP_REGION_HDR)
             s = _bsize(b)
             while s != 0:
+                _walk_step_ok(self, r, b, s)
                 rows.append((r, <size_t>((<char*>b) + HEAP_HDR - base), s - HEAP_HDR,
                              1 if b.size & HEAP_USED else 0))
                 b = <hblock_t*>((<char*>b) + s)
@@ -1342,6 +1358,7 @@ cdef class Heap(Allocator):
             s = _bsize(b)
             used = n = 0
             while s != 0:
+                _walk_step_ok(self, r, b, s)
                 if b.size & HEAP_USED:
                     n += 1
                     if h.common.debug:
@@ -1352,3 +1369,6 @@ cdef class Heap(Allocator):
                 s = _bsize(b)
             rows.append((r, <size_t>base, h.regs[r].size, used, n))
         return np.array(rows, dtype=_REGION_DTYPE)
+
+
+allocator_register_type(Heap)

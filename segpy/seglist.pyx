@@ -62,6 +62,7 @@ from segpy.alloc cimport Allocator
 from segpy.alloc cimport segpy_allocator_t
 from segpy.alloc cimport current_allocator
 from segpy.alloc cimport raise_alloc_error
+from segpy.alloc cimport segpy_seal_new
 
 cnp.import_array()
 
@@ -1545,6 +1546,7 @@ cdef Py_ssize_t _repeat_count(object n) except? -1:
 
 
 
+@cython.final
 @cython.no_gc_clear
 cdef class _SegmentExport:
     """The base object of a segment view: keeps the list, and so the
@@ -1557,6 +1559,10 @@ cdef class _SegmentExport:
     def __dealloc__(self):
         if self.lst is not None:
             self.lst._exports -= 1
+
+
+# The internal types are made only by segpy (see segpy_seal_new).
+segpy_seal_new(_SegmentExport, "the base object of a SegmentedList.segments() view")
 
 
 cdef object _segment_view(SegmentedList self, int j, Py_ssize_t n):
@@ -1735,6 +1741,7 @@ cdef PyObject* _iternext(PyObject* o) noexcept:
 (<_IterSlots*>_Iterator).tp_iternext = <_iternextfunc>_iternext
 
 
+@cython.final
 cdef class _ReverseIterator:
     """Reverse iterator over a SegmentedList, as ``reversed(list)``.
 
@@ -1775,6 +1782,10 @@ cdef class _ReverseIterator:
         if self.lst is None:
             return
         self.i = min(max(i, -1), self.lst.c.length - 1)
+
+
+segpy_seal_new(_Iterator, "made by iter() of a SegmentedList")
+segpy_seal_new(_ReverseIterator, "made by reversed() of a SegmentedList")
 
 
 include "_seglist_bulk.pxi"

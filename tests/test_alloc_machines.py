@@ -244,6 +244,7 @@ class BumpMachine(AllocatorMachine):
     def _make(self, *cfg):
         super()._make(*cfg)
         self.scopes = []
+        self.closed = []          # exited scope objects, kept to exit them again
 
     @rule()
     def enter_scope(self):
@@ -269,20 +270,38 @@ class BumpMachine(AllocatorMachine):
                 e.depth = len(self.scopes)
         else:
             s.__exit__(None, None, None)
+        self.closed = [*self.closed[-3:], s]
         m.depth = len(self.scopes)
         after = m.alloc.stats
         assert after["bytes_mapped"] == before["bytes_mapped"]   # blocks stay mapped
         assert after["bytes_in_use"] == before["bytes_in_use"]
         self._done()
 
-    @precondition(lambda self: not self.scopes)
-    @rule()
-    def exit_without_scope(self):
-        before = self.model.alloc.stats
-        with pytest.raises(segpy.AllocatorError, match="no scope is open"):
-            self.model.alloc.scope().__exit__(None, None, None)
-        assert self.model.alloc.stats == before
+    # Scope objects used out of turn (issue 13, class 9): each exit below
+    # would, if it reached the C pop, close a frame that is not its own.
+    # All are refused with the arena exactly as before.
+
+    def _refused_exit(self, s, match):
+        a = self.model.alloc
+        before = (a.stats, a.regions().tolist())
+        with pytest.raises(RuntimeError, match=match):
+            s.__exit__(None, None, None)
+        assert (a.stats, a.regions().tolist()) == before
         self._done()
+
+    @rule()
+    def exit_never_entered(self):
+        self._refused_exit(self.model.alloc.scope(), "never entered")
+
+    @precondition(lambda self: self.closed)
+    @rule(i=INDEX)
+    def exit_again(self, i):
+        self._refused_exit(self.closed[i % len(self.closed)], "already exited")
+
+    @precondition(lambda self: len(self.scopes) >= 2)
+    @rule(i=INDEX)
+    def exit_out_of_order(self, i):
+        self._refused_exit(self.scopes[i % (len(self.scopes) - 1)], "out of order")
 
     @rule()
     def reset(self):

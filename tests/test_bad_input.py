@@ -118,6 +118,21 @@ def entered_scope():
     return a, s
 
 
+def exit_twice(a):
+    s = a.scope()
+    with s:
+        pass
+    s.__exit__(None, None, None)
+
+
+def nested_open_scopes():
+    a = BumpAllocator()
+    outer, inner = a.scope(), a.scope()
+    outer.__enter__()
+    inner.__enter__()
+    return a, outer, inner
+
+
 def readonly(arr):
     arr.setflags(write=False)
     return arr
@@ -546,9 +561,37 @@ ROWS: list[Row] = [
     Row("bump-scope-reenter", "BumpAllocator.scope().__enter__", "the same scope object twice",
         entered_scope,
         lambda s: s[1].__enter__(), RuntimeError, "can be entered only once"),
-    Row("bump-scope-exit-unopened", "BumpAllocator.scope().__exit__", "no scope is open",
-        BumpAllocator, lambda a: a.scope().__exit__(None, None, None), AllocatorError,
-        "no scope is open"),
+    Row("bump-scope-exit-unopened", "BumpAllocator.scope().__exit__", "a scope object never entered",
+        BumpAllocator, lambda a: a.scope().__exit__(None, None, None), RuntimeError,
+        "never entered"),
+    Row("bump-scope-exit-twice", "BumpAllocator.scope().__exit__", "a scope object exited twice",
+        BumpAllocator, exit_twice, RuntimeError, "already exited"),
+    Row("bump-scope-exit-out-of-order", "BumpAllocator.scope().__exit__",
+        "an outer scope while an inner one is open",
+        nested_open_scopes, lambda s: s[1].__exit__(None, None, None), RuntimeError,
+        "out of order"),
+    Row("bump-scope-direct", "type(arena.scope())()", "the internal scope type, made directly",
+        BumpAllocator, lambda a: type(a.scope())(), TypeError, "cannot create"),
+
+    # -- construction contracts (issue 13, class 3) -------------------------------
+    Row("iterator-direct", "type(iter(lst))()", "the internal iterator type, made directly",
+        lst, lambda x: type(iter(x))(), TypeError, "made by iter()"),
+    Row("iterator-new", "type(iter(lst)).__new__", "`__new__` alone",
+        lst, lambda x: type(iter(x)).__new__(type(iter(x))), TypeError, "made by iter()"),
+    Row("reverse-iterator-direct", "type(reversed(lst))()", "the internal type, made directly",
+        lst, lambda x: type(reversed(x))(), TypeError, "made by reversed()"),
+    Row("segment-export-direct", "type(view.base)()", "the base of a segment view, made directly",
+        live_views, lambda s: type(s[1][0].base)(), TypeError, "cannot create"),
+    Row("allocator-python-subclass", "class A(segpy.Allocator)", "a Python subclass of the bare base",
+        lambda: None, lambda _: type("A", (segpy.Allocator,), {})(), TypeError,
+        "derives from segpy.Allocator directly"),
+    Row("buffer-shared", "BufferAllocator(buffer)", "a buffer another live BufferAllocator manages",
+        lambda: BufferAllocator(bytearray(4096)), lambda a: BufferAllocator(a.buffer), ValueError,
+        "overlaps"),
+    Row("buffer-overlapping-slice", "BufferAllocator(buffer)",
+        "a slice overlapping another live BufferAllocator's",
+        lambda: BufferAllocator(memoryview(bytearray(8192))[:4096]),
+        lambda a: BufferAllocator(memoryview(a.buffer.obj)[2048:]), ValueError, "overlaps"),
 
     # -- segpy.allocator() ------------------------------------------------------
     Row("allocator-context-int", "segpy.allocator(a)", "an int",

@@ -57,6 +57,7 @@ def TestOneInput(data: bytes) -> None:
     m = AllocModel(alloc, bounded=bounded, buffer_range=rng)
     aligns = ALIGNS
     scopes = []
+    closed = []
     for _ in range(64):
         if r.remaining <= 0:
             break
@@ -72,14 +73,27 @@ def TestOneInput(data: bytes) -> None:
         elif op == 7:
             m.misuse(r.int(0, 3))
         elif op == 8 and isinstance(alloc, segpy.BumpAllocator):
-            if r.bool():
+            if r.int(0, 3) == 0 and (closed or len(scopes) >= 2):
+                # A scope object out of turn: exited again, or an outer one
+                # while an inner one is open.  Refused, nothing changes.
+                s = closed[-1] if closed and (len(scopes) < 2 or r.bool()) else scopes[0]
+                before = alloc.stats
+                try:
+                    s.__exit__(None, None, None)
+                except RuntimeError:
+                    pass
+                else:
+                    raise AssertionError("a scope object exited out of turn")
+                assert alloc.stats == before, "a refused scope exit changed the arena"
+            elif r.bool():
                 scopes.append(alloc.scope())
                 scopes[-1].__enter__()
                 m.depth = len(scopes)
             elif scopes:
                 inside = [e for e in m.live if e.depth == len(scopes)]
+                closed.append(scopes.pop())
                 try:
-                    scopes.pop().__exit__(None, None, None)
+                    closed[-1].__exit__(None, None, None)
                     assert not inside, "a scope closed over live allocations without an error"
                 except segpy.AllocatorError:
                     assert inside, "scope exit refused without live allocations"
