@@ -519,8 +519,25 @@ cdef object _to_numpy_range(SegmentedList self, object start, object stop, objec
 
 # -- reductions --------------------------------------------------------------
 
-# ``initial`` was not given (numpy's own sentinel is private).
-_NOT_GIVEN = object()
+class _NoValue(str):
+    """The type of ``_NOT_GIVEN``, the default of ``initial``: not given.
+
+    numpy's own sentinel is private, and ``None`` means something else to
+    numpy (an empty sum with ``initial=None`` raises).  It subclasses str
+    only so that ``inspect.signature(SegmentedList.sum)`` works: CPython
+    parses a builtin's ``__text_signature__`` and accepts only constant
+    defaults (str, int, float, bytes, bool, None), so sum/min/max name
+    ``segpy.seglist._NOT_GIVEN`` in their hand-written headers.  It is only
+    ever compared by identity, and shows as numpy shows its own.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return "<no value>"
+
+
+_NOT_GIVEN = _NoValue()
 
 
 cdef object _reduce(SegmentedList self, str method, object axis, object dtype,

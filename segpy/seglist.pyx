@@ -1,6 +1,7 @@
 # cython: language_level=3
 """SegmentedList: a growable list of fixed-size numpy elements (see seglist.pxd)."""
 
+import sys
 from collections.abc import Sequence
 
 cimport cython
@@ -2150,7 +2151,7 @@ cdef class SegmentedList:
         seglist_erase(&self.c, k, 1)
         _after_shrink(self)
 
-    def index(self, x, start=0, stop=PY_SSIZE_T_MAX, /):
+    def index(self, x, start=0, stop=sys.maxsize, /):
         """Return the index of the first element equal to `x` in ``[start, stop)``.
 
         Equality is numpy's ``==`` between the element and `x` (as for
@@ -2342,7 +2343,8 @@ cdef class SegmentedList:
         # Elements are plain bytes: a copy is already deep.
         return _copy_of(self, 0, 1, self.c.length)
 
-    def __add__(self, other):
+    def __add__(self, other, /):
+        """Return ``self + other``, a new list; `other` must be a SegmentedList."""
         if not isinstance(other, SegmentedList):
             raise TypeError(f'can only concatenate SegmentedList (not "{type(other).__name__}") '
                             "to SegmentedList")
@@ -2354,13 +2356,15 @@ cdef class SegmentedList:
         self.extend(other)
         return self
 
-    def __mul__(self, n):
+    def __mul__(self, n, /):
+        """Return ``self * n``: a new list of `n` copies of the elements."""
         cdef Py_ssize_t times = _repeat_count(n)
         cdef SegmentedList new = _empty_like(self)
         _repeat_into(new, self, times)
         return new
 
-    def __rmul__(self, n):
+    def __rmul__(self, n, /):
+        """Return ``n * self``: a new list of `n` copies of the elements."""
         return self.__mul__(n)
 
     def __imul__(self, n):
@@ -2630,9 +2634,13 @@ cdef class SegmentedList:
         finally:
             _unpin(self)
 
+    @cython.embedsignature(False)
     def sum(self, axis=None, dtype=None, out=None, keepdims=False, initial=_NOT_GIVEN,
             where=True):
-        """Sum of the elements, as ``ndarray.sum()`` gives it, computed segment by segment.
+        """sum($self, /, axis=None, dtype=None, out=None, keepdims=False, initial=segpy.seglist._NOT_GIVEN, where=True)
+--
+
+Sum of the elements, as ``ndarray.sum()`` gives it, computed segment by segment.
 
         Parameters
         ----------
@@ -2674,8 +2682,12 @@ cdef class SegmentedList:
         finally:
             _unpin(self)
 
+    @cython.embedsignature(False)
     def min(self, axis=None, out=None, keepdims=False, initial=_NOT_GIVEN, where=True):
-        """Smallest element, as ``ndarray.min()`` gives it, computed segment by segment.
+        """min($self, /, axis=None, out=None, keepdims=False, initial=segpy.seglist._NOT_GIVEN, where=True)
+--
+
+Smallest element, as ``ndarray.min()`` gives it, computed segment by segment.
 
         Parameters
         ----------
@@ -2702,8 +2714,12 @@ cdef class SegmentedList:
         finally:
             _unpin(self)
 
+    @cython.embedsignature(False)
     def max(self, axis=None, out=None, keepdims=False, initial=_NOT_GIVEN, where=True):
-        """Largest element, as ``ndarray.max()`` gives it, computed segment by segment.
+        """max($self, /, axis=None, out=None, keepdims=False, initial=segpy.seglist._NOT_GIVEN, where=True)
+--
+
+Largest element, as ``ndarray.max()`` gives it, computed segment by segment.
 
         Parameters
         ----------
