@@ -36,7 +36,7 @@ REPO = os.path.dirname(HERE)
 # Keep the source tree's segpy/ (no compiled modules) off sys.path.
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.getcwd()) != REPO]
 
-import segpy  # noqa: E402
+import segpy
 
 
 def bound(c, n):

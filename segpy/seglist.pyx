@@ -1779,11 +1779,20 @@ cdef class _ReverseIterator:
 
 
 include "_seglist_bulk.pxi"
+include "_bind_args.pxi"
+
+# SegmentedList.__init__'s parameters: (dtype, iterable=(), *, allocator=None,
+# first_segment=None), as its docstring's first line says.
+_INIT_NAMES = ("dtype", "iterable", "allocator", "first_segment")
+_INIT_DEFAULTS = (_REQUIRED, (), None, None)
 
 
 @cython.no_gc_clear
 cdef class SegmentedList:
-    """A growable list of fixed-size numpy elements, stored in segments that never move.
+    """SegmentedList(dtype, iterable=(), *, allocator=None, first_segment=None)
+--
+
+A growable list of fixed-size numpy elements, stored in segments that never move.
 
     Elements live in segments whose sizes grow geometrically (``s0``, ``2*s0``,
     ``4*s0`` ...).  A push never reallocates or copies, element addresses stay
@@ -1842,7 +1851,10 @@ cdef class SegmentedList:
         # made by __new__ alone is safe to use.
         _setup(self, np.dtype(np.float64), current_allocator(), 6)
 
-    def __init__(self, dtype, iterable=(), *, allocator=None, first_segment=None):
+    def __init__(self, *args, **kwargs):
+        # Bound by hand so that a bad call names the class (_bind_args.pxi).
+        dtype, iterable, allocator, first_segment = _bind_args(
+            "SegmentedList", args, kwargs, _INIT_NAMES, 2, _INIT_DEFAULTS)
         dt = _check_dtype(dtype)
         cdef Allocator alloc = _resolve_allocator(allocator)
         cdef int shift = _shift_for(first_segment, dt.itemsize)
