@@ -393,8 +393,33 @@ cdef int _kind_of(object dt) except -1:
     return K_GENERIC
 
 
+cdef object _canonical_dtype(object dt):
+    # numpy keeps one type per C type, so the typecode 'q' gives np.longlong
+    # and 'l' gives np.long: equal dtypes (both int64 on LP64), but numpy's
+    # repr names only the default one's dtype implicitly, and pandas shows
+    # LongLongDType.  A plain number dtype becomes the canonical type of its
+    # kind and size, np.dtype(f"{kind}{itemsize}") (np.int64 for 'q', 'l'
+    # and 'p'; np.float16 for 'e'...), in the same byte order.  It compares
+    # equal to what the caller gave.  Records, strings, datetimes and
+    # dtypes with metadata are left exactly as given.
+    if dt.kind not in _NUMERIC_KINDS or dt.fields is not None or dt.metadata is not None:
+        return dt
+    try:
+        canon = np.dtype(f"{dt.kind}{dt.itemsize}")
+    except TypeError:       # a size numpy has no sized name for
+        return dt
+    if canon.type is dt.type:
+        return dt
+    return canon if dt.isnative else canon.newbyteorder(dt.byteorder)
+
+
 def _check_dtype(dtype):
-    """Return ``numpy.dtype(dtype)`` if a SegmentedList can hold it, else raise TypeError."""
+    """Return the dtype a SegmentedList of `dtype` holds, or raise TypeError.
+
+    That is ``numpy.dtype(dtype)``, except that a plain number dtype is made
+    the canonical numpy type of its kind and size (``np.int64`` for ``'q'``),
+    which compares equal to it.
+    """
     dt = np.dtype(dtype)
     if dt.hasobject:
         raise TypeError(
@@ -408,7 +433,7 @@ def _check_dtype(dtype):
         raise TypeError(
             f"SegmentedList cannot hold the subarray dtype {dt!r} as an element; "
             "use a structured dtype with a subarray field, e.g. [('v', 'f8', (3,))]")
-    return dt
+    return _canonical_dtype(dt)
 
 
 cdef int _shift_for(object first_segment, Py_ssize_t itemsize) except -1:

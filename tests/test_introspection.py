@@ -268,3 +268,73 @@ def test_class_docstrings_do_not_show_the_signature_header():
     for cls in (segpy.SegmentedList, Heap, BufferAllocator, segpy.Block):
         assert "\n--\n" not in cls.__doc__
         assert cls.__text_signature__
+
+
+# -- typecodes give the canonical numpy type of their kind and size -------------
+
+# array-module typecodes and numpy's other one-letter number codes.
+TYPECODES = list("bBhHiIlLqQfd") + list("pPegFDG?")
+
+
+def _canonical(code):
+    dt = np.dtype(code)
+    return np.dtype(f"{dt.kind}{dt.itemsize}")
+
+
+@pytest.mark.parametrize("code", TYPECODES)
+def test_typecode_gives_the_canonical_type(code):
+    lst = segpy.SegmentedList(code, [True, False])
+    assert lst.dtype == np.dtype(code)                # still equal to what was asked
+    assert lst.dtype.type is _canonical(code).type    # np.int64, not np.longlong
+    arr = lst.to_numpy()
+    assert arr.dtype.type is _canonical(code).type
+    assert repr(arr) == repr(np.array([1, 0]).astype(_canonical(code)))
+
+
+def test_q_lists_repr_as_the_default_int64_array():
+    for code in ("q", "l", "p", "i8", np.longlong, np.int64):
+        lst = segpy.SegmentedList(code, [1, 2, 3])
+        assert repr(lst.to_numpy()) == "array([1, 2, 3])"
+        assert repr(np.asarray(lst)) == "array([1, 2, 3])"
+        assert lst.dtype == np.dtype("q") and lst.dtype.char == "l"
+    assert repr(segpy.SegmentedList("d", [1.5]).to_numpy()) == "array([1.5])"
+
+
+def test_canonical_type_keeps_the_byte_order():
+    lst = segpy.SegmentedList(">q", [1, 256])
+    assert lst.dtype == np.dtype(">i8") and lst.dtype.type is np.int64
+    assert not lst.dtype.isnative
+    assert list(lst) == [1, 256]
+    assert lst.tobytes() == np.array([1, 256], dtype=">i8").tobytes()
+
+
+@pytest.mark.parametrize("dtype", ["S3", "U2", "M8[s]", "m8[ns]", "V4",
+                                   [("a", "q"), ("b", "l")],
+                                   np.dtype("q", metadata={"unit": "m"})],
+                         ids=str)
+def test_other_dtypes_are_left_as_given(dtype):
+    dt = np.dtype(dtype)
+    got = segpy.SegmentedList(dtype).dtype
+    assert got == dt
+    assert got.type is dt.type
+    assert got.descr == dt.descr and got.metadata == dt.metadata
+
+
+def test_unpickle_and_copies_give_the_canonical_type():
+    from segpy.seglist import _unpickle_seglist
+    # A pickle from before the canonical mapping names dtype('q') itself.
+    old = _unpickle_seglist(segpy.SegmentedList, np.dtype("q"), None,
+                            np.array([5, 6], dtype="q").tobytes())
+    assert old.dtype.type is np.int64 and list(old) == [5, 6]
+    lst = segpy.SegmentedList("q", [1])
+    for other in (lst.copy(), lst[:], lst + lst, lst * 2,
+                  __import__("pickle").loads(__import__("pickle").dumps(lst))):
+        assert other.dtype.type is np.int64
+
+
+def test_capi_adopt_gives_the_canonical_type():
+    capi = pytest.importorskip("segpy._capi_testing")
+    a = segpy.SystemAllocator()
+    lst = capi.build_and_adopt(np.dtype("q"), a, 4, 2)[0]
+    assert lst.dtype.type is np.int64
+    assert repr(lst.to_numpy()) == "array([0, 1, 2, 3])"
