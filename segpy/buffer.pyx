@@ -530,8 +530,6 @@ cdef int bufalloc_check(bufalloc_t* a) noexcept nogil:
 # The Python class.
 # ---------------------------------------------------------------------------
 
-
-
 include "_bind_args.pxi"
 
 

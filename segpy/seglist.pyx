@@ -2674,7 +2674,8 @@ A growable list of fixed-size numpy elements, stored in segments that never move
     @cython.embedsignature(False)
     def sum(self, axis=None, dtype=None, out=None, keepdims=False, initial=_NOT_GIVEN,
             where=True):
-        """sum($self, /, axis=None, dtype=None, out=None, keepdims=False, initial=segpy.seglist._NOT_GIVEN, where=True)
+        """sum($self, /, axis=None, dtype=None, out=None, keepdims=False,
+    initial=segpy.seglist._NOT_GIVEN, where=True)
 --
 
 Sum of the elements, as ``ndarray.sum()`` gives it, computed segment by segment.
@@ -2721,7 +2722,8 @@ Sum of the elements, as ``ndarray.sum()`` gives it, computed segment by segment.
 
     @cython.embedsignature(False)
     def min(self, axis=None, out=None, keepdims=False, initial=_NOT_GIVEN, where=True):
-        """min($self, /, axis=None, out=None, keepdims=False, initial=segpy.seglist._NOT_GIVEN, where=True)
+        """min($self, /, axis=None, out=None, keepdims=False,
+    initial=segpy.seglist._NOT_GIVEN, where=True)
 --
 
 Smallest element, as ``ndarray.min()`` gives it, computed segment by segment.
@@ -2753,7 +2755,8 @@ Smallest element, as ``ndarray.min()`` gives it, computed segment by segment.
 
     @cython.embedsignature(False)
     def max(self, axis=None, out=None, keepdims=False, initial=_NOT_GIVEN, where=True):
-        """max($self, /, axis=None, out=None, keepdims=False, initial=segpy.seglist._NOT_GIVEN, where=True)
+        """max($self, /, axis=None, out=None, keepdims=False,
+    initial=segpy.seglist._NOT_GIVEN, where=True)
 --
 
 Largest element, as ``ndarray.max()`` gives it, computed segment by segment.
