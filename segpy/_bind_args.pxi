@@ -17,7 +17,7 @@
 # helper enters the public .pxd files.
 
 # The default of a parameter that has none.
-_REQUIRED = object()
+cdef object _REQUIRED = object()
 
 
 cdef tuple _bind_args(str owner, tuple args, dict kwargs, tuple names,
@@ -29,32 +29,53 @@ cdef tuple _bind_args(str owner, tuple args, dict kwargs, tuple names,
     ``names[i]``, or ``_REQUIRED`` if it must be given (positional names
     only: a keyword-only one always has a default).  Raises TypeError
     naming ``owner + "()"``.  Needs the GIL; runs no user code (the keys of
-    `kwargs` are str, as CPython guarantees for ``**kwargs``).
+    `kwargs` are str, as CPython guarantees for ``**kwargs``).  A call by
+    position only costs one tuple; messages are built only on the error
+    paths.
     """
-    cdef Py_ssize_t n = len(args), i, nreq = 0
+    cdef Py_ssize_t n = len(args), i
+    if n > npositional:
+        _raise_too_many(owner, n, npositional, defaults)
+    if not kwargs:
+        # By position only (the common call): the given values, then the
+        # defaults, unless a required one was left out.
+        for i in range(n, npositional):
+            if defaults[i] is _REQUIRED:
+                _raise_missing(owner, names, list(args) + list(defaults[n:]))
+        return args + defaults[n:] if n < len(names) else args
+    cdef list values = list(args)
+    values.extend(defaults[n:])
+    if kwargs:
+        for key, value in kwargs.items():
+            try:
+                i = names.index(key)
+            except ValueError:
+                raise TypeError(f"{owner}() got an unexpected keyword argument '{key}'") from None
+            if i < n:
+                raise TypeError(f"{owner}() got multiple values for argument '{key}'")
+            values[i] = value
+    for i in range(npositional):
+        if values[i] is _REQUIRED:
+            _raise_missing(owner, names, values)
+    return tuple(values)
+
+
+cdef int _raise_too_many(str owner, Py_ssize_t n, Py_ssize_t npositional,
+                         tuple defaults) except -1:
+    cdef Py_ssize_t nreq = 0
     while nreq < npositional and defaults[nreq] is _REQUIRED:
         nreq += 1
-    if n > npositional:
-        given = f"{n} was given" if n == 1 else f"{n} were given"
-        if nreq == npositional:
-            takes = f"{npositional} positional argument{'' if npositional == 1 else 's'}"
-        else:
-            takes = f"from {nreq} to {npositional} positional arguments"
-        raise TypeError(f"{owner}() takes {takes} but {given}")
-    values = list(args)
-    values.extend(defaults[n:])
-    for key, value in kwargs.items():
-        try:
-            i = names.index(key)
-        except ValueError:
-            raise TypeError(f"{owner}() got an unexpected keyword argument '{key}'") from None
-        if i < n:
-            raise TypeError(f"{owner}() got multiple values for argument '{key}'")
-        values[i] = value
+    given = f"{n} was given" if n == 1 else f"{n} were given"
+    if nreq == npositional:
+        takes = f"{npositional} positional argument{'' if npositional == 1 else 's'}"
+    else:
+        takes = f"from {nreq} to {npositional} positional arguments"
+    raise TypeError(f"{owner}() takes {takes} but {given}")
+
+
+cdef int _raise_missing(str owner, tuple names, list values) except -1:
     missing = [f"'{names[i]}'" for i in range(len(names)) if values[i] is _REQUIRED]
-    if missing:
-        listed = missing[0] if len(missing) == 1 else (
-            ", ".join(missing[:-1]) + (" and " if len(missing) == 2 else ", and ") + missing[-1])
-        raise TypeError(f"{owner}() missing {len(missing)} required positional "
-                        f"argument{'' if len(missing) == 1 else 's'}: {listed}")
-    return tuple(values)
+    listed = missing[0] if len(missing) == 1 else (
+        ", ".join(missing[:-1]) + (" and " if len(missing) == 2 else ", and ") + missing[-1])
+    raise TypeError(f"{owner}() missing {len(missing)} required positional "
+                    f"argument{'' if len(missing) == 1 else 's'}: {listed}")

@@ -393,22 +393,32 @@ cdef int _kind_of(object dt) except -1:
     return K_GENERIC
 
 
+# numpy keeps one scalar type per C type, so the typecode 'q' gives
+# np.longlong and 'l' gives np.long: equal dtypes (both int64 on LP64), but
+# numpy's repr leaves out only the default type's dtype, and pandas shows
+# LongLongDType.  A plain number dtype becomes the canonical type of its kind
+# and size, np.dtype(f"{kind}{itemsize}") (np.int64 for 'q', 'l' and 'p';
+# np.uint64 for 'Q'...), in the same byte order; it compares equal to what
+# the caller gave.  The table maps each non-canonical number type to its
+# canonical dtype, built once: the lookup is one dict probe per construction.
+_CANONICAL_NUMBER_DTYPES = {}
+for _code in np.typecodes["All"]:
+    _dt = np.dtype(_code)
+    if _dt.kind in _NUMERIC_KINDS:
+        try:
+            _canon = np.dtype(f"{_dt.kind}{_dt.itemsize}")
+        except TypeError:       # a size numpy has no sized name for
+            continue
+        if _canon.type is not _dt.type:
+            _CANONICAL_NUMBER_DTYPES[_dt.type] = _canon
+del _code, _dt, _canon
+
+
 cdef object _canonical_dtype(object dt):
-    # numpy keeps one type per C type, so the typecode 'q' gives np.longlong
-    # and 'l' gives np.long: equal dtypes (both int64 on LP64), but numpy's
-    # repr names only the default one's dtype implicitly, and pandas shows
-    # LongLongDType.  A plain number dtype becomes the canonical type of its
-    # kind and size, np.dtype(f"{kind}{itemsize}") (np.int64 for 'q', 'l'
-    # and 'p'; np.float16 for 'e'...), in the same byte order.  It compares
-    # equal to what the caller gave.  Records, strings, datetimes and
-    # dtypes with metadata are left exactly as given.
-    if dt.kind not in _NUMERIC_KINDS or dt.fields is not None or dt.metadata is not None:
-        return dt
-    try:
-        canon = np.dtype(f"{dt.kind}{dt.itemsize}")
-    except TypeError:       # a size numpy has no sized name for
-        return dt
-    if canon.type is dt.type:
+    # Records, strings, datetimes and dtypes with metadata are left exactly as
+    # given (a record's type is np.void, never in the table).
+    canon = _CANONICAL_NUMBER_DTYPES.get(dt.type)
+    if canon is None or dt.metadata is not None:
         return dt
     return canon if dt.isnative else canon.newbyteorder(dt.byteorder)
 
