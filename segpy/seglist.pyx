@@ -1839,7 +1839,10 @@ A growable list of fixed-size numpy elements, stored in segments that never move
     dtype : data-type
         Anything :func:`numpy.dtype` accepts, including the array-module
         typecodes (``'b' 'B' 'h' 'H' 'i' 'I' 'l' 'L' 'q' 'Q' 'f' 'd'``).
-        Any fixed-size dtype works, records and strings included.
+        Any fixed-size dtype works, records and strings included.  A number
+        dtype is held as the canonical numpy type of its kind and size
+        (``'q'`` gives ``np.int64``, not ``np.longlong``), which compares
+        equal to it.
     iterable : iterable, optional
         Initial contents, appended as by :meth:`extend`.
     allocator : segpy.Allocator, optional
