@@ -2518,7 +2518,7 @@ A growable list of fixed-size numpy elements, stored in segments that never move
         >>> lst = segpy.SegmentedList('q', range(10))
         >>> lst.to_numpy(2, -5)
         array([2, 3, 4])
-        >>> buf = np.zeros(3, dtype='q')
+        >>> buf = np.zeros(3, dtype=lst.dtype)
         >>> lst.to_numpy(7, out=buf) is buf, buf
         (True, array([7, 8, 9]))
         """
