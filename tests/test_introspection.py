@@ -338,3 +338,16 @@ def test_capi_adopt_gives_the_canonical_type():
     lst = capi.build_and_adopt(np.dtype("q"), a, 4, 2)[0]
     assert lst.dtype.type is np.int64
     assert repr(lst.to_numpy()) == "array([0, 1, 2, 3])"
+
+
+# -- the docstrings' examples are right ---------------------------------------
+
+@pytest.mark.parametrize("modname", MODULES[1:])
+def test_docstring_examples(modname):
+    import doctest
+
+    mod = importlib.import_module(modname)
+    result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
+                             report=False)
+    assert result.attempted > 0
+    assert result.failed == 0, f"{result.failed} docstring examples of {modname} fail"
