@@ -9,6 +9,7 @@ default allocator of new lists.
 """
 
 import contextvars
+import inspect
 import operator
 import warnings
 
@@ -432,8 +433,15 @@ cdef int allocator_register_type(type t) except -1:
     _concrete_allocators = _concrete_allocators + (t,)
     return 0
 
+
+include "_bind_args.pxi"
+
+
 cdef class Allocator:
-    """Base class of segpy's allocators.
+    """Allocator()
+--
+
+Base class of segpy's allocators.
 
     An allocator hands out the memory of a list's segments through segpy's C
     allocator interface.  Lists and blocks keep their allocator alive, and
@@ -718,7 +726,10 @@ cdef class Allocator:
 
 
 cdef class SystemAllocator(Allocator):
-    """The system allocator: libc for small segments, mmap for large ones.
+    """SystemAllocator(max_bytes=None)
+--
+
+The system allocator: libc for small segments, mmap for large ones.
 
     Segments of 64 KiB or more are mapped directly from the OS, so a reserved
     but untouched segment costs no resident memory, and a released one goes
@@ -749,7 +760,8 @@ cdef class SystemAllocator(Allocator):
     True
     """
 
-    def __cinit__(self, max_bytes=None):
+    def __cinit__(self, *args, **kwargs):
+        max_bytes, = _bind_args("SystemAllocator", args, kwargs, ("max_bytes",), 1, (None,))
         sysalloc_init(&self.state, parse_max_bytes(max_bytes))
         self.common = &self.state.common
         self.iface.ctx = &self.state
@@ -768,7 +780,10 @@ cdef class SystemAllocator(Allocator):
 
 
 cdef class Block:
-    """A raw block of memory from an allocator.
+    """Block()
+--
+
+A raw block of memory from an allocator.
 
     Made by :meth:`Allocator.allocate`.  It exposes its bytes through the
     buffer protocol (writable, format ``'B'``), so ``memoryview(block)`` and
@@ -780,7 +795,8 @@ cdef class Block:
     (BufferError), so no view can outlive its memory.
     """
 
-    def __cinit__(self):
+    def __cinit__(self, *args, **kwargs):
+        _bind_args("Block", args, kwargs, (), 0, ())
         self.owner = None
 
     @property
@@ -960,7 +976,8 @@ class allocator:
     True
     """
 
-    def __init__(self, a):
+    def __init__(self, *args, **kwargs):
+        a, = _bind_args("allocator", args, kwargs, ("a",), 1, (_REQUIRED,))
         if not isinstance(a, Allocator):
             raise TypeError(f"segpy.allocator() needs an Allocator, got {type(a).__name__}")
         self._allocator = a
@@ -973,3 +990,12 @@ class allocator:
     def __exit__(self, *exc):
         _current_allocator.reset(self._tokens.pop())
         return False
+
+
+# The Python classes' signatures, for inspect.signature(): allocator binds its
+# arguments by hand (so that errors name it), and AllocatorError's would
+# otherwise come from RuntimeError, which has none.
+allocator.__signature__ = inspect.Signature(
+    [inspect.Parameter("a", inspect.Parameter.POSITIONAL_OR_KEYWORD)])
+AllocatorError.__signature__ = inspect.Signature(
+    [inspect.Parameter("args", inspect.Parameter.VAR_POSITIONAL)])

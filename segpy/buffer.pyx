@@ -648,10 +648,14 @@ cdef int _claim_range(object key, size_t start, size_t end, bufalloc_t* state) e
 # The Python class.
 # ---------------------------------------------------------------------------
 
+include "_bind_args.pxi"
 
 
 cdef class BufferAllocator(Allocator):
-    """An allocator over a caller-provided writable buffer.
+    """BufferAllocator(buffer, *, max_bytes=None, debug=False)
+--
+
+An allocator over a caller-provided writable buffer.
 
     Blocks (and list segments) are carved out of the buffer: data grows up
     from its start, a table of block headers grows down from its end.  Freed
@@ -708,7 +712,10 @@ cdef class BufferAllocator(Allocator):
     b'segpy!!!'
     """
 
-    def __cinit__(self, buffer, *, max_bytes=None, debug=False):
+    def __cinit__(self, *args, **kwargs):
+        buffer, max_bytes, debug = _bind_args(
+            "BufferAllocator", args, kwargs, ("buffer", "max_bytes", "debug"), 1,
+            (_REQUIRED, None, False))
         cdef Py_buffer probe
         cdef size_t limit = parse_max_bytes(max_bytes)
         self.have_view = False

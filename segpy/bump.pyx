@@ -612,8 +612,14 @@ cdef class _Scope:
 segpy_seal_new(_Scope, "made by BumpAllocator.scope()")
 
 
+include "_bind_args.pxi"
+
+
 cdef class BumpAllocator(Allocator):
-    """A segmented bump arena over mmap: very fast allocation, bulk release.
+    """BumpAllocator(max_bytes=None, *, first_block=4096, debug=False)
+--
+
+A segmented bump arena over mmap: very fast allocation, bulk release.
 
     Arena blocks are mapped from the OS as needed: the first has
     `first_block` bytes, each next one twice the previous (or enough for a
@@ -659,7 +665,10 @@ cdef class BumpAllocator(Allocator):
     0
     """
 
-    def __cinit__(self, max_bytes=None, *, first_block=4096, debug=False):
+    def __cinit__(self, *args, **kwargs):
+        max_bytes, first_block, debug = _bind_args(
+            "BumpAllocator", args, kwargs, ("max_bytes", "first_block", "debug"), 1,
+            (None, 4096, False))
         cdef size_t limit = parse_max_bytes(max_bytes)
         first_block = operator.index(first_block)
         if first_block < 0 or first_block > (SIZE_MAX >> 2):

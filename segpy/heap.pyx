@@ -1175,8 +1175,14 @@ cdef int _walk_step_ok(Heap self, size_t r, hblock_t* b, size_t s) except -1:
     return 0
 
 
+include "_bind_args.pxi"
+
+
 cdef class Heap(Allocator):
-    """segpy's general-purpose allocator: regions of blocks with small headers.
+    """Heap(max_bytes=None, *, region_size=4194304, cache_bytes=67108864, debug=False)
+--
+
+segpy's general-purpose allocator: regions of blocks with small headers.
 
     Memory is mapped from the OS in regions (``region_size`` each; a request
     of half a region or more gets a region of its own).  Each block carries a
@@ -1223,8 +1229,10 @@ cdef class Heap(Allocator):
     0
     """
 
-    def __cinit__(self, max_bytes=None, *, region_size=4 * 1024 * 1024,
-                  cache_bytes=64 * 1024 * 1024, debug=False):
+    def __cinit__(self, *args, **kwargs):
+        max_bytes, region_size, cache_bytes, debug = _bind_args(
+            "Heap", args, kwargs, ("max_bytes", "region_size", "cache_bytes", "debug"), 1,
+            (None, 4 * 1024 * 1024, 64 * 1024 * 1024, False))
         cdef size_t mb = parse_max_bytes(max_bytes)
         cdef size_t rs = _parse_size(region_size, "region_size", 0)
         cdef size_t cb = _parse_size(cache_bytes, "cache_bytes", 0)

@@ -1,6 +1,7 @@
 # cython: language_level=3
 """SegmentedList: a growable list of fixed-size numpy elements (see seglist.pxd)."""
 
+import sys
 from collections.abc import Sequence
 
 cimport cython
@@ -393,8 +394,43 @@ cdef int _kind_of(object dt) except -1:
     return K_GENERIC
 
 
+# numpy keeps one scalar type per C type, so the typecode 'q' gives
+# np.longlong and 'l' gives np.long: equal dtypes (both int64 on LP64), but
+# numpy's repr leaves out only the default type's dtype, and pandas shows
+# LongLongDType.  A plain number dtype becomes the canonical type of its kind
+# and size, np.dtype(f"{kind}{itemsize}") (np.int64 for 'q', 'l' and 'p';
+# np.uint64 for 'Q'...), in the same byte order; it compares equal to what
+# the caller gave.  The table maps each non-canonical number type to its
+# canonical dtype, built once: the lookup is one dict probe per construction.
+_CANONICAL_NUMBER_DTYPES = {}
+for _code in np.typecodes["All"]:
+    _dt = np.dtype(_code)
+    if _dt.kind in _NUMERIC_KINDS:
+        try:
+            _canon = np.dtype(f"{_dt.kind}{_dt.itemsize}")
+        except TypeError:       # a size numpy has no sized name for
+            continue
+        if _canon.type is not _dt.type:
+            _CANONICAL_NUMBER_DTYPES[_dt.type] = _canon
+del _code, _dt, _canon
+
+
+cdef object _canonical_dtype(object dt):
+    # Records, strings, datetimes and dtypes with metadata are left exactly as
+    # given (a record's type is np.void, never in the table).
+    canon = _CANONICAL_NUMBER_DTYPES.get(dt.type)
+    if canon is None or dt.metadata is not None:
+        return dt
+    return canon if dt.isnative else canon.newbyteorder(dt.byteorder)
+
+
 def _check_dtype(dtype):
-    """Return ``numpy.dtype(dtype)`` if a SegmentedList can hold it, else raise TypeError."""
+    """Return the dtype a SegmentedList of `dtype` holds, or raise TypeError.
+
+    That is ``numpy.dtype(dtype)``, except that a plain number dtype is made
+    the canonical numpy type of its kind and size (``np.int64`` for ``'q'``),
+    which compares equal to it.
+    """
     dt = np.dtype(dtype)
     if dt.hasobject:
         raise TypeError(
@@ -408,7 +444,7 @@ def _check_dtype(dtype):
         raise TypeError(
             f"SegmentedList cannot hold the subarray dtype {dt!r} as an element; "
             "use a structured dtype with a subarray field, e.g. [('v', 'f8', (3,))]")
-    return dt
+    return _canonical_dtype(dt)
 
 
 cdef int _shift_for(object first_segment, Py_ssize_t itemsize) except -1:
@@ -1789,11 +1825,20 @@ segpy_seal_new(_ReverseIterator, "made by reversed() of a SegmentedList")
 
 
 include "_seglist_bulk.pxi"
+include "_bind_args.pxi"
+
+# SegmentedList.__init__'s parameters: (dtype, iterable=(), *, allocator=None,
+# first_segment=None), as its docstring's first line says.
+_INIT_NAMES = ("dtype", "iterable", "allocator", "first_segment")
+_INIT_DEFAULTS = (_REQUIRED, (), None, None)
 
 
 @cython.no_gc_clear
 cdef class SegmentedList:
-    """A growable list of fixed-size numpy elements, stored in segments that never move.
+    """SegmentedList(dtype, iterable=(), *, allocator=None, first_segment=None)
+--
+
+A growable list of fixed-size numpy elements, stored in segments that never move.
 
     Elements live in segments whose sizes grow geometrically (``s0``, ``2*s0``,
     ``4*s0`` ...).  A push never reallocates or copies, element addresses stay
@@ -1805,7 +1850,10 @@ cdef class SegmentedList:
     dtype : data-type
         Anything :func:`numpy.dtype` accepts, including the array-module
         typecodes (``'b' 'B' 'h' 'H' 'i' 'I' 'l' 'L' 'q' 'Q' 'f' 'd'``).
-        Any fixed-size dtype works, records and strings included.
+        Any fixed-size dtype works, records and strings included.  A number
+        dtype is held as the canonical numpy type of its kind and size
+        (``'q'`` gives ``np.int64``, not ``np.longlong``), which compares
+        equal to it.
     iterable : iterable, optional
         Initial contents, appended as by :meth:`extend`.
     allocator : segpy.Allocator, optional
@@ -1852,7 +1900,10 @@ cdef class SegmentedList:
         # made by __new__ alone is safe to use.
         _setup(self, np.dtype(np.float64), current_allocator(), 6)
 
-    def __init__(self, dtype, iterable=(), *, allocator=None, first_segment=None):
+    def __init__(self, *args, **kwargs):
+        # Bound by hand so that a bad call names the class (_bind_args.pxi).
+        dtype, iterable, allocator, first_segment = _bind_args(
+            "SegmentedList", args, kwargs, _INIT_NAMES, 2, _INIT_DEFAULTS)
         dt = _check_dtype(dtype)
         cdef Allocator alloc = _resolve_allocator(allocator)
         cdef int shift = _shift_for(first_segment, dt.itemsize)
@@ -2161,7 +2212,7 @@ cdef class SegmentedList:
         seglist_erase(&self.c, k, 1)
         _after_shrink(self)
 
-    def index(self, x, start=0, stop=PY_SSIZE_T_MAX, /):
+    def index(self, x, start=0, stop=sys.maxsize, /):
         """Return the index of the first element equal to `x` in ``[start, stop)``.
 
         Equality is numpy's ``==`` between the element and `x` (as for
@@ -2353,7 +2404,8 @@ cdef class SegmentedList:
         # Elements are plain bytes: a copy is already deep.
         return _copy_of(self, 0, 1, self.c.length)
 
-    def __add__(self, other):
+    def __add__(self, other, /):
+        """Return ``self + other``, a new list; `other` must be a SegmentedList."""
         if not isinstance(other, SegmentedList):
             raise TypeError(f'can only concatenate SegmentedList (not "{type(other).__name__}") '
                             "to SegmentedList")
@@ -2365,13 +2417,15 @@ cdef class SegmentedList:
         self.extend(other)
         return self
 
-    def __mul__(self, n):
+    def __mul__(self, n, /):
+        """Return ``self * n``: a new list of `n` copies of the elements."""
         cdef Py_ssize_t times = _repeat_count(n)
         cdef SegmentedList new = _empty_like(self)
         _repeat_into(new, self, times)
         return new
 
-    def __rmul__(self, n):
+    def __rmul__(self, n, /):
+        """Return ``n * self``: a new list of `n` copies of the elements."""
         return self.__mul__(n)
 
     def __imul__(self, n):
@@ -2475,7 +2529,7 @@ cdef class SegmentedList:
         >>> lst = segpy.SegmentedList('q', range(10))
         >>> lst.to_numpy(2, -5)
         array([2, 3, 4])
-        >>> buf = np.zeros(3, dtype='q')
+        >>> buf = np.zeros(3, dtype=lst.dtype)
         >>> lst.to_numpy(7, out=buf) is buf, buf
         (True, array([7, 8, 9]))
         """
@@ -2641,9 +2695,14 @@ cdef class SegmentedList:
         finally:
             _unpin(self)
 
+    @cython.embedsignature(False)
     def sum(self, axis=None, dtype=None, out=None, keepdims=False, initial=_NOT_GIVEN,
             where=True):
-        """Sum of the elements, as ``ndarray.sum()`` gives it, computed segment by segment.
+        """sum($self, /, axis=None, dtype=None, out=None, keepdims=False,
+    initial=segpy.seglist._NOT_GIVEN, where=True)
+--
+
+Sum of the elements, as ``ndarray.sum()`` gives it, computed segment by segment.
 
         Parameters
         ----------
@@ -2685,8 +2744,13 @@ cdef class SegmentedList:
         finally:
             _unpin(self)
 
+    @cython.embedsignature(False)
     def min(self, axis=None, out=None, keepdims=False, initial=_NOT_GIVEN, where=True):
-        """Smallest element, as ``ndarray.min()`` gives it, computed segment by segment.
+        """min($self, /, axis=None, out=None, keepdims=False,
+    initial=segpy.seglist._NOT_GIVEN, where=True)
+--
+
+Smallest element, as ``ndarray.min()`` gives it, computed segment by segment.
 
         Parameters
         ----------
@@ -2713,8 +2777,13 @@ cdef class SegmentedList:
         finally:
             _unpin(self)
 
+    @cython.embedsignature(False)
     def max(self, axis=None, out=None, keepdims=False, initial=_NOT_GIVEN, where=True):
-        """Largest element, as ``ndarray.max()`` gives it, computed segment by segment.
+        """max($self, /, axis=None, out=None, keepdims=False,
+    initial=segpy.seglist._NOT_GIVEN, where=True)
+--
+
+Largest element, as ``ndarray.max()`` gives it, computed segment by segment.
 
         Parameters
         ----------

@@ -48,11 +48,27 @@ from fuzz_models import snapshot
 DOC = Path(__file__).resolve().parent.parent / "docs" / "bad-input.md"
 
 
-def _forged_pickle(x, payload):
+def _forged_pickle(x, payload, length=True):
     """A pickle that rebuilds a list like ``x`` from ``payload`` (bytes a real
-    list would never write), through the real reconstructor."""
+    list would never write), through the real reconstructor; with ``x``'s
+    recorded length, or in the format from before it was recorded."""
     fn, args = x.__reduce_ex__(2)[:2]
-    return pickle.dumps(_Forged(fn, args[:-1] + (payload,)), protocol=2)
+    cls, dtype, first_segment, _, n = args
+    args = (cls, dtype, first_segment, payload) + ((n,) if length else ())
+    return pickle.dumps(_Forged(fn, args), protocol=2)
+
+
+def _loads_oob(x, tamper):
+    """Pickle ``x`` with protocol 5 out-of-band buffers; load it with ``tamper(buffers)``."""
+    bufs = []
+    data = pickle.dumps(x, protocol=5, buffer_callback=bufs.append)
+    return pickle.loads(data, buffers=tamper([bytes(b.raw()) for b in bufs]))
+
+
+def _lying_first_segment(x):
+    fn, args = x.__reduce_ex__(5)[:2]
+    cls, dtype, first_segment, payload, n = args
+    return fn(cls, dtype, first_segment * 2, [bytes(b.raw()) for b in payload], n)
 
 
 class _Forged:
@@ -182,6 +198,15 @@ ROWS: list[Row] = [
         lambda: None, lambda _: SegmentedList("nonsense"), TypeError, "not understood"),
     Row("ctor-int-dtype", "SegmentedList(dtype)", "an int as dtype",
         lambda: None, lambda _: SegmentedList(5), TypeError, "as a data type"),
+    Row("ctor-misspelt-keyword", "SegmentedList()", "misspelt keyword `alocator=`",
+        lambda: None, lambda _: SegmentedList("q", alocator=None), TypeError,
+        "SegmentedList() got an unexpected keyword argument 'alocator'"),
+    Row("ctor-allocator-positional", "SegmentedList()", "allocator given by position",
+        lambda: None, lambda _: SegmentedList("q", (), Heap()), TypeError,
+        "SegmentedList() takes from 1 to 2 positional arguments but 3 were given"),
+    Row("ctor-no-dtype", "SegmentedList()", "no dtype",
+        lambda: None, lambda _: SegmentedList(), TypeError,
+        "SegmentedList() missing 1 required positional argument: 'dtype'"),
     Row("ctor-allocator-type", "SegmentedList(allocator=)", "not an Allocator (int)",
         lambda: None, lambda _: SegmentedList("q", allocator=5), TypeError,
         "allocator must be a segpy allocator, not int"),
@@ -374,9 +399,26 @@ ROWS: list[Row] = [
     Row("copy-over-limit", "copy", "the copy does not fit the allocator's max_bytes",
         lambda: lst(values=range(40000), allocator=Heap(max_bytes=800_000, region_size=1 << 16)),
         lambda x: x.copy(), MemoryError, "the limit would be exceeded"),
-    Row("unpickle-bad-payload", "pickle.loads", "a payload not a multiple of the itemsize",
+    Row("unpickle-bad-payload", "pickle.loads", "a payload shorter than the recorded length",
         lst, lambda x: pickle.loads(_forged_pickle(x, b"12345")), ValueError,
+        "has 24 bytes, but its payload holds 5"),
+    Row("unpickle-old-bad-payload", "pickle.loads",
+        "a pickle without a length, its payload not a multiple of the itemsize",
+        lst, lambda x: pickle.loads(_forged_pickle(x, b"12345", length=False)), ValueError,
         "is not a multiple of the itemsize 8"),
+    Row("unpickle-oob-reordered", "pickle.loads(buffers=)", "out-of-band buffers in reverse order",
+        lambda: lst(values=range(100), first_segment=4),
+        lambda x: _loads_oob(x, lambda b: b[::-1]), ValueError, "segment buffer 0 holds"),
+    Row("unpickle-oob-truncated", "pickle.loads(buffers=)", "the last buffer one element short",
+        lambda: lst(values=range(100), first_segment=4),
+        lambda x: _loads_oob(x, lambda b: b[:-1] + [b[-1][:-8]]), ValueError,
+        "segment buffer 4 holds 312 bytes, expected 320"),
+    Row("unpickle-oob-missing", "pickle.loads(buffers=)", "a buffer missing, an empty one in its place",
+        lambda: lst(values=range(100), first_segment=4),
+        lambda x: _loads_oob(x, lambda b: b[1:] + [b""]), ValueError, "segment buffer 0 holds"),
+    Row("unpickle-lying-first-segment", "pickle.loads", "a first_segment that is not the pickled list's",
+        lambda: lst(values=range(100), first_segment=4),
+        _lying_first_segment, ValueError, "segment buffer 0 holds 32 bytes, expected 64"),
     Row("hash", "hash", "a list (mutable)",
         lst, lambda x: hash(x), TypeError, "unhashable type"),
     Row("order-compare-int", "x < y", "a list and an int",
@@ -396,7 +438,20 @@ ROWS: list[Row] = [
     Row("heap-cache-bytes-negative", "Heap(cache_bytes=)", "-1",
         lambda: None, lambda _: Heap(cache_bytes=-1), ValueError, "cache_bytes must be non-negative"),
     Row("heap-unknown-keyword", "Heap()", "unknown keyword",
-        lambda: None, lambda _: Heap(foo=1), TypeError, "unexpected keyword argument 'foo'"),
+        lambda: None, lambda _: Heap(foo=1), TypeError,
+        "Heap() got an unexpected keyword argument 'foo'"),
+    Row("bump-unknown-keyword", "BumpAllocator()", "misspelt keyword",
+        lambda: None, lambda _: BumpAllocator(first_blok=1), TypeError,
+        "BumpAllocator() got an unexpected keyword argument 'first_blok'"),
+    Row("system-unknown-keyword", "SystemAllocator()", "misspelt keyword",
+        lambda: None, lambda _: SystemAllocator(maxbytes=1), TypeError,
+        "SystemAllocator() got an unexpected keyword argument 'maxbytes'"),
+    Row("buffer-unknown-keyword", "BufferAllocator()", "misspelt keyword",
+        lambda: bytearray(4096), lambda b: BufferAllocator(b, debgu=True), TypeError,
+        "BufferAllocator() got an unexpected keyword argument 'debgu'"),
+    Row("system-positional", "SystemAllocator()", "two positional arguments",
+        lambda: None, lambda _: SystemAllocator(1, 2), TypeError,
+        "SystemAllocator() takes from 0 to 1 positional arguments but 2 were given"),
     Row("bump-first-block-negative", "BumpAllocator(first_block=)", "-1",
         lambda: None, lambda _: BumpAllocator(first_block=-1), ValueError, "first_block must be from 0"),
     Row("bump-first-block-huge", "BumpAllocator(first_block=)", "2**70",

@@ -208,3 +208,125 @@ def test_reduce_ex_shape():
     assert args[3] == np.array([1.0, 2.0], dtype=">f4").tobytes()
     fn, args = lst.__reduce_ex__(5)
     assert [type(b) for b in args[3]] == [pickle.PickleBuffer]
+
+
+# -- the payload must match the recorded length and segment geometry -----------
+#
+# Out-of-band buffers come from whoever calls pickle.loads, not from the
+# stream: a consumer can drop, reorder, duplicate, truncate or extend them.
+# Each of those used to load as a list of the wrong length or contents.
+
+GEOMETRIES = [(1, 1), (7, 1), (8, 4), (12, 4), (10_000, None), (300, 64)]
+
+
+def _oob(lst):
+    bufs = []
+    data = pickle.dumps(lst, protocol=5, buffer_callback=bufs.append)
+    return data, [bytes(b.raw()) for b in bufs]
+
+
+def _tampered(bufs, isz):
+    """(name, buffers) for every way a consumer can get the buffers wrong."""
+    out = []
+    for j in range(len(bufs)):
+        out.append((f"drop {j}", bufs[:j] + bufs[j + 1:]))
+        out.append((f"drop {j}, pad the count", bufs[:j] + bufs[j + 1:] + [bufs[j][:0]]))
+        out.append((f"truncate {j} by an element", bufs[:j] + [bufs[j][:-isz]] + bufs[j + 1:]))
+        out.append((f"truncate {j} by a byte", bufs[:j] + [bufs[j][:-1]] + bufs[j + 1:]))
+        out.append((f"extend {j} by an element", bufs[:j] + [bufs[j] + bufs[j][:isz]] + bufs[j + 1:]))
+        out.append((f"extend {j} by a byte", bufs[:j] + [bufs[j] + b"\0"] + bufs[j + 1:]))
+        for k in range(len(bufs)):
+            if len(bufs[j]) != len(bufs[k]):
+                swapped = list(bufs)
+                swapped[j], swapped[k] = bufs[k], bufs[j]
+                out.append((f"swap {j} and {k}", swapped))
+                duplicated = list(bufs)
+                duplicated[j] = bufs[k]
+                out.append((f"{k} in place of {j}", duplicated))
+    if len(bufs) > 1:
+        out.append(("one buffer for all", [b"".join(bufs)]))
+    out.append(("an extra empty one first", [b""] + bufs))
+    return out
+
+
+@pytest.mark.parametrize("n, s0", GEOMETRIES)
+def test_protocol5_buffers_that_do_not_match_are_refused(n, s0):
+    lst = SegmentedList("i8", range(n), first_segment=s0)
+    data, bufs = _oob(lst)
+    assert_same_list(pickle.loads(data, buffers=bufs), lst)
+    cases = _tampered(bufs, 8)
+    assert len(cases) >= 6 * len(bufs)
+    for name, tampered in cases:
+        if len(tampered) < len(bufs):
+            exc = (pickle.UnpicklingError, ValueError)   # pickle itself runs out first
+        else:
+            exc = ValueError
+        with pytest.raises(exc):
+            pickle.loads(data, buffers=tampered)
+            pytest.fail(f"{name} loaded")
+
+
+def test_the_issue_example_raises_instead_of_loading_8_elements():
+    lst = SegmentedList("q", range(10_000))
+    data, bufs = _oob(lst)
+    # Buffers handed back in the wrong order, and the last one lost.
+    with pytest.raises(ValueError, match="segment buffer 0 holds"):
+        pickle.loads(data, buffers=bufs[::-1])
+    with pytest.raises(ValueError, match="hold only"):
+        _unpickle_seglist(SegmentedList, np.dtype("q"), 64, bufs[:-1], 10_000)
+
+
+@pytest.mark.parametrize("n, s0", GEOMETRIES)
+def test_a_lying_first_segment_or_length_is_refused(n, s0):
+    lst = SegmentedList("i8", range(n), first_segment=s0)
+    fn, args = lst.__reduce_ex__(5)
+    cls, dt, first, payload, length = args
+    assert length == n
+    pieces = [bytes(p.raw()) for p in payload]
+    assert_same_list(fn(cls, dt, first, pieces, length), lst)
+    for other in (first * 2, first // 2):
+        if other and n > min(first, other):     # else one piece fits either geometry
+            with pytest.raises(ValueError):
+                fn(cls, dt, other, pieces, length)
+    for lie in (length - 1, length + 1, 2 * length + 1):
+        if lie >= 0:
+            with pytest.raises(ValueError):
+                fn(cls, dt, first, pieces, lie)
+    # A dtype of another itemsize over the same bytes.
+    with pytest.raises(ValueError):
+        fn(cls, np.dtype("i4"), first, pieces, length)
+
+
+@pytest.mark.parametrize("protocol", range(5))
+def test_protocols_0_to_4_check_the_length(protocol):
+    lst = SegmentedList("f8", [1.0, 2.0, 3.0], first_segment=2)
+    _, args = lst.__reduce_ex__(protocol)
+    assert args[4] == 3 and args[3] == lst.tobytes()
+    assert_same_list(pickle.loads(pickle.dumps(lst, protocol=protocol)), lst)
+    for payload, length in [(args[3][:-8], 3), (args[3] + bytes(8), 3), (args[3], 2),
+                            (args[3], 4), (args[3][:-1], 3), (b"", 3)]:
+        data = pickle.dumps(_Forged(SegmentedList, np.dtype("f8"), 2, payload, length),
+                            protocol=protocol)
+        with pytest.raises(ValueError, match="bytes, but its payload holds"):
+            pickle.loads(data)
+
+
+@pytest.mark.parametrize("length, exc", [
+    ("3", TypeError), (3.0, TypeError), (True, TypeError), ([3], TypeError),
+    (-1, ValueError), (2**62, ValueError), (2**200, ValueError),
+])
+def test_a_bad_length_is_refused(length, exc):
+    with pytest.raises(exc):
+        _unpickle_seglist(SegmentedList, I8, 4, bytes(24), length)
+    with pytest.raises(exc):
+        _unpickle_seglist(SegmentedList, I8, 4, [bytes(24)], length)
+
+
+def test_pickles_without_a_length_still_load():
+    # The format before the length was recorded: (cls, dtype, first_segment, payload).
+    want = SegmentedList("i8", range(20), first_segment=4)
+    raw = want.tobytes()
+    segs = [raw[:32], raw[32:96], raw[96:]]
+    for payload in (raw, segs, tuple(segs)):
+        data = pickle.dumps(_Forged(SegmentedList, I8, 4, payload), protocol=4)
+        assert_same_list(pickle.loads(data), want)
