@@ -1,7 +1,8 @@
 """Hostile objects: Python values whose hooks change a SegmentedList mid-call.
 
-Shared by the hostile-input tests (``test_hostile.py``), the fuzz harnesses
-(``fuzz/fuzz_seglist.py``) and the stateful machines (``test_model.py``).
+Shared by the hostile-input tests (``test_hostile.py``), the hostile fuzz
+harness (``fuzz/fuzz_hostile.py``) and the stateful machines
+(``test_model.py``).
 Issue 13 names the classes of object a caller can pass:
 
 * conversion hooks (``__index__``, ``__int__``, ``__float__``,
@@ -19,14 +20,25 @@ An action is a function of the list: :data:`ACTIONS` maps a name to it.
 Every action is something a caller may legitimately do to a list, so a
 method may succeed or raise a clear exception, but never crash, corrupt the
 list or return a silently wrong result.
+
+The tables at the end (:data:`WRITES`, :data:`READS`, :data:`GC_CALLS`,
+:data:`THREAD_CALLS`) are the calls that run Python code mid-call; each
+takes the list and an action name, so the suite can run every pair and the
+fuzzer can draw pairs and chain them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import pickle
 from contextlib import contextmanager
+from typing import ClassVar
 
 import numpy as np
+from segpy._capi_testing import struct_problems
+
+from segpy import SegmentedList
 
 
 def _clear(lst):
@@ -178,10 +190,9 @@ class HookIterable:
 
 
 def _quiet(action, lst):
-    try:
+    # A refused action (RuntimeError while a method runs, say) is fine.
+    with contextlib.suppress(Exception):
         action(lst)
-    except Exception:       # noqa: BLE001 - a refused action is fine
-        pass
 
 
 class _Finaliser:
@@ -219,7 +230,7 @@ class LyingArray(np.ndarray):
     report what ``lies`` says instead of the truth.
     """
 
-    _lies: dict = {}
+    _lies: ClassVar[dict] = {}
 
     def __array_finalize__(self, obj):
         self._lies = getattr(obj, "_lies", {})
@@ -242,16 +253,216 @@ def lies_for(arr):
     """A few sets of lies about ``arr`` (bigger, smaller, other dtype, other rank)."""
     n = np.asarray(arr).size
     return [
-        dict(shape=(n * 100 + 1000,), size=n * 100 + 1000),
-        dict(shape=(max(n // 2, 0),), size=max(n // 2, 0)),
-        dict(dtype=np.dtype("S200"), itemsize=200),
-        dict(dtype=np.dtype("i1"), itemsize=1),
-        dict(ndim=1, shape=(n,)),
-        dict(ndim=2, shape=(1, n)),
-        dict(nbytes=10 ** 9),
+        {"shape": (n * 100 + 1000,), "size": n * 100 + 1000},
+        {"shape": (max(n // 2, 0),), "size": max(n // 2, 0)},
+        {"dtype": np.dtype("S200"), "itemsize": 200},
+        {"dtype": np.dtype("i1"), "itemsize": 1},
+        {"ndim": 1, "shape": (n,)},
+        {"ndim": 2, "shape": (1, n)},
+        {"nbytes": 10 ** 9},
     ]
 
 
 def own_view(lst, j=0):
     """A zero-copy view of segment ``j`` of ``lst`` (a source that aliases it)."""
     return lst.segments()[j]
+
+
+# -- the calls that run Python code, shared by test_hostile and fuzz_hostile --
+
+# A clear exception: what a method may raise when Python code changed the
+# list under it, or refused the action.
+CLEAR = (RuntimeError, IndexError, ValueError, TypeError, BufferError, OverflowError)
+
+
+def consistent(lst):
+    """The list's views, copies, iteration and C struct all agree."""
+    assert struct_problems(lst) == []
+    n = len(lst)
+    arr = lst.to_numpy()
+    assert arr.shape == (n,)
+    assert sum(len(v) for v in lst.segments()) == n
+    assert len(list(lst)) == n
+    assert lst.capacity >= n
+    if n:
+        joined = np.concatenate(lst.segments())
+        assert joined.tobytes() == arr.tobytes() == lst.tobytes()
+
+
+def make():
+    return SegmentedList("d", np.arange(100.0), first_segment=1)
+
+
+def make_generic():
+    # float16 goes through numpy for every conversion (K_GENERIC).
+    return SegmentedList("e", np.arange(100.0), first_segment=1)
+
+
+def answers(fn, pre, post):
+    """The answers ``fn`` gives for the contents before and after the call."""
+    out = []
+    for arr in (pre, post):
+        try:
+            out.append(fn(arr))
+        except CLEAR:
+            out.append(None)
+    return out
+
+
+def _is_nan(x):
+    return isinstance(x, (float, np.floating)) and np.isnan(x)
+
+
+def same(a, b):
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        a, b = np.asarray(a), np.asarray(b)
+        return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
+    return a == b or (_is_nan(a) and _is_nan(b))
+
+
+# -- writes: the hook runs during the conversion, before the write ------------
+
+# (name, list factory, call(lst) -> None)
+WRITES = [
+    ("append-float", make, lambda L, a: L.append(Hook(L, a, 2.5))),
+    ("append-generic", make_generic, lambda L, a: L.append(Hook(L, a, 2.5))),
+    ("append-array", make, lambda L, a: L.append(HookArray(L, a, 2.5))),
+    ("append-record", lambda: SegmentedList([("a", "i4"), ("b", "f8")], [(1, 2.0)] * 100,
+                                            first_segment=1),
+     lambda L, a: L.append((Hook(L, a, 1), 2.0))),
+    ("insert-index", make, lambda L, a: L.insert(HookIndex(L, a, 50), 1.0)),
+    ("insert-value", make_generic, lambda L, a: L.insert(50, Hook(L, a, 1.0))),
+    ("setitem-value", make_generic, lambda L, a: L.__setitem__(50, Hook(L, a, 1.0))),
+    ("setitem-index", make, lambda L, a: L.__setitem__(HookIndex(L, a, 50), 1.0)),
+    ("setslice-bound", make, lambda L, a: L.__setitem__(slice(HookIndex(L, a, 10), 90),
+                                                     np.zeros(80))),
+    ("setslice-ext", make, lambda L, a: L.__setitem__(slice(HookIndex(L, a, 10), 90, 2),
+                                                   np.zeros(40))),
+    ("setslice-iter", make, lambda L, a: L.__setitem__(slice(10, 90),
+                                                    HookIterable(L, a, [1.0] * 80, at=5))),
+    ("setslice-items", make_generic,
+     lambda L, a: L.__setitem__(slice(10, 90), [Hook(L, a, 1.0)] + [2.0] * 79)),
+    ("setslice-objarr", make, lambda L, a: L.__setitem__(slice(10, 90), _objarr(L, a, 80))),
+    ("extend-iter", make, lambda L, a: L.extend(HookIterable(L, a, [1.0] * 80, at=5))),
+    ("extend-iter-start", make, lambda L, a: L.extend(HookIterable(L, a, [1.0] * 8,
+                                                                in_iter=True))),
+    ("extend-objarr", make, lambda L, a: L.extend(_objarr(L, a, 80))),
+    ("extend-arraylike", make, lambda L, a: L.extend(HookArray(L, a, np.ones(10)))),
+    ("extend-items", make_generic, lambda L, a: L.extend([Hook(L, a, 1.0)] * 3)),
+    ("fromlist", make_generic, lambda L, a: L.fromlist([1.0, Hook(L, a, 1.0), 3.0])),
+    ("iadd", make, lambda L, a: L.__iadd__(HookIterable(L, a, [1.0] * 80, at=5))),
+    ("put-values", make_generic, lambda L, a: L.put([1, 2, 99], [1.0, Hook(L, a, 1.0), 3.0])),
+    ("put-indices", make, lambda L, a: L.put([1, 2, HookIndex(L, a, 99)], [1.0, 2.0, 3.0])),
+    ("put-index-array", make, lambda L, a: L.put(HookArray(L, a, np.array([1, 2, 99])),
+                                              [1.0, 2.0, 3.0])),
+    ("delitem-index", make, lambda L, a: L.__delitem__(HookIndex(L, a, 99))),
+    ("delslice-bound", make, lambda L, a: L.__delitem__(slice(HookIndex(L, a, 10), None, 3))),
+    ("pop-index", make, lambda L, a: L.pop(HookIndex(L, a, 99))),
+    ("reserve", make, lambda L, a: L.reserve(HookIndex(L, a, 1000))),
+    ("imul", make, lambda L, a: L.__imul__(HookIndex(L, a, 3))),
+    ("sort-reverse", make, lambda L, a: L.sort(reverse=HookIndex(L, a, 1))),
+    ("fromfile", make, lambda L, a: L.fromfile(_File(L, a), 10)),
+    ("tofile", make, lambda L, a: L.tofile(_File(L, a))),
+    ("init-iterable", make, lambda L, a: L.__init__("q", HookIterable(L, a, [1, 2, 3], at=1))),
+]
+
+# -- reads: the answer must be true of the list before or after the call -----
+
+# (name, call(lst) -> answer, reference(ndarray) -> answer)
+READS = [
+    ("index", lambda L, a: L.index(Hook(L, a, 99.0)), lambda a: list(a).index(99.0)),
+    ("count", lambda L, a: L.count(Hook(L, a, 99.0)), lambda a: int((a == 99.0).sum())),
+    ("contains", lambda L, a: Hook(L, a, 99.0) in L, lambda a: bool((a == 99.0).any())),
+    ("index-start", lambda L, a: L.index(99.0, HookIndex(L, a, 0)),
+     lambda a: list(a).index(99.0)),
+    ("eq-arraylike", lambda L, a: L == HookArray(L, a, np.arange(100.0)),
+     lambda a: a.shape == (100,) and bool((a == np.arange(100.0)).all())),
+    ("eq-items", lambda L, a: L == [Hook(L, a, 0.0)] + list(range(1, 100)),
+     lambda a: a.shape == (100,) and bool((a == np.arange(100.0)).all())),
+    ("sum-where", lambda L, a: L.sum(where=HookArray(L, a, np.ones(100, bool))),
+     lambda a: a.sum(where=np.ones(100, bool))),
+    ("min-where", lambda L, a: L.min(where=HookArray(L, a, np.ones(100, bool)), initial=1e9),
+     lambda a: a.min(where=np.ones(100, bool), initial=1e9)),
+    ("sum-initial", lambda L, a: L.sum(initial=HookArray(L, a, 0.0)), lambda a: a.sum()),
+    ("max-initial", lambda L, a: L.max(initial=HookArray(L, a, -1.0)),
+     lambda a: a.max(initial=-1.0)),
+    ("take-array", lambda L, a: L.take(HookArray(L, a, np.array([1, 2, 99]))),
+     lambda a: a.take([1, 2, 99])),
+    ("take-items", lambda L, a: L.take([1, 2, HookIndex(L, a, 99)]),
+     lambda a: a.take([1, 2, 99])),
+    ("take-out", lambda L, a: L.take(HookArray(L, a, np.array([1, 2, 99])), out=np.zeros(3)),
+     lambda a: a.take([1, 2, 99])),
+    ("fancy-items", lambda L, a: L[[1, 2, HookIndex(L, a, 99)]], lambda a: a[[1, 2, 99]]),
+    ("getitem-index", lambda L, a: L[HookIndex(L, a, 99)], lambda a: a[99]),
+    ("getslice-bound", lambda L, a: L[HookIndex(L, a, 10)::3].to_numpy(), lambda a: a[10::3]),
+    ("to-numpy-start", lambda L, a: L.to_numpy(HookIndex(L, a, 0), 100), lambda a: a[0:100]),
+    ("to-numpy-out", lambda L, a: L.to_numpy(HookIndex(L, a, 0), 100, out=np.zeros(100)),
+     lambda a: a[0:100]),
+    ("mul", lambda L, a: (L * HookIndex(L, a, 3)).to_numpy(), lambda a: np.tile(a, 3)),
+]
+
+def _objarr(lst, action, n):
+    a = np.empty(n, dtype=object)
+    a[:] = 2.0
+    a[3] = Hook(lst, action, 1.0)
+    return a
+
+
+class _File:
+    """A file whose read() and write() run the action once."""
+
+    def __init__(self, lst, action):
+        self.hook = Hook(lst, action)
+
+    def read(self, n):
+        self.hook._act()
+        return b"\0" * n
+
+    def write(self, b):
+        self.hook._act()
+        return len(b)
+
+
+# -- finalisers run by the cyclic GC during any allocation -------------------
+
+# (name, call(lst)): run with gc_bomb() finalisers armed.
+GC_CALLS = [
+    ("segments", lambda L: [v.copy() for v in L.segments()]),
+    ("to_numpy", lambda L: L.to_numpy()),
+    ("tobytes", lambda L: L.tobytes()),
+    ("bytes", lambda L: bytes(L)),
+    ("repr", lambda L: repr(L)),
+    ("lt", lambda L: L < SegmentedList("d", range(3000))),
+    ("eq", lambda L: L == SegmentedList("d", range(3000))),
+    ("copy", lambda L: L.copy().to_numpy()),
+    ("slice", lambda L: L[::2].to_numpy()),
+    ("sort", lambda L: L.sort()),
+    ("sort-reverse", lambda L: L.sort(reverse=True)),
+    ("take", lambda L: L.take(np.arange(50))),
+    ("mask", lambda L: L[np.ones(len(L), bool)]),
+    ("pickle4", lambda L: pickle.loads(pickle.dumps(L, 4)).to_numpy()),
+    ("pickle5", lambda L: pickle.loads(pickle.dumps(L, 5)).to_numpy()),
+    ("sum", lambda L: L.sum()),
+    ("tolist", lambda L: L.tolist()),
+    ("iter", lambda L: list(L)),
+    ("reversed", lambda L: list(reversed(L))),
+    ("pop", lambda L: L.pop()),
+    ("append", lambda L: L.append(1.0)),
+    ("extend", lambda L: L.extend([1.0, 2.0])),
+    ("byteswap", lambda L: L.byteswap()),
+    ("count", lambda L: L.count(5.0)),
+]
+
+
+# -- another thread while numpy has released the GIL --------------------------
+
+# (name, call(a, b)): run while another thread clears and refills ``a``.
+THREAD_CALLS = [
+    ("lt", lambda a, b: a < b),
+    ("eq", lambda a, b: a == b),
+    ("count", lambda a, b: a.count(3)),
+    ("sum", lambda a, b: a.sum()),
+    ("sort", lambda a, b: a.sort()),
+    ("to_numpy", lambda a, b: a.to_numpy()),
+    ("segments", lambda a, b: a.segments()),
+]

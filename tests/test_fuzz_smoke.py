@@ -11,11 +11,13 @@ import os
 import random
 import sys
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fuzz"))
 
 import fuzz_alloc
+import fuzz_hostile
 import fuzz_seglist
 
 RUNS = int(os.environ.get("SEGPY_FUZZ_SMOKE_RUNS", "300"))
@@ -24,14 +26,18 @@ RUNS = int(os.environ.get("SEGPY_FUZZ_SMOKE_RUNS", "300"))
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
 
-@pytest.mark.parametrize("harness", [fuzz_alloc, fuzz_seglist], ids=["alloc", "seglist"])
+HARNESSES = [fuzz_alloc, fuzz_seglist, fuzz_hostile]
+IDS = ["alloc", "seglist", "hostile"]
+
+
+@pytest.mark.parametrize("harness", HARNESSES, ids=IDS)
 def test_harness_survives_random_inputs(harness):
     rng = random.Random(20261124)
     for _ in range(RUNS):
         harness.TestOneInput(rng.randbytes(rng.randint(0, 400)))
 
 
-@pytest.mark.parametrize("harness", [fuzz_alloc, fuzz_seglist], ids=["alloc", "seglist"])
+@pytest.mark.parametrize("harness", HARNESSES, ids=IDS)
 def test_harness_edge_inputs(harness):
     for data in (b"", b"\x00", b"\xff" * 600, bytes(range(256)) * 2):
         harness.TestOneInput(data)
@@ -51,3 +57,33 @@ def test_seglist_harness_detects_a_wrong_list(monkeypatch):
     with pytest.raises(AssertionError):
         for _ in range(300):
             fuzz_seglist.TestOneInput(rng.randbytes(300))
+
+
+def test_hostile_harness_detects_a_wrong_list(monkeypatch):
+    """The hostile harness checks results too: an extend that drops the last
+    element of a lying array or an own view is caught."""
+    real = fuzz_hostile.segpy.SegmentedList
+
+    class Lossy(real):
+        def extend(self, values, /):
+            super().extend(np.asarray(values)[:-1])
+
+    monkeypatch.setattr(fuzz_hostile.segpy, "SegmentedList", Lossy)
+    rng = random.Random(2)
+    with pytest.raises(AssertionError):
+        for _ in range(300):
+            fuzz_hostile.TestOneInput(rng.randbytes(400))
+
+
+def test_hostile_harness_detects_a_broken_list():
+    """...and the consistency oracle is live: a list whose struct disagrees
+    with its views fails the check every step ends with."""
+    from hostile import consistent
+
+    class Liar(fuzz_hostile.segpy.SegmentedList):
+        def segments(self):
+            return super().segments()[:-1]
+
+    lst = Liar("d", range(100), first_segment=1)
+    with pytest.raises(AssertionError):
+        consistent(lst)
