@@ -213,13 +213,21 @@ def gc_bomb(lst, action):
 
 @contextmanager
 def gc_every_allocation():
-    """Run the cyclic collector at (nearly) every container allocation."""
+    """Run the cyclic collector's youngest generation at every container
+    allocation.
+
+    Only the youngest: the finalisers :func:`gc_bomb` arms are new garbage,
+    so a young collection finds them at once, and a full collection at
+    every allocation would cost milliseconds each under the test runner's
+    live objects.
+    """
     old = gc.get_threshold()
-    gc.set_threshold(1, 1, 1)
+    gc.set_threshold(1, 1 << 30, 1 << 30)
     try:
         yield
     finally:
         gc.set_threshold(*old)
+        gc.collect(0)           # no armed finaliser outlives the block
 
 
 class LyingArray(np.ndarray):
