@@ -634,15 +634,26 @@ cdef int _copy_reversed(SegmentedList self, object tmp, bint to_list) except -1:
     return 0
 
 
+cdef int _check_sort_unchanged(SegmentedList self, Py_ssize_t n, Py_ssize_t epoch) except -1:
+    """ValueError, in list.sort's words, unless the list kept length and epoch."""
+    if self.c.length != n or self.c.epoch != epoch:
+        raise ValueError("SegmentedList modified during sort")
+    return 0
+
+
 cdef int _sort(SegmentedList self, object kind, object reverse) except -1:
-    """Sort in place through one contiguous temporary (see SegmentedList.sort)."""
+    """Sort in place through one contiguous temporary (see SegmentedList.sort).
+
+    A change to the list while it runs (a finaliser run by an allocation,
+    another thread while numpy sorts without the GIL) raises ValueError
+    before anything is written back, as ``list.sort`` does."""
     cdef bint rev = operator.index(reverse) != 0
     cdef seglist_t* s = &self.c
     cdef Py_ssize_t n = s.length
     cdef Py_ssize_t epoch = s.epoch
     tmp = np.empty(n, dtype=self._dtype)
     # A finaliser run by the allocation may have changed the list.
-    _check_unchanged(self, n, epoch, "sort()")
+    _check_sort_unchanged(self, n, epoch)
     if rev:
         # Reverse, sort ascending, reverse back: equal elements keep their
         # original order, as with list.sort(reverse=True) (observable with
@@ -653,14 +664,12 @@ cdef int _sort(SegmentedList self, object kind, object reverse) except -1:
     tmp.sort(kind=kind)
     # numpy releases the GIL while sorting: another thread may have changed
     # the list.  Writing back is only safe if no element went away.
-    if s.length != n or s.epoch != epoch:
-        raise ValueError("SegmentedList modified during sort")
+    _check_sort_unchanged(self, n, epoch)
     if rev:
         _copy_reversed(self, tmp, True)
         # The views' allocations may have run finalisers (the list is pinned,
         # so they wrote into live segments, but maybe past a new end).
-        if s.length != n or s.epoch != epoch:
-            raise ValueError("SegmentedList modified during sort")
+        _check_sort_unchanged(self, n, epoch)
     else:
         seglist_write_range(s, 0, cnp.PyArray_DATA(tmp), n)
     return 0

@@ -2826,9 +2826,11 @@ Largest element, as ``ndarray.max()`` gives it, computed segment by segment.
         Raises
         ------
         ValueError
-            For an unknown `kind` (the list is unchanged), or if another
-            thread changed the list's length while numpy sorted (numpy
-            releases the GIL; the list is then left as the other thread made it).
+            For an unknown `kind` (the list is unchanged), or if the list
+            changed while it was sorted: by another thread while numpy
+            sorted without the GIL, or by a finaliser the garbage collector
+            ran during an allocation (as ``list.sort``'s "list modified
+            during sort"; the list is left as that code made it).
         TypeError
             If `reverse` is not an int or bool.
 

@@ -167,6 +167,10 @@ def _contents(expected, dtype="q"):
     return check
 
 
+def _equal(got, want):
+    assert got == want, (got, want)
+
+
 def _serves_bytes(a, size):
     assert a.stats["bytes_mapped"] == size
     blk = a.allocate(64)
@@ -233,6 +237,9 @@ ROWS: list[Row] = [
         "first_segment must be an int, not bool"),
     Row("ctor-not-iterable", "SegmentedList(dtype, iterable)", "an int",
         lambda: None, lambda _: SegmentedList("q", 5), TypeError, "not iterable"),
+    Row("ctor-none-iterable", "SegmentedList(dtype, iterable)", "None (as `array.array('q', None)`)",
+        lambda: None, lambda _: SegmentedList("q", None), TypeError,
+        "'NoneType' object is not iterable"),
     Row("ctor-bad-element", "SegmentedList(dtype, iterable)", "a str element into int64",
         lambda: None, lambda _: SegmentedList("q", [1, "a"]), TypeError, "cannot store str 'a'"),
     Row("ctor-positional-allocator", "SegmentedList(dtype, iterable)", "allocator passed positionally",
@@ -254,6 +261,12 @@ ROWS: list[Row] = [
         "Python int 9223372036854775808 out of bounds for int64"),
     Row("append-overflow-int8", "append", "128 into int8",
         lambda: lst("i1"), lambda x: x.append(128), OverflowError, "out of bounds for int8"),
+    Row("append-numpy-int-overflow", "append", "`np.int64(300)` into int8 (numpy 2 raises too)",
+        lambda: lst("i1"), lambda x: x.append(np.int64(300)), OverflowError,
+        "300 out of bounds for int8"),
+    Row("setitem-numpy-uint-overflow", "x[i] = v", "`np.uint64(2**64-1)` into int8",
+        lambda: lst("i1"), lambda x: x.__setitem__(0, np.uint64(2**64 - 1)), OverflowError,
+        "18446744073709551615 out of bounds for int8"),
     Row("append-negative-unsigned", "append", "-1 into uint32",
         lambda: lst("u4"), lambda x: x.append(-1), OverflowError, "Python int -1 out of bounds for uint32"),
     Row("append-huge-int", "append", "10**5000 (message stays short)",
@@ -358,6 +371,9 @@ ROWS: list[Row] = [
         lst, lambda x: x.extend(np.array([4, "x"], dtype=object)), TypeError, "cannot store str 'x'"),
     Row("extend-generator-raises", "extend", "a generator that raises after one item",
         lst, lambda x: x.extend(4 // v for v in (1, 0)), ZeroDivisionError, "by zero"),
+    Row("bytes-raw", "bytes(x)", "a list of int64: accepted, the raw bytes (as `array.array`)",
+        lst, bytes, None, "",
+        lambda x, got: _equal(got, np.array([1, 2, 3], "q").tobytes())),
     Row("extend-non-contiguous", "extend", "non-contiguous int64 array: accepted (copied)",
         lst, lambda x: x.extend(np.arange(10)[::4]), None, "",
         _contents([1, 2, 3, 0, 4, 8])),
