@@ -430,3 +430,24 @@ def test_capsule_init_refuses_bad_arguments(api):
         seglist.capsule(None)
     with pytest.raises(TypeError):
         seglist.capsule([1, 2])
+
+
+def test_every_einval_is_recorded_in_last_error(api):
+    # The C API's promise: each error code a function returns is also in
+    # last_error.  These paths returned EINVAL without recording it.
+    def fresh():
+        lst = segpy.SegmentedList("q", range(5))
+        s = capsule_pointer(seglist.capsule(lst), b"segpy.seglist_t")
+        assert api.last_error(s) == 0
+        return lst, s
+
+    lst, s = fresh()
+    dst = (ctypes.c_int64 * 4)()
+    assert api.read_range(s, 3, dst, 4) == SEGPY_EINVAL
+    assert api.last_error(s) == SEGPY_EINVAL
+    lst, s = fresh()
+    assert capi_t.typed_op(lst, "int64", "get", 7) == (SEGPY_EINVAL, None)
+    assert api.last_error(s) == SEGPY_EINVAL
+    lst, s = fresh()
+    assert capi_t.typed_op(lst, "int32", "get", 1) == (SEGPY_EINVAL, None)
+    assert api.last_error(s) == SEGPY_EINVAL
