@@ -542,6 +542,17 @@ _NOT_GIVEN = _NoValue()
 
 cdef object _reduce(SegmentedList self, str method, object axis, object dtype,
                     object out, object keepdims, object initial, object where):
+    """``_reduce_pinned`` with the list pinned: ``where``, ``initial`` and
+    ``dtype`` run Python code, and numpy may release the GIL."""
+    _pin(self)
+    try:
+        return _reduce_pinned(self, method, axis, dtype, out, keepdims, initial, where)
+    finally:
+        _unpin(self)
+
+
+cdef object _reduce_pinned(SegmentedList self, str method, object axis, object dtype,
+                           object out, object keepdims, object initial, object where):
     """``getattr(ndarray, method)(...)`` of the whole list, computed segment by segment.
 
     Each segment is reduced by numpy through a zero-copy view (the views pin

@@ -633,7 +633,7 @@ cdef int _claim_range(object key, size_t start, size_t end, bufalloc_t* state) e
     overlaps the buffer of another live BufferAllocator (outside one of its
     live blocks)."""
     cdef size_t s, e
-    for other, (s, e, st) in _live_ranges.items():
+    for s, e, st in _live_ranges.values():
         if start < e and s < end and not _inside_live_block(<bufalloc_t*><size_t>st, start, end):
             raise ValueError(
                 f"the buffer [{start:#x}, {end:#x}) overlaps [{s:#x}, {e:#x}), the buffer "

@@ -2738,11 +2738,7 @@ Sum of the elements, as ``ndarray.sum()`` gives it, computed segment by segment.
         >>> segpy.SegmentedList('i1', [100, 100, 100]).sum()
         np.int64(300)
         """
-        _pin(self)
-        try:
-            return _reduce(self, "sum", axis, dtype, out, keepdims, initial, where)
-        finally:
-            _unpin(self)
+        return _reduce(self, "sum", axis, dtype, out, keepdims, initial, where)
 
     @cython.embedsignature(False)
     def min(self, axis=None, out=None, keepdims=False, initial=_NOT_GIVEN, where=True):
@@ -2771,11 +2767,7 @@ Smallest element, as ``ndarray.min()`` gives it, computed segment by segment.
         TypeError
             For dtypes numpy cannot order this way (strings, records, void).
         """
-        _pin(self)
-        try:
-            return _reduce(self, "min", axis, None, out, keepdims, initial, where)
-        finally:
-            _unpin(self)
+        return _reduce(self, "min", axis, None, out, keepdims, initial, where)
 
     @cython.embedsignature(False)
     def max(self, axis=None, out=None, keepdims=False, initial=_NOT_GIVEN, where=True):
@@ -2802,11 +2794,7 @@ Largest element, as ``ndarray.max()`` gives it, computed segment by segment.
         TypeError
             For dtypes numpy cannot order this way (strings, records, void).
         """
-        _pin(self)
-        try:
-            return _reduce(self, "max", axis, None, out, keepdims, initial, where)
-        finally:
-            _unpin(self)
+        return _reduce(self, "max", axis, None, out, keepdims, initial, where)
 
     def sort(self, *, kind=None, reverse=False):
         """Sort the list in place, in the order ``numpy.sort`` gives.

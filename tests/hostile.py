@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import pickle
+import threading
 from contextlib import contextmanager
 from typing import ClassVar
 
@@ -474,3 +475,39 @@ THREAD_CALLS = [
     ("to_numpy", lambda a, b: a.to_numpy()),
     ("segments", lambda a, b: a.segments()),
 ]
+
+
+def race(a, b, call, rounds, n):
+    """Run ``call(a, b)`` ``rounds`` times while another thread clears ``a``,
+    refills it with ``n`` zeros and cuts it in half, in turn.
+
+    Returns the unexpected exceptions the other thread met (clear ones, a
+    refusal while ``a`` is pinned, say, are fine); ``call``'s own clear
+    exceptions are swallowed.
+    """
+    stop = threading.Event()
+    errors = []
+    steps = (a.clear, lambda: a.extend(np.zeros(n, a.dtype)),
+             lambda: a.__delitem__(slice(n // 2, None)))
+
+    def mutate():
+        k = 0
+        while not stop.is_set():
+            try:
+                steps[k % 3]()
+            except CLEAR:
+                pass
+            except Exception as exc:        # noqa: BLE001 - returned to the caller
+                errors.append(exc)
+            k += 1
+
+    t = threading.Thread(target=mutate)
+    t.start()
+    try:
+        for _ in range(rounds):
+            with contextlib.suppress(*CLEAR):
+                call(a, b)
+    finally:
+        stop.set()
+        t.join()
+    return errors

@@ -11,7 +11,6 @@ neither the list before the call nor the list after it.
 from __future__ import annotations
 
 import gc
-import threading
 
 import numpy as np
 import pytest
@@ -33,6 +32,7 @@ from hostile import (
     make,
     make_generic,
     own_view,
+    race,
     same,
 )
 
@@ -237,37 +237,7 @@ def test_another_thread_mutates_during_a_numpy_call(name, call):
     n = 300_000
     a = SegmentedList("q", np.zeros(n, "q"), first_segment=1024)
     b = SegmentedList("q", np.zeros(n, "q"), first_segment=1024)
-    stop = threading.Event()
-    errors = []
-
-    def mutate():
-        k = 0
-        while not stop.is_set():
-            try:
-                if k % 3 == 0:
-                    a.clear()
-                elif k % 3 == 1:
-                    a.extend(np.zeros(n, "q"))
-                else:
-                    del a[n // 2:]
-            except CLEAR:
-                pass
-            except Exception as exc:        # noqa: BLE001 - reported below
-                errors.append(exc)
-            k += 1
-
-    t = threading.Thread(target=mutate)
-    t.start()
-    try:
-        for _ in range(30):
-            try:
-                call(a, b)
-            except CLEAR:
-                pass
-    finally:
-        stop.set()
-        t.join()
-    assert errors == []
+    assert race(a, b, call, rounds=30, n=n) == []
     consistent(a)
 
 

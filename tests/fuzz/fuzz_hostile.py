@@ -39,7 +39,6 @@ import contextlib
 import gc
 import os
 import sys
-import threading
 import warnings
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -237,31 +236,7 @@ def _step_thread(r):
     n = r.choice([10_000, 100_000])
     a = segpy.SegmentedList("q", np.zeros(n, "q"), first_segment=256)
     b = segpy.SegmentedList("q", np.zeros(n, "q"), first_segment=256)
-    stop = threading.Event()
-    errors = []
-
-    def mutate():
-        k = 0
-        while not stop.is_set():
-            try:
-                (a.clear, lambda: a.extend(np.zeros(n, "q")),
-                 lambda: a.__delitem__(slice(n // 2, None)))[k % 3]()
-            except hostile.CLEAR:
-                pass
-            except Exception as exc:        # noqa: BLE001 - reported below
-                errors.append(exc)
-            k += 1
-
-    t = threading.Thread(target=mutate)
-    t.start()
-    try:
-        for _ in range(r.int(1, 5)):
-            with contextlib.suppress(*hostile.CLEAR):
-                call(a, b)
-    finally:
-        stop.set()
-        t.join()
-    assert errors == []
+    assert hostile.race(a, b, call, rounds=r.int(1, 5), n=n) == []
     hostile.consistent(a)
 
 
