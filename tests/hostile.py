@@ -32,14 +32,16 @@ from __future__ import annotations
 import contextlib
 import gc
 import pickle
+import sys
 import threading
+import time
 from contextlib import contextmanager
 from typing import ClassVar
 
 import numpy as np
 from segpy._capi_testing import struct_problems
 
-from segpy import SegmentedList
+from segpy import SegmentedList, SystemAllocator
 
 
 def _clear(lst):
@@ -478,12 +480,16 @@ THREAD_CALLS = [
 
 
 def race(a, b, call, rounds, n):
-    """Run ``call(a, b)`` ``rounds`` times while another thread clears ``a``,
+    """Run ``call(a, b)`` ``rounds`` times (on a non-empty ``a``; 10 s at the
+    most) while another thread clears ``a``,
     refills it with ``n`` zeros and cuts it in half, in turn.
 
     Returns the unexpected exceptions the other thread met (clear ones, a
     refusal while ``a`` is pinned, say, are fine); ``call``'s own clear
-    exceptions are swallowed.
+    exceptions are swallowed.  The GIL switch interval is 1 us meanwhile,
+    so the other thread runs whenever numpy releases the GIL.  Put ``a`` on
+    a ``SystemAllocator``: its large segments are unmapped when freed, so
+    a read of a freed segment is a segfault, not stale data.
     """
     stop = threading.Event()
     errors = []
@@ -501,13 +507,29 @@ def race(a, b, call, rounds, n):
                 errors.append(exc)
             k += 1
 
+    old_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
     t = threading.Thread(target=mutate)
     t.start()
     try:
-        for _ in range(rounds):
+        done, deadline = 0, time.monotonic() + 10
+        while done < rounds and time.monotonic() < deadline:
+            if not len(a):
+                continue            # only calls that start on a full list count
             with contextlib.suppress(*CLEAR):
                 call(a, b)
+            done += 1
     finally:
         stop.set()
         t.join()
+        sys.setswitchinterval(old_interval)
     return errors
+
+
+def race_pair(n):
+    """Two int64 lists of ``n`` zeros but for ``b[-1] = 1`` (so a comparison
+    runs to the end), ``a`` on a SystemAllocator (see :func:`race`)."""
+    a = SegmentedList("q", np.zeros(n, "q"), first_segment=1024, allocator=SystemAllocator())
+    b = SegmentedList("q", np.zeros(n, "q"), first_segment=1024)
+    b[-1] = 1
+    return a, b

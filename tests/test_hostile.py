@@ -33,6 +33,7 @@ from hostile import (
     make_generic,
     own_view,
     race,
+    race_pair,
     same,
 )
 
@@ -235,9 +236,8 @@ def test_extend_and_frombytes_from_a_view_past_the_end():
 @pytest.mark.parametrize("name,call", THREAD_CALLS, ids=[t[0] for t in THREAD_CALLS])
 def test_another_thread_mutates_during_a_numpy_call(name, call):
     n = 300_000
-    a = SegmentedList("q", np.zeros(n, "q"), first_segment=1024)
-    b = SegmentedList("q", np.zeros(n, "q"), first_segment=1024)
-    assert race(a, b, call, rounds=30, n=n) == []
+    a, b = race_pair(n)
+    assert race(a, b, call, rounds=300, n=n) == []
     consistent(a)
 
 

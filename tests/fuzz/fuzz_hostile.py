@@ -234,8 +234,7 @@ def _step_direct(r, model):
 def _step_thread(r):
     _name, call = r.choice(hostile.THREAD_CALLS)
     n = r.choice([10_000, 100_000])
-    a = segpy.SegmentedList("q", np.zeros(n, "q"), first_segment=256)
-    b = segpy.SegmentedList("q", np.zeros(n, "q"), first_segment=256)
+    a, b = hostile.race_pair(n)
     assert hostile.race(a, b, call, rounds=r.int(1, 5), n=n) == []
     hostile.consistent(a)
 
