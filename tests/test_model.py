@@ -716,6 +716,34 @@ def make_sequence_machine(name):
             assert len(self.lst.to_numpy()) == len(self.lst) == sum(
                 len(x) for x in self.lst.segments())
 
+        @precondition(lambda self: self._room(12))
+        @rule(vs=st.lists(values, min_size=1, max_size=6), lie=st.integers(0, 6),
+              how=st.sampled_from(["extend", "setslice", "take"]))
+        def liar(self, vs, lie, how):
+            """An ndarray subclass whose Python attributes lie: the result is
+            what the C-level array holds."""
+            src = np.array(vs, dtype=dt) if not records else np.array(
+                [tuple(v) for v in vs], dtype=dt)
+            want_items = self._read_list(segpy.SegmentedList(dt, src))
+            event(f"liar {how}")
+            if how == "take":
+                if not self.model:
+                    return
+                idx = np.array([0, -1])
+                got = self.lst.take(hostile.lying(idx, **hostile.lies_for(idx)[lie]))
+                got = self._read_list(segpy.SegmentedList(dt, got))
+                assert got == [self.model[0], self.model[-1]]
+                return
+            liar = hostile.lying(src, **hostile.lies_for(src)[lie])
+            if how == "extend":
+                self.lst.extend(liar)
+                self.model.extend(want_items)
+            else:
+                i = len(self.model) // 2
+                self.lst[i:i + 1] = liar
+                self.model[i:i + 1] = want_items
+            self._grew()
+
         @rule(protocol=st.sampled_from([0, 2, 4, 5, "5-out-of-band", "copy", "deepcopy"]))
         def pickle_or_copy(self, protocol):
             # A round trip (or a copy) is an independent list with the same
