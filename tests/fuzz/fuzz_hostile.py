@@ -233,7 +233,7 @@ def _step_direct(r, model):
 
 def _step_thread(r):
     _name, call = r.choice(hostile.THREAD_CALLS)
-    n = r.choice([10_000, 100_000])
+    n = 100_000          # segments big enough that free() unmaps them
     a, b = hostile.race_pair(n)
     assert hostile.race(a, b, call, rounds=r.int(1, 5), n=n) == []
     hostile.consistent(a)
