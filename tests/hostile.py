@@ -85,6 +85,15 @@ def _views_then_clear(lst):
     lst.clear()
 
 
+def _reset_allocator(lst):
+    # Give the allocator's memory back (a bump arena's reset(), a heap's
+    # trim()): refused or harmless while the list's segments are live.
+    alloc = lst.allocator
+    for name in ("reset", "trim"):
+        if hasattr(alloc, name):
+            getattr(alloc, name)()
+
+
 ACTIONS = {
     "clear": _clear,
     "shrink": _shrink,
@@ -95,6 +104,7 @@ ACTIONS = {
     "reinit_same": _reinit_same,
     "shrink_to_fit": _shrink_to_fit,
     "views_then_clear": _views_then_clear,
+    "reset_allocator": _reset_allocator,
 }
 
 
