@@ -82,9 +82,10 @@ def main(test_one_input, argv=None) -> None:
             print("atheris is not installed: using the random-bytes fallback driver",
                   file=sys.stderr)
         else:
-            # Coverage feedback from the Python code (harness, model and
-            # reader); segpy's C code is not instrumented (see docs/trust.md).
-            _instrument(atheris, ("fuzz_models", "fuzz_reader", test_one_input.__module__))
+            # Coverage feedback from the Python code (harness, model, hostile
+            # objects and reader); segpy's C code is not instrumented (see docs/trust.md).
+            _instrument(atheris, ("fuzz_models", "fuzz_reader", "hostile",
+                                  test_one_input.__module__))
             atheris.Setup(argv, test_one_input)
             atheris.Fuzz()
             return
