@@ -447,6 +447,28 @@ def _check_dtype(dtype):
     return _canonical_dtype(dt)
 
 
+# The dtypes of the typecodes and names last given as str ('d', 'int64',
+# '<f8'...): most lists are made from one of a few strings, and parsing one
+# costs more than the rest of the construction.  Bounded, since the strings
+# come from callers; only successes are kept, and no record dtype (its
+# field names can be assigned, so two lists must not share one).
+cdef dict _dtype_by_str = {}
+
+
+cdef object _list_dtype(object dtype):
+    """``_check_dtype(dtype)``, from the cache for a str."""
+    if type(dtype) is not str:
+        return _check_dtype(dtype)
+    dt = _dtype_by_str.get(dtype)
+    if dt is None:
+        dt = _check_dtype(dtype)
+        if dt.names is None:
+            if len(_dtype_by_str) >= 256:
+                _dtype_by_str.clear()
+            _dtype_by_str[dtype] = dt
+    return dt
+
+
 cdef int _shift_for(object first_segment, Py_ssize_t itemsize) except -1:
     cdef Py_ssize_t n
     cdef int shift = 0
@@ -1904,7 +1926,7 @@ A growable list of fixed-size numpy elements, stored in segments that never move
         # Bound by hand so that a bad call names the class (_bind_args.pxi).
         dtype, iterable, allocator, first_segment = _bind_args(
             "SegmentedList", args, kwargs, _INIT_NAMES, 2, _INIT_DEFAULTS)
-        dt = _check_dtype(dtype)
+        dt = _list_dtype(dtype)
         cdef Allocator alloc = _resolve_allocator(allocator)
         cdef int shift = _shift_for(first_segment, dt.itemsize)
         if iterable is None:

@@ -237,3 +237,14 @@ def test_attributes_are_read_only():
 def test_not_hashable():
     with pytest.raises(TypeError):
         hash(SegmentedList("q"))
+
+
+def test_dtypes_from_strings_are_not_shared_when_mutable():
+    # Lists made from the same string share its parsed dtype, except a
+    # record dtype, whose field names can be assigned in place.
+    a = SegmentedList("i4,f8")
+    b = SegmentedList("i4,f8")
+    a.dtype.names = ("x", "y")
+    assert b.dtype.names == ("f0", "f1")
+    assert SegmentedList("q").dtype == np.dtype(np.int64)
+    assert SegmentedList("q").dtype.type is np.int64
