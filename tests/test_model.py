@@ -338,7 +338,7 @@ def make_machine(fam, make_alloc=segpy.SystemAllocator):
             if not hasattr(self, "lst"):
                 return
             arr = self.arr
-            self_equal = bool(np.all(arr == arr))  # False iff a NaN/NaT is present
+            self_equal = bool(np.all(arr == arr))  # noqa: PLR0124 - False iff a NaN/NaT is present
             assert (self.lst == arr) is self_equal
             assert (self.lst != arr) is (not self_equal)
             assert (self.lst == self.lst.copy()) is self_equal

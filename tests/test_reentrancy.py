@@ -115,7 +115,7 @@ def test_equality_whose_element_comparison_clears_the_list():
     # (every element "equal", yet the list is now empty): it is refused, as
     # list.sort refuses a list modified during the sort.
     with pytest.raises(RuntimeError, match="changed size during a comparison"):
-        lst == other
+        _ = lst == other
     assert len(lst) == 0
     _consistent(lst)
 
