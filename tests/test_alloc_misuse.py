@@ -206,16 +206,6 @@ def test_out_of_order_exit_is_refused_then_in_order_works():
     arena.check()
 
 
-def test_scope_enters_once():
-    arena = BumpAllocator()
-    s = arena.scope()
-    with s:
-        pass
-    with pytest.raises(RuntimeError, match="only once"):
-        s.__enter__()
-    arena.check()
-
-
 def test_busy_exit_closes_the_frame_once():
     # An exit refused for live allocations still closes the frame (they
     # move to the enclosing one); a second exit must not close another.

@@ -317,9 +317,9 @@ def test_scope_enter_once():
     s = a.scope()
     with s:
         pass
-    with pytest.raises(RuntimeError):
-        with s:
-            pass
+    with pytest.raises(RuntimeError, match="only once"):
+        s.__enter__()
+    a.check()
 
 
 def test_reset_refused_in_scope():
