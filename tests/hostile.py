@@ -330,6 +330,22 @@ def answers(fn, pre, post):
     return out
 
 
+def check_read(call, ref, action):
+    """Run READS entry ``(call, ref)`` with ``action`` on a fresh :func:`make`
+    list: the list stays consistent, and the answer is ``ref``'s for the
+    contents before the call or after it (or a clear exception)."""
+    lst = make()
+    pre = lst.to_numpy()
+    try:
+        got = call(lst, action)
+    except CLEAR:
+        consistent(lst)
+        return
+    consistent(lst)
+    want = answers(ref, pre, lst.to_numpy())
+    assert any(a is not None and same(got, a) for a in want), (got, want)
+
+
 def _is_nan(x):
     return isinstance(x, (float, np.floating)) and np.isnan(x)
 
