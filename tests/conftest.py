@@ -1,11 +1,16 @@
 """pytest configuration: shared fixtures (dtype families, first-segment sizes).
 
 The families, the hypothesis profiles and the helpers live in
-``seg_support.py``; this directory is put on ``sys.path`` so test modules can
-import it (pytest runs with ``--import-mode=importlib``, which does not).
+``seg_support.py``; this directory and ``fuzz/`` are put on ``sys.path`` so
+test modules can import them (pytest runs with ``--import-mode=importlib``,
+which does not).  The tests are grouped by concern, one directory each:
+``list/`` (the sequence), ``alloc/`` (allocators), ``capi/`` (the Cython and C
+API), ``robust/`` (hostile input, lifetimes, threads, resources), ``api/``
+(signatures and docstrings) and ``bench/`` (the benchmark helpers).
 """
 
 import glob
+import importlib.util
 import os
 import sys
 
@@ -29,6 +34,15 @@ def _source_tree_without_extensions(path):
 # build; drop it so the tests always import the installed segpy.
 sys.path[:] = [p for p in sys.path if not _source_tree_without_extensions(p)]
 sys.path.insert(0, _HERE)
+sys.path.insert(1, os.path.join(_HERE, "fuzz"))
+
+# The suite drives the C API through a test-only extension that a plain
+# install leaves out; say how to get it rather than fail test by test.
+if importlib.util.find_spec("segpy._capi_testing") is None:
+    raise pytest.UsageError(
+        "segpy is installed without its test extension modules: install it with "
+        "pip install '.[test]' -Cinstall-args=--tags=runtime,python-runtime,tests "
+        "(the README's test command)")
 
 from seg_support import FAMILIES, FIRST_SEGMENTS  # noqa: E402,F401  (loads the profiles)
 

@@ -22,12 +22,21 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+
+import segpy
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.database import DirectoryBasedExampleDatabase
 from hypothesis.extra.numpy import from_dtype
+
+# The test tree and the checkout it sits in: test modules live one directory
+# down (tests/list/, tests/alloc/...), so they find data, fuzzers, docs and
+# examples through these rather than through their own __file__.
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
 
 # ---------------------------------------------------------------------------
 # Hypothesis profiles
@@ -308,3 +317,30 @@ def assert_reads_match(items: list, want: np.ndarray) -> None:
     if dt.names is None and dt.kind in NUMERIC_KINDS:
         want = np.array(want.tolist(), dtype=dt)
     assert_arrays_identical(got, want)
+
+
+# ---------------------------------------------------------------------------
+# Allocators under test
+# ---------------------------------------------------------------------------
+
+def _buffer_allocator(max_bytes: int = 8 << 20) -> segpy.BufferAllocator:
+    """A BufferAllocator over a fresh bytearray: its size is its bound."""
+    return segpy.BufferAllocator(bytearray(max_bytes))
+
+
+# Every allocator kind, by the name tests use as their parameter id: the one
+# registry that allocator-parametrised tests draw from, so a new allocator is
+# tested everywhere by adding one line.  Each maker takes an optional
+# max_bytes.
+ALLOCATORS = {
+    "Heap": segpy.Heap,
+    "Bump": segpy.BumpAllocator,
+    "Buffer": _buffer_allocator,
+    "System": segpy.SystemAllocator,
+}
+
+
+def make_allocator(name: str, max_bytes: int | None = None) -> segpy.Allocator:
+    """A fresh allocator of the registry's kind ``name``, bounded if asked."""
+    make = ALLOCATORS[name]
+    return make() if max_bytes is None else make(max_bytes=max_bytes)

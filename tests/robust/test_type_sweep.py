@@ -22,8 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from seg_support import TESTS
 
-CHILD = Path(__file__).resolve().parent / "sweep_child.py"
+CHILD = TESTS / "sweep_child.py"
 TIMEOUT = 120          # seconds per child; a child takes well under 1 s
 
 

@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 
 import segpy
+from seg_support import REPO
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "cython"
+EXAMPLE = REPO / "examples" / "cython"
 
 
 def _run(cmd, cwd, env):

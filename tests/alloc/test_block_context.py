@@ -10,19 +10,10 @@ import pytest
 
 import segpy
 from segpy import AllocatorError, Block, SegmentedList, SystemAllocator
+from seg_support import ALLOCATORS as REGISTRY
 
 
-def concrete_allocators():
-    """One instance of every allocator kind that exists in this build."""
-    out = [SystemAllocator()]
-    for mod, cls in (("segpy.bump", "BumpAllocator"), ("segpy.heap", "Heap")):
-        kind = getattr(__import__(mod, fromlist=[cls]), cls, None)
-        if kind is not None:
-            out.append(kind())
-    return out
-
-
-ALLOCATORS = [pytest.param(type(a), id=type(a).__name__) for a in concrete_allocators()]
+ALLOCATORS = [pytest.param(make, id=name) for name, make in REGISTRY.items()]
 
 
 # -- blocks ---------------------------------------------------------------------------

@@ -20,8 +20,8 @@ import pytest
 
 from segpy import BufferAllocator, BumpAllocator, Heap, SegmentedList, SystemAllocator
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fuzz"))
 from fuzz_models import snapshot
+from seg_support import ALLOCATORS
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -40,13 +40,7 @@ _CHUNK = np.arange(100, dtype=np.int64)
 
 # Each allocator is used as documented: a BumpAllocator gets its memory back
 # at the end of a scope (one per batch of lists), the others per release.
-ALLOCATORS = {
-    "Heap": lambda: Heap(),
-    "Heap-debug": lambda: Heap(debug=True),
-    "Bump": lambda: BumpAllocator(),
-    "Buffer": lambda: BufferAllocator(bytearray(1 << 20)),
-    "System": lambda: SystemAllocator(),
-}
+ALLOCATORS = {**ALLOCATORS, "Heap-debug": lambda: Heap(debug=True)}
 
 
 def _cycles(a, n: int) -> None:

@@ -25,6 +25,7 @@ import pytest
 
 import segpy
 from segpy import BufferAllocator, BumpAllocator, Heap, SegmentedList, SystemAllocator
+from seg_support import ALLOCATORS
 
 BIG = 2**64 + 12345                    # too big for int64; not a cached small int
 VALUE_F = 1234.5
@@ -84,12 +85,6 @@ def _calls(a):
     ]
 
 
-ALLOCATORS = {
-    "Heap": Heap,
-    "Bump": BumpAllocator,
-    "Buffer": lambda: BufferAllocator(bytearray(1 << 22)),
-    "System": SystemAllocator,
-}
 NAMES = [c[0] for c in _calls(SystemAllocator())]
 
 

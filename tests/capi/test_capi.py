@@ -16,6 +16,7 @@ import pytest
 import segpy
 from segpy import _capi_testing as capi_t
 from segpy import seglist
+from seg_support import ALLOCATORS, make_allocator
 
 SEGPY_ENOMEM = -1
 SEGPY_EINVAL = -3
@@ -297,9 +298,9 @@ def test_adopt_refuses_other_owner_object_dtype_and_null():
 
 # -- growth failure inside nogil code -> MemoryError at the boundary ----------
 
-@pytest.mark.parametrize("make", [segpy.Heap, segpy.SystemAllocator, segpy.BumpAllocator])
-def test_nogil_growth_failure_becomes_memory_error(make):
-    alloc = make(max_bytes=256 * 1024)
+@pytest.mark.parametrize("name", list(ALLOCATORS))
+def test_nogil_growth_failure_becomes_memory_error(name):
+    alloc = make_allocator(name, max_bytes=256 * 1024)
     lst = segpy.SegmentedList("q", range(3), allocator=alloc, first_segment=8)
     pushed, rc = capi_t.push_range(lst, 10**7)
     assert rc == SEGPY_ENOMEM and 0 < pushed < 10**7

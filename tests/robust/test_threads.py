@@ -25,6 +25,8 @@ import pytest
 
 import segpy
 from segpy import BufferAllocator, BumpAllocator, Heap, SegmentedList, SystemAllocator
+from seg_support import REPO
+from seg_support import ALLOCATORS
 
 N_THREADS = 4
 PER_THREAD = 4000           # values per thread, written in batches of each kind
@@ -104,13 +106,7 @@ def _reader(x, stop, errors, counts):
         errors.append(e)
 
 
-ALLOCATORS = {
-    "default": lambda: None,
-    "Heap": Heap,
-    "Bump": BumpAllocator,
-    "Buffer": lambda: BufferAllocator(bytearray(8 << 20)),
-    "System": SystemAllocator,
-}
+ALLOCATORS = {"default": lambda: None, **ALLOCATORS}
 
 
 @pytest.mark.parametrize("alloc", list(ALLOCATORS))
@@ -199,15 +195,15 @@ def test_no_gil_release_in_segpy():
     A GIL-releasing bulk copy must come with a guard (see docs/trust.md)."""
     import pathlib
 
-    # The sources beside this test file (a checkout), else beside the package.
-    src = pathlib.Path(__file__).resolve().parent.parent / "segpy" / "seglist.pyx"
-    if not src.exists():
-        src = pathlib.Path(segpy.__file__).with_name("seglist.pyx")
-    if not src.exists():
+    # The sources of the checkout the tests sit in, else beside the package.
+    pkg = REPO / "segpy"
+    if not (pkg / "seglist.pyx").exists():
+        pkg = pathlib.Path(segpy.__file__).parent
+    sources = sorted(pkg.glob("*.pyx")) + sorted(pkg.glob("*.pxi"))
+    if not any(p.name == "seglist.pyx" for p in sources):
         pytest.skip("segpy installed without its sources")
-    for name in ("seglist.pyx", "_seglist_bulk.pxi", "alloc.pyx", "heap.pyx", "bump.pyx",
-                 "buffer.pyx"):
-        text = src.with_name(name).read_text()
+    for path in sources:
+        name, text = path.name, path.read_text()
         assert "with nogil" not in text, (
             f"{name} releases the GIL: guard the copy against concurrent mutation "
             "(docs/trust.md) and add a thread test for it")

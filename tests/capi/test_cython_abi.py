@@ -13,8 +13,9 @@ import json
 from pathlib import Path
 
 import pytest
+from seg_support import REPO
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO
 SNAPSHOT = json.loads((ROOT / "tests" / "data" / "capi_abi.json").read_text())
 
 

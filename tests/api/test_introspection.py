@@ -22,6 +22,7 @@ import segpy
 from segpy.buffer import BufferAllocator
 from segpy.bump import BumpAllocator
 from segpy.heap import Heap
+from seg_support import ALLOCATORS, make_allocator
 
 MODULES = ["segpy", "segpy.alloc", "segpy.bump", "segpy.heap", "segpy.buffer", "segpy.seglist"]
 
@@ -138,8 +139,8 @@ def _all_by_keyword(cls):
     return cls(**kw)
 
 
-@pytest.mark.parametrize("cls", [segpy.SegmentedList, segpy.SystemAllocator, Heap,
-                                 BumpAllocator, BufferAllocator],
+@pytest.mark.parametrize("cls", [segpy.SegmentedList, *(type(make_allocator(name))
+                                                          for name in ALLOCATORS)],
                          ids=lambda c: c.__name__)
 def test_every_signature_parameter_is_accepted(cls):
     obj = _all_by_keyword(cls)

@@ -42,10 +42,10 @@ from segpy import (
     SystemAllocator,
 )
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fuzz"))
 from fuzz_models import snapshot
+from seg_support import REPO
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "bad-input.md"
+DOC = REPO / "docs" / "bad-input.md"
 
 
 def _forged_pickle(x, payload, length=True):

@@ -46,7 +46,6 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fuzz"))
 from fuzz_models import AllocModel, ModelMismatch, buffer_address
 
 import segpy

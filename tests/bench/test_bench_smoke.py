@@ -6,6 +6,7 @@ import pytest
 
 import segpy
 from segpy import _bench
+from seg_support import REPO
 
 N = 64
 SIZES = np.arange(16, 257, 16)
@@ -153,8 +154,7 @@ def test_asv_suite_runs_and_skips_missing(monkeypatch):
     import sys
 
     monkeypatch.setenv("SEGPY_BENCH_ALLOC_N", "256")
-    bench_dir = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                             "benchmarks")
+    bench_dir = str(REPO / "benchmarks")
     monkeypatch.syspath_prepend(bench_dir)
     for mod in [m for m in sys.modules if m == "benchmarks" or m.startswith("benchmarks.")]:
         monkeypatch.delitem(sys.modules, mod)
