@@ -3,7 +3,7 @@
 
     python -P tools/sequence_machine_long_run.py [--steps 100000]
 
-The machines are those of ``tests/test_model.py`` (every mutating operation,
+The machines are those of ``tests/list/test_model.py`` (every mutating operation,
 slices, iterators, views and injected failures against a Python list, for
 int64, float64 and a record dtype).  Steps are counted with an extra
 invariant: hypothesis runs invariants after a machine's initialisation and

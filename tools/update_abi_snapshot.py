@@ -5,7 +5,7 @@ through the module's ``__pyx_capi__`` dict: name -> PyCapsule whose name is
 the C signature, e.g. ``"int (seglist_t *, Py_ssize_t)"``.  A consumer
 compiled against one segpy release looks those capsules up by name *and*
 signature at import, so removing or changing one breaks it
-(``tests/test_cython_abi.py`` guards that; docs/c-api.md states the policy).
+(``tests/capi/test_cython_abi.py`` guards that; docs/c-api.md states the policy).
 
 Usage, from the repository root with segpy installed (after a deliberate,
 documented change to the C API)::

@@ -18,7 +18,7 @@ variables scale it:
 
 For an exact, reported long run, run this file as a script::
 
-    python -P tests/test_alloc_machines.py --steps 100000 [--machine Heap ...]
+    python -P tests/alloc/test_alloc_machines.py --steps 100000 [--machine Heap ...]
 
 It repeats fresh hypothesis runs until each machine has executed ``--steps``
 rules and prints steps, examples, seconds and failures per machine
@@ -407,7 +407,7 @@ def test_model_catches_wrong_accounting():
 
 
 # ---------------------------------------------------------------------------
-# Long runs: python -P tests/test_alloc_machines.py --steps 100000
+# Long runs: python -P tests/alloc/test_alloc_machines.py --steps 100000
 # ---------------------------------------------------------------------------
 
 

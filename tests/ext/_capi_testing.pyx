@@ -1,5 +1,5 @@
 # cython: language_level=3
-"""Test support for segpy's C-level API (private; used by tests/test_capi.py).
+"""Test support for segpy's C-level API (private; used by tests/capi/test_capi.py).
 
 Each function drives a piece of the cimportable API the way a compiled
 consumer would, mostly inside ``with nogil:`` blocks, and hands the result

@@ -13,7 +13,7 @@ then checks
 - every live block still holds its pattern, is aligned as asked, and no two
   live blocks overlap (nor leave the managed buffer, for a BufferAllocator).
 
-It is used by ``tests/test_alloc_machines.py`` (hypothesis picks the
+It is used by ``tests/alloc/test_alloc_machines.py`` (hypothesis picks the
 operations) and by ``tests/fuzz/fuzz_alloc.py`` (atheris bytes pick them),
 so both check the same contract.  A new operation is one method here plus a
 rule there.

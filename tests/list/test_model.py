@@ -441,7 +441,7 @@ def _used_segments(n, s0):
 # What a hostile call may raise, and the hostile calls of the machines: a
 # hook in a converted value, an index, an iterable or a where= mask, and a
 # finaliser run by an allocation.  Re-initialising actions are left out
-# (the machine's model has one dtype); tests/test_hostile.py covers them.
+# (the machine's model has one dtype); tests/robust/test_hostile.py covers them.
 _CLEAR = (RuntimeError, IndexError, ValueError, TypeError, BufferError, OverflowError)
 _MACHINE_ACTIONS = sorted(a for a in hostile.ACTIONS if not a.startswith("reinit"))
 

@@ -140,7 +140,7 @@ def test_threads_append_extend_read_export(alloc, busy_switching):
     if alloc != "default":
         # Not the process-wide default: every earlier test has used it, so its
         # check() would judge them too (the open Heap aligned-split bug,
-        # tests/test_alloc_machines.py, shows up there in a full-suite run).
+        # tests/alloc/test_alloc_machines.py, shows up there in a full-suite run).
         x.allocator.check()
 
 
