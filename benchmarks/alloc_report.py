@@ -43,18 +43,21 @@ import statistics
 import sys
 import time
 import warnings
+from functools import partial
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 # report.py sets the BLAS thread count and drops the source tree from sys.path
-# on import, before numpy and segpy are imported.
-import report  # noqa: E402,F401
+# on import, before numpy and segpy are imported: keep this order.
+# isort: off
+import report  # noqa: F401
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import segpy  # noqa: E402
-from segpy import _bench  # noqa: E402
+import segpy
+from segpy import _bench
+# isort: on
 
 SEED = 20240601
 SIZES = np.arange(16, 257, 16)
@@ -155,8 +158,8 @@ def c_loop_rows(name, make, n, repeat, targets):
         # A bump arena does not reuse freed blocks: these measures do not apply.
         return rows
     for size in (16, 64):
-        s, g = interleaved(lambda: _bench.realloc_after_random_free(a, size, n, perm),
-                           lambda: _bench.realloc_after_random_free(None, size, n, perm),
+        s, g = interleaved(partial(_bench.realloc_after_random_free, a, size, n, perm),
+                           partial(_bench.realloc_after_random_free, None, size, n, perm),
                            repeat)
         rows.append(row(f"realloc after random free {size} B", name, s, g, n,
                         targets.get("realloc")))
@@ -275,7 +278,7 @@ def print_table(rows, notes, header):
     for r in rows:
         if "reset_ns" in r:
             continue
-        base = "glibc" if "baseline" not in r else r["baseline"]
+        base = r.get("baseline", "glibc")
         note = "" if base == "glibc" else f"  (baseline: {base})"
         print(f"{r['measure']:<{w}}  {r['allocator']:<9} {r['segpy_ns']:>12.2f} "
               f"{r['glibc_ns']:>12.2f} {r['ratio']:>7.3f} {fmt_target(r['target']):>8}  "

@@ -47,18 +47,21 @@ import os
 import platform
 import statistics
 import sys
+from functools import partial
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 # report.py sets the BLAS thread count and drops the source tree from sys.path
-# on import, before numpy and segpy are imported.
-import report  # noqa: E402,F401
+# on import, before numpy and segpy are imported: keep this order.
+# isort: off
+import report  # noqa: F401
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import segpy  # noqa: E402
-from segpy import _bench_capi as B  # noqa: E402
+import segpy
+from segpy import _bench_capi as B
+# isort: on
 
 SEED = 20240601
 RUST_NS_PER_PUSH = 4.0   # the seed's Rust list: about 40 us per 10k pushes
@@ -113,15 +116,15 @@ def push_rows(n, repeat):
     rows = []
     for warm in (False, True):
         tag = "warm" if warm else "fresh"
-        s, f = interleaved(lambda: B.push_int64(alloc, n, "checked", warm),
-                           lambda: B.floor_int64(n, warm), repeat)
+        s, f = interleaved(partial(B.push_int64, alloc, n, "checked", warm),
+                           partial(B.floor_int64, n, warm), repeat)
         rows.append(row(f"push int64, {tag} (checked fused push)", s, f, n, 2.0,
                         1.5 if not warm else None))
         if not warm:
             fresh = rows[-1]
         for variant in ("unchecked", "emplace"):
-            s, f = interleaved(lambda: B.push_int64(alloc, n, variant, warm),
-                               lambda: B.floor_int64(n, warm), repeat)
+            s, f = interleaved(partial(B.push_int64, alloc, n, variant, warm),
+                               partial(B.floor_int64, n, warm), repeat)
             rows.append(row(f"push int64, {tag} ({variant})", s, f, n))
     rust = {
         "measure": "push int64, fresh, vs the seed's Rust list (4 ns)",
@@ -140,8 +143,8 @@ def record_rows(n, repeat):
     for warm in (False, True):
         tag = "warm" if warm else "fresh"
         for variant, target in (("emplace", 2.0), ("push_bytes", None)):
-            s, f = interleaved(lambda: B.push_records(alloc, n, variant, warm),
-                               lambda: B.floor_records(n, warm), repeat)
+            s, f = interleaved(partial(B.push_records, alloc, n, variant, warm),
+                               partial(B.floor_records, n, warm), repeat)
             rows.append(row(f"push 40 B records, {tag} ({variant})", s, f, n, target))
     return rows
 

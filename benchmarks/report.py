@@ -46,21 +46,21 @@ REPO = os.path.dirname(HERE)
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.getcwd()) != REPO]
 sys.path.insert(0, HERE)
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import segpy  # noqa: E402
-from benchmarks import common  # noqa: E402
-from benchmarks.common import (  # noqa: E402
+import segpy
+
+from benchmarks import common
+from benchmarks.common import (
     DTYPE,
-    NumpyDoubling,
     TYPECODE,
+    NumpyDoubling,
     append_loop,
     append_peak_rss,
     byte_views,
     make_chunks,
     random_indices,
 )
-
 
 # --------------------------------------------------------------------------
 # timing helpers
@@ -244,11 +244,20 @@ def machine_info():
     return info
 
 
+# The cells of a result row, in order; a row may carry a seventh, a note.
+COLUMNS = ("measure", "segpy", "baseline", "ratio", "target", "result", "note")
+
+
+def json_rows(rows):
+    """The result rows as dicts keyed by COLUMNS, for the --json output."""
+    return [dict(zip(COLUMNS, r)) for r in rows]
+
+
 def print_table(rows):
     """Print the result table (the first six cells of each row: measure,
     segpy, baseline, ratio, target, result); return the counts of targeted
     rows, failed rows and 'n/a' rows."""
-    headers = ("measure", "segpy", "baseline", "ratio", "target", "result")
+    headers = COLUMNS[:6]
     table = [r[:6] for r in rows]
     widths = [max(len(h), *(len(r[i]) for r in table)) for i, h in enumerate(headers)]
     right = {1, 2, 3}
@@ -390,8 +399,7 @@ def main(argv=None):
             "info": info,
             "config": {"n": n, "repeat": repeat, "chunk": args.chunk, "reads": reads,
                        "rss_n": rss_n, "quick": args.quick},
-            "rows": [dict(zip(("measure", "segpy", "baseline", "ratio", "target",
-                               "result", "note"), r)) for r in rows],
+            "rows": json_rows(rows),
             "samples": raw,
             "elapsed_s": elapsed,
         }

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import array
+import functools
 import gc
 import json
 import os
@@ -30,12 +31,22 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 # report.py sets the BLAS thread count and drops the source tree from sys.path
-# on import, before numpy and segpy are imported.
-from report import fmt_t, machine_info, paired_ratio, print_table, run_group, timed  # noqa: E402
+# on import, before numpy and segpy are imported: keep this order.
+# isort: off
+from report import (
+    fmt_t,
+    json_rows,
+    machine_info,
+    paired_ratio,
+    print_table,
+    run_group,
+    timed,
+)
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import segpy  # noqa: E402
+import segpy
+# isort: on
 
 
 def run_group_setup(contenders: dict, repeat: int, warmup: int = 1) -> dict:
@@ -47,9 +58,8 @@ def run_group_setup(contenders: dict, repeat: int, warmup: int = 1) -> dict:
         order = names if r % 2 == 0 else names[::-1]
         for k in order:
             setup, fn = contenders[k]
-            state = setup()
-            dt, out = timed(lambda: fn(state))
-            del out, state
+            dt, out = timed(functools.partial(fn, setup()))
+            del out
             if r >= 0:
                 samples[k].append(dt)
     return samples
@@ -254,7 +264,7 @@ def main(argv=None):
             "info": info,
             "config": {"n": n, "repeat": repeat, "batch": args.batch, "ops": ops, "insert_n": args.insert_n,
                        "takes": takes, "quick": args.quick, "seed": args.seed},
-            "rows": [dict(zip(headers, r)) for r in rows],
+            "rows": json_rows(rows),
             "samples": raw,
             "elapsed_s": elapsed,
         }

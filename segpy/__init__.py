@@ -6,7 +6,14 @@ and C code can use too.
 """
 
 try:
-    from segpy.alloc import Allocator, AllocatorError, Block, SystemAllocator, allocator, get_allocator
+    from segpy.alloc import (
+        Allocator,
+        AllocatorError,
+        Block,
+        SystemAllocator,
+        allocator,
+        get_allocator,
+    )
     from segpy.buffer import BufferAllocator
     from segpy.bump import BumpAllocator
     from segpy.heap import Heap
@@ -26,13 +33,13 @@ except ImportError as exc:  # pragma: no cover - only hit from a source checkout
 # The process-wide default allocator is a Heap: it caches empty regions, so a
 # list created after another died reuses mapped, already-faulted memory
 # (docs/allocators.md has the measurements behind this choice).
-from segpy import alloc as _alloc  # noqa: E402
+from segpy import alloc as _alloc
 
 _alloc._set_default(Heap())
 del _alloc
 
 # A SegmentedList is a drop-in typed MutableSequence (docs/sequence.md).
-from collections.abc import MutableSequence as _MutableSequence  # noqa: E402
+from collections.abc import MutableSequence as _MutableSequence
 
 _MutableSequence.register(SegmentedList)
 del _MutableSequence

@@ -4,7 +4,6 @@ import numpy as np
 
 from segpy.alloc import Allocator, Block
 
-
 class BufferAllocator(Allocator):
     def __init__(
         self, buffer: Any, *, max_bytes: int | None = None, debug: bool = False

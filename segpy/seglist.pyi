@@ -1,10 +1,10 @@
 from collections.abc import Iterable, Iterator, MutableSequence, Sequence
-from typing import Any, Literal, SupportsIndex, overload
-
-from _typeshed import ReadableBuffer, SupportsRead, SupportsWrite
+from typing import Any, Literal, SupportsIndex, TypeAlias, overload
 
 import numpy as np
 import numpy.typing as npt
+from _typeshed import ReadableBuffer, SupportsRead, SupportsWrite
+from typing_extensions import Self
 
 from segpy.alloc import Allocator
 
@@ -61,10 +61,10 @@ class SegmentedList(MutableSequence[Any]):  # registered, not inherited, at run 
     def __copy__(self) -> SegmentedList: ...
     def __deepcopy__(self, memo: Any, /) -> SegmentedList: ...
     def __add__(self, other: SegmentedList) -> SegmentedList: ...
-    def __iadd__(self, other: Iterable[Any] | npt.ArrayLike) -> SegmentedList: ...  # type: ignore[override]
+    def __iadd__(self, other: Iterable[Any] | npt.ArrayLike) -> Self: ...  # type: ignore[override]
     def __mul__(self, n: SupportsIndex) -> SegmentedList: ...
     def __rmul__(self, n: SupportsIndex) -> SegmentedList: ...
-    def __imul__(self, n: SupportsIndex) -> SegmentedList: ...
+    def __imul__(self, n: SupportsIndex) -> Self: ...
     def __lt__(self, other: SegmentedList) -> bool: ...
     def __le__(self, other: SegmentedList) -> bool: ...
     def __gt__(self, other: SegmentedList) -> bool: ...
@@ -142,12 +142,12 @@ def _unpickle_seglist(
 ) -> SegmentedList: ...
 
 # -- C-level API (issue 5) --
-import sys as _sys  # noqa: E402
+import sys as _sys
 
 if _sys.version_info >= (3, 13):
     from types import CapsuleType as _CapsuleType
 else:
-    _CapsuleType = Any
+    _CapsuleType: TypeAlias = Any
 
 capi: _CapsuleType
 def capsule(lst: SegmentedList) -> _CapsuleType: ...

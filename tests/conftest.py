@@ -44,9 +44,9 @@ if importlib.util.find_spec("segpy._capi_testing") is None:
         "pip install '.[test]' -Cinstall-args=--tags=runtime,python-runtime,tests "
         "(the README's test command)")
 
-from seg_support import FAMILIES, FIRST_SEGMENTS  # noqa: E402,F401  (loads the profiles)
+import segpy
 
-import segpy  # noqa: E402
+from seg_support import FAMILIES, FIRST_SEGMENTS
 
 
 @pytest.fixture(params=FAMILIES, ids=lambda f: f.name)

@@ -39,9 +39,9 @@ from contextlib import contextmanager
 from typing import ClassVar
 
 import numpy as np
-from segpy._capi_testing import struct_problems
 
 from segpy import SegmentedList, SystemAllocator
+from segpy._capi_testing import struct_problems
 
 
 def _clear(lst):

@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-
-import segpy
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.database import DirectoryBasedExampleDatabase
 from hypothesis.extra.numpy import from_dtype
+
+import segpy
 
 # The test tree and the checkout it sits in: test modules live one directory
 # down (tests/list/, tests/alloc/...), so they find data, fuzzers, docs and

@@ -30,7 +30,7 @@ import numpy as np
 from .common import SEED
 
 #: Blocks per C-loop benchmark.
-N_BLOCKS = int(os.environ.get("SEGPY_BENCH_ALLOC_N", 1_000_000))
+N_BLOCKS = int(os.environ.get("SEGPY_BENCH_ALLOC_N", "1_000_000"))
 SIZES = np.arange(16, 257, 16)
 TARGETS = ["glibc", "system", "heap", "bump"]
 

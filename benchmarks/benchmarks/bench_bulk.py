@@ -21,7 +21,7 @@ import numpy as np
 
 import segpy
 
-from .common import N, SEED
+from .common import SEED, N
 
 IMPLS = ["segpy", "ndarray"]
 

@@ -19,11 +19,11 @@ import os
 import numpy as np
 
 #: Element count of the big benchmarks (int64, so the payload is 8*N bytes).
-N = int(os.environ.get("SEGPY_BENCH_N", 10_000_000))
+N = int(os.environ.get("SEGPY_BENCH_N", "10_000_000"))
 #: Length of the ndarray chunks fed to ``extend``.
-CHUNK = int(os.environ.get("SEGPY_BENCH_CHUNK", 1_000_000))
+CHUNK = int(os.environ.get("SEGPY_BENCH_CHUNK", "1_000_000"))
 #: Number of random ``lst[i]`` reads per benchmark call.
-N_READS = int(os.environ.get("SEGPY_BENCH_READS", 1_000_000))
+N_READS = int(os.environ.get("SEGPY_BENCH_READS", "1_000_000"))
 DTYPE = np.dtype(np.int64)
 #: array.array typecode matching DTYPE.
 TYPECODE = "q"

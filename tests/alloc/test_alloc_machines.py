@@ -46,9 +46,9 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from fuzz_models import AllocModel, ModelMismatch, buffer_address
-
 import segpy
+
+from fuzz_models import AllocModel, ModelMismatch, buffer_address
 
 # Request sizes: small (header-dominated), page-ish, and large (new regions,
 # the Heap's large-block path, a full BufferAllocator).

@@ -5,10 +5,11 @@ import weakref
 
 import numpy as np
 import pytest
-from seg_support import geometric_capacity
 
 import segpy
 from segpy import SegmentedList, SystemAllocator
+
+from seg_support import geometric_capacity
 
 STAT_KEYS = {"bytes_in_use", "bytes_mapped", "peak_bytes_in_use", "max_bytes", "overhead_bytes",
              "header_bytes", "cached_bytes", "n_regions", "n_blocks", "n_alloc", "n_release", "n_os_calls", "n_os_failures", "n_limit_failures"}

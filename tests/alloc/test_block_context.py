@@ -10,8 +10,8 @@ import pytest
 
 import segpy
 from segpy import AllocatorError, Block, SegmentedList, SystemAllocator
-from seg_support import ALLOCATORS as REGISTRY
 
+from seg_support import ALLOCATORS as REGISTRY
 
 ALLOCATORS = [pytest.param(make, id=name) for name, make in REGISTRY.items()]
 
@@ -169,9 +169,8 @@ def test_allocator_context_sets_and_restores_the_default():
 
 def test_allocator_context_restores_after_an_exception():
     outer = segpy.get_allocator()
-    with pytest.raises(KeyError):
-        with segpy.allocator(SystemAllocator()):
-            raise KeyError("boom")
+    with pytest.raises(KeyError), segpy.allocator(SystemAllocator()):
+        raise KeyError("boom")
     assert segpy.get_allocator() is outer
 
 

@@ -6,7 +6,8 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import segpy
 from segpy.alloc import AllocatorError
@@ -48,7 +49,7 @@ def test_alignment_every_power_of_two(debug):
     align = 1
     while align <= PAGE:
         for n in (1, 17, 100, 3000):
-            before = h.blocks()
+            h.blocks()
             b = h.allocate(n, align=align)
             assert b.address % align == 0
             blocks.append(b)
@@ -57,11 +58,10 @@ def test_alignment_every_power_of_two(debug):
             # the alignment's leading gap never stays attached to it.
             rows = h.blocks()
             used = rows[rows["state"] == 1]
-            extra = 48 + 16 if debug else 0
             assert used["size"].max() - 0 >= n
         align *= 2
     for b in blocks:
-        row_sizes = h.blocks()
+        h.blocks()
         b.release()
         h.check()
     assert h.stats["bytes_in_use"] == 0

@@ -22,6 +22,7 @@ import segpy
 from segpy.buffer import BufferAllocator
 from segpy.bump import BumpAllocator
 from segpy.heap import Heap
+
 from seg_support import ALLOCATORS, make_allocator
 
 MODULES = ["segpy", "segpy.alloc", "segpy.bump", "segpy.heap", "segpy.buffer", "segpy.seglist"]

@@ -6,6 +6,7 @@ import pytest
 
 import segpy
 from segpy import _bench
+
 from seg_support import REPO
 
 N = 64
@@ -150,7 +151,6 @@ def test_bump_reset_path_if_available():
 
 def test_asv_suite_runs_and_skips_missing(monkeypatch):
     import importlib
-    import os
     import sys
 
     monkeypatch.setenv("SEGPY_BENCH_ALLOC_N", "256")

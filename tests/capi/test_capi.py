@@ -16,6 +16,7 @@ import pytest
 import segpy
 from segpy import _capi_testing as capi_t
 from segpy import seglist
+
 from seg_support import ALLOCATORS, make_allocator
 
 SEGPY_ENOMEM = -1

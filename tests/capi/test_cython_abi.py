@@ -10,9 +10,9 @@ regenerate the snapshot with ``python -P tools/update_abi_snapshot.py``.
 
 import importlib.util
 import json
-from pathlib import Path
 
 import pytest
+
 from seg_support import REPO
 
 ROOT = REPO

@@ -18,10 +18,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import segpy
+
 from fuzz_models import AllocModel, buffer_address
 from fuzz_reader import Reader, main
-
-import segpy
 
 SIZES = [1, 7, 8, 16, 24, 63, 64, 100, 256, 1000, 4096, 5000, 40_000, 70_000]
 ALIGNS = [1, 2, 4, 8, 16, 32, 64, 256, 4096]

@@ -45,12 +45,13 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, _HERE)
 sys.path.insert(0, os.path.dirname(_HERE))      # tests/: hostile, sweep_child
 
-import hostile
 import numpy as np
-import sweep_child
-from fuzz_reader import Reader, main
 
 import segpy
+
+import hostile
+import sweep_child
+from fuzz_reader import Reader, main
 
 warnings.simplefilter("ignore", RuntimeWarning)
 

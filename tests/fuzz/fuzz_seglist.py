@@ -23,9 +23,10 @@ import warnings
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np
-from fuzz_reader import Reader, main
 
 import segpy
+
+from fuzz_reader import Reader, main
 
 # numpy warns when a cast overflows (f8 -> f2): expected here, and not an error.
 warnings.simplefilter("ignore", RuntimeWarning)

@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from seg_support import FAMILIES, FIRST_SEGMENTS, assert_arrays_identical, examples
 
 import segpy
 from segpy import SegmentedList
 from segpy.seglist import _getitem_fancy
+
+from seg_support import FAMILIES, assert_arrays_identical, examples
 
 NUMERIC_FAMILIES = [f for f in FAMILIES if f.numeric]
 

@@ -4,6 +4,10 @@ import array
 
 import numpy as np
 import pytest
+
+import segpy
+from segpy import SegmentedList
+
 from seg_support import (
     FAMILIES,
     TYPECODES,
@@ -11,9 +15,6 @@ from seg_support import (
     converted,
     default_first_segment,
 )
-
-import segpy
-from segpy import SegmentedList
 
 # -- dtypes ---------------------------------------------------------------------
 

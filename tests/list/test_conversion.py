@@ -16,6 +16,10 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import from_dtype
+
+import segpy
+from segpy import SegmentedList
+
 from seg_support import (
     FAMILIES,
     assert_arrays_identical,
@@ -24,9 +28,6 @@ from seg_support import (
     examples,
     expected_scalar,
 )
-
-import segpy
-from segpy import SegmentedList
 
 NUMERIC_FAMILIES = [f for f in FAMILIES if f.numeric]
 INT_DTYPES = ["i1", "u1", "i2", "u2", "i4", "u4", "i8", "u8", ">i4", ">u2", ">i8", ">u8"]

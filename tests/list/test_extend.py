@@ -12,10 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from seg_support import assert_arrays_identical, examples
 
 import segpy
 from segpy import SegmentedList
+
+from seg_support import assert_arrays_identical, examples
 
 
 @pytest.fixture
@@ -206,8 +207,7 @@ class Boom(Exception):
 @pytest.mark.parametrize("fail_at", [0, 1, 2, 3, 50, 1000])
 def test_iterator_exceptions_roll_back(lst, fail_at):
     def gen():
-        for i in range(fail_at):
-            yield i
+        yield from range(fail_at)
         raise Boom
 
     assert_unchanged_after(lst, Boom, lambda: lst.extend(gen()))

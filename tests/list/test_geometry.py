@@ -10,6 +10,11 @@ import numpy as np
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+
+import segpy
+from segpy import SegmentedList
+from segpy.seglist import _locate
+
 from seg_support import (
     assert_arrays_identical,
     default_first_segment,
@@ -18,10 +23,6 @@ from seg_support import (
     locate_reference,
     segment_lengths,
 )
-
-import segpy
-from segpy import SegmentedList
-from segpy.seglist import _locate
 
 EDGE_S0 = [1, 2, 4, 8, 64]
 

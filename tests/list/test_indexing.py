@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from seg_support import examples
 
 from segpy import SegmentedList
+
+from seg_support import examples
 
 _HUGE = ["2**62", "2**63-1", "2**63", "2**64", "2**64+1", "2**100",
          "-2**62", "-2**63", "-2**63-1", "-2**64", "-2**100"]

@@ -17,7 +17,6 @@ equality, and the stability of held segment views.
 import copy
 import pickle
 
-import hostile
 import numpy as np
 import pytest
 from hypothesis import event, settings
@@ -29,6 +28,11 @@ from hypothesis.stateful import (
     precondition,
     rule,
 )
+
+import segpy
+from segpy._capi_testing import struct_problems
+
+import hostile
 from seg_support import (
     FAMILIES,
     FIRST_SEGMENTS,
@@ -43,9 +47,6 @@ from seg_support import (
     geometric_capacity,
     segment_lengths,
 )
-from segpy._capi_testing import struct_problems
-
-import segpy
 
 MAX_LEN = 600  # keeps every example cheap; s0=64 still reaches 4 segments
 

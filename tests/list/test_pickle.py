@@ -7,11 +7,12 @@ import pickletools
 
 import numpy as np
 import pytest
-from seg_support import FAMILIES, assert_arrays_identical
 
 import segpy
 from segpy import SegmentedList
 from segpy.seglist import _unpickle_seglist
+
+from seg_support import FAMILIES, assert_arrays_identical
 
 PROTOCOLS = list(range(pickle.HIGHEST_PROTOCOL + 1))
 

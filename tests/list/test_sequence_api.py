@@ -19,10 +19,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from seg_support import assert_arrays_identical, examples, segment_lengths
 
 import segpy
 from segpy import SegmentedList
+
+from seg_support import assert_arrays_identical, examples, segment_lengths
 
 RECORD = np.dtype([("a", "<i4"), ("b", "<f8")])
 

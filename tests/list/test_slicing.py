@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from seg_support import assert_arrays_identical, examples
 
 import segpy
 from segpy import SegmentedList
+
+from seg_support import assert_arrays_identical, examples
 
 # (first_segment, lengths around its boundaries s0, 3*s0, 7*s0)
 GEOMETRIES = [(1, [0, 1, 2, 3, 4, 7, 8]), (2, [2, 5, 6, 7, 14, 15]), (4, [3, 4, 12, 13, 28])]

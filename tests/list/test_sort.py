@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from seg_support import FAMILIES, assert_arrays_identical, examples
 
 import segpy
 from segpy import SegmentedList
+
+from seg_support import FAMILIES, assert_arrays_identical, examples
 
 KINDS = [None, "quicksort", "mergesort", "heapsort", "stable"]
 

@@ -1,13 +1,15 @@
 """segments(): zero-copy views that never move, writes through them, views and clear()."""
 
 import gc
+import itertools
 
 import numpy as np
 import pytest
-from seg_support import segment_lengths
 
 import segpy
 from segpy import SegmentedList
+
+from seg_support import segment_lengths
 
 
 def address(view):
@@ -39,7 +41,7 @@ def test_view_properties(dtype):
 def test_views_do_not_overlap_and_cover_the_list():
     lst = SegmentedList("q", range(1000), first_segment=8)
     spans = sorted((address(v), address(v) + v.nbytes) for v in lst.segments())
-    for (_, end), (start, _) in zip(spans, spans[1:]):
+    for (_, end), (start, _) in itertools.pairwise(spans):
         assert end <= start
     assert sum(len(v) for v in lst.segments()) == 1000
 

@@ -21,12 +21,10 @@ match)``), regenerate the table.  Row ids are stable names, never reused.
 from __future__ import annotations
 
 import mmap
-import os
 import pickle
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np

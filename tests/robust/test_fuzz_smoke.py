@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import os
 import random
-import sys
 
 import numpy as np
 import pytest
-
 
 import fuzz_alloc
 import fuzz_hostile

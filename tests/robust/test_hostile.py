@@ -14,6 +14,10 @@ import gc
 
 import numpy as np
 import pytest
+
+import segpy
+from segpy import SegmentedList
+
 from hostile import (
     ACTIONS,
     CLEAR,
@@ -35,9 +39,6 @@ from hostile import (
     race,
     race_pair,
 )
-
-import segpy
-from segpy import SegmentedList
 
 
 @pytest.fixture(params=sorted(ACTIONS))

@@ -24,7 +24,8 @@ import numpy as np
 import pytest
 
 import segpy
-from segpy import BufferAllocator, BumpAllocator, Heap, SegmentedList, SystemAllocator
+from segpy import BufferAllocator, Heap, SegmentedList, SystemAllocator
+
 from seg_support import ALLOCATORS
 
 BIG = 2**64 + 12345                    # too big for int64; not a cached small int

@@ -13,7 +13,6 @@ Environment variables for the long versions (docs/trust.md has the figures):
 from __future__ import annotations
 
 import os
-import sys
 
 import numpy as np
 import pytest

@@ -24,9 +24,9 @@ import numpy as np
 import pytest
 
 import segpy
-from segpy import BufferAllocator, BumpAllocator, Heap, SegmentedList, SystemAllocator
-from seg_support import REPO
-from seg_support import ALLOCATORS
+from segpy import BumpAllocator, Heap, SegmentedList, SystemAllocator
+
+from seg_support import ALLOCATORS, REPO
 
 N_THREADS = 4
 PER_THREAD = 4000           # values per thread, written in batches of each kind

@@ -19,9 +19,9 @@ import signal
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
+
 from seg_support import TESTS
 
 CHILD = TESTS / "sweep_child.py"
