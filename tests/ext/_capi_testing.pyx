@@ -79,14 +79,16 @@ def struct_problems(SegmentedList lst):
     problems = []
     for j in range(SEGPY_MAX_SEGMENTS):
         if (j < s.nseg) != (s.segs[j] != NULL):
-            problems.append(f"segs[{j}] is {'NULL' if s.segs[j] == NULL else 'set'} with nseg={s.nseg}")
+            state = 'NULL' if s.segs[j] == NULL else 'set'
+            problems.append(f"segs[{j}] is {state} with nseg={s.nseg}")
     for j in range(SEGPY_MAX_SEGMENTS):
         if k <= j < k + s.nseg:
             want = <size_t>s.segs[j - k] - (<size_t>1 << j) * <size_t>s.itemsize
         else:
             want = 0
         if s.bases[j] != want:
-            problems.append(f"bases[{j}] = {s.bases[j]:#x}, want {want:#x} (shift={k}, nseg={s.nseg})")
+            problems.append(f"bases[{j}] = {s.bases[j]:#x}, want {want:#x} "
+                            f"(shift={k}, nseg={s.nseg})")
     if s.length > seglist_capacity(s):
         problems.append(f"length {s.length} > capacity {seglist_capacity(s)}")
     if s.cursor != s.cursor_end and s.cursor != seglist_at_unchecked(s, s.length):
@@ -182,7 +184,8 @@ def sum_gets(SegmentedList lst, const int64_t[::1] idx, str how="typed"):
     """
     cdef seglist_t* s = segmented_list_struct(lst)
     cdef Py_ssize_t k, m = idx.shape[0], refused = 0
-    cdef uint64_t acc = 0       # wraps (defined) like numpy's int64 sum; int64_t would overflow (UB)
+    # Wraps (defined) like numpy's int64 sum; an int64_t would overflow (UB).
+    cdef uint64_t acc = 0
     cdef int64_t v
     cdef int mode
     if how not in ("typed", "pointer", "checked"):
@@ -260,7 +263,6 @@ def build_and_adopt(dtype, Allocator owner, Py_ssize_t n, int shift, Py_ssize_t 
     """
     cdef seglist_t s
     cdef Py_ssize_t i
-    cdef char* p
     cdef size_t first = 0
     cdef int rc = 0
     s.epoch = 0
