@@ -16,7 +16,7 @@ warm-up round; a row shows the median ns per element of each side and the
 median of the per-repetition ratios.  Both sides return a checksum of what
 they wrote or read, and the report stops if the two disagree.
 
-Measures (targets from issue 5)
+Measures (and their targets)
 -------------------------------
 push int64, fresh   a new list on the default allocator vs a freshly mapped array
                     (both first-touch their pages inside the timed loop)   <= 2x, <= 1.5 ns

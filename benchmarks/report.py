@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""segpy's report command: the issue's performance targets, side by side, in one run.
+"""segpy's report command: the performance targets, side by side, in one run.
 
     python benchmarks/report.py [--n N] [--repeat R] [--quick] [--json PATH]
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""segpy's sequence report: the drop-in-sequence issue's targets, side by side, in one run.
+"""segpy's sequence report: the drop-in-sequence targets, side by side, in one run.
 
     python benchmarks/seq_report.py [--n N] [--repeat R] [--quick] [--json PATH]
 

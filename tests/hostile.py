@@ -3,7 +3,7 @@
 Shared by the hostile-input tests (``test_hostile.py``), the hostile fuzz
 harness (``fuzz/fuzz_hostile.py``) and the stateful machines
 (``test_model.py``).
-Issue 13 names the classes of object a caller can pass:
+docs/bad-input.md names the classes of object a caller can pass:
 
 * conversion hooks (``__index__``, ``__int__``, ``__float__``,
   ``__complex__``, ``__array__``, ``__eq__``, ``__bool__``) that run an

@@ -1,7 +1,7 @@
 """asv benchmarks: segpy's numpy-style bulk access, reductions, sort and pickle.
 
 Every suite is parameterised by ``impl`` and holds segpy and its numpy
-baseline (the one the issue's target is stated against), so the html view
+baseline (the one the target is stated against), so the html view
 and ``asv compare`` show them side by side:
 
 ``segpy``     a SegmentedList of N elements

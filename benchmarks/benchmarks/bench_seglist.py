@@ -91,7 +91,7 @@ class AppendMemory:
     ``peakmem_append`` is asv's own measure: the benchmark process's peak RSS,
     which includes the interpreter, numpy and segpy (~25-30 MB).
     ``track_rss_over_payload`` runs a fresh interpreter and reports
-    (peak RSS - RSS just before building) / (8 * N): the figure the issue's
+    (peak RSS - RSS just before building) / (8 * N): the figure the memory
     target (<= 1.10 for segpy) is about.
     """
 

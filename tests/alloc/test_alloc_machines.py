@@ -276,7 +276,7 @@ class BumpMachine(AllocatorMachine):
         assert after["bytes_in_use"] == before["bytes_in_use"]
         self._done()
 
-    # Scope objects used out of turn (issue 13, class 9): each exit below
+    # Scope objects used out of turn (docs/bad-input.md, class 9): each exit below
     # would, if it reached the C pop, close a frame that is not its own.
     # All are refused with the arena exactly as before.
 

@@ -1,4 +1,4 @@
-"""Allocator misuse that used to go undetected (issue 13, class 9).
+"""Allocator misuse that used to go undetected (docs/bad-input.md, class 9).
 
 * Two BufferAllocators over the same (or overlapping) bytes are refused.
 * A bump scope object exits its own frame once, or raises and changes

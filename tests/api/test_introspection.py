@@ -1,4 +1,4 @@
-"""Introspection that tools rely on (issue 13, class 5).
+"""Introspection that tools rely on (docs/bad-input.md, class 5).
 
 * inspect.signature() works on every public callable of segpy: the module
   functions, the classes, and every method the classes define, and names the

@@ -1,4 +1,4 @@
-"""Fuzz SegmentedList with hostile objects (issue 13): nothing may crash or lie.
+"""Fuzz SegmentedList with hostile objects: nothing may crash or lie.
 
 The bytes choose up to 10 steps.  Each step is one of:
 

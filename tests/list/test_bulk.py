@@ -298,7 +298,7 @@ def test_fancy_index_other_types():
 
 
 @pytest.mark.skipif(not fancy_getitem_supported(),
-                    reason="lst[ndarray] dispatch lives in __getitem__ (issue 4, the sequence part)")
+                    reason="lst[ndarray] dispatch lives in __getitem__ (the sequence surface)")
 def test_getitem_dispatches_to_fancy():
     lst, ref = make("i8", 100, 4)
     mask = ref % 3 == 0

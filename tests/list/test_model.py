@@ -694,7 +694,7 @@ def make_sequence_machine(name):
             self.lst.reverse()
             self.model.reverse()
 
-        # -- hostile objects (issue 13) ---------------------------------------
+        # -- hostile objects ---------------------------------------------------
 
         @rule(op=st.sampled_from(sorted(_HOSTILE_OPS)),
               action=st.sampled_from(_MACHINE_ACTIONS), v=values)
@@ -888,7 +888,7 @@ def make_sequence_machine(name):
     return SequenceMachine
 
 
-# Issue 4's bar is 20,000 model-based examples in the suite: 3 x 6,000 here
+# The bar is 20,000 model-based examples in the suite: 3 x 6,000 here
 # plus the 53 x 40 of the machines above.  Hypothesis' engine, not segpy, is
 # most of the ~7 ms an example costs, so the step count is kept modest (the
 # first segments of 1, 2 and 4 elements still put every step across

@@ -642,7 +642,7 @@ ROWS: list[Row] = [
     Row("bump-scope-direct", "type(arena.scope())()", "the internal scope type, made directly",
         BumpAllocator, lambda a: type(a.scope())(), TypeError, "cannot create"),
 
-    # -- construction contracts (issue 13, class 3) -------------------------------
+    # -- construction contracts (docs/bad-input.md, class 3) --------------------
     Row("iterator-direct", "type(iter(lst))()", "the internal iterator type, made directly",
         lst, lambda x: type(iter(x))(), TypeError, "made by iter()"),
     Row("iterator-new", "type(iter(lst)).__new__", "`__new__` alone",

@@ -1,4 +1,4 @@
-"""Hostile objects against every method that runs Python code (issue 13).
+"""Hostile objects against every method that runs Python code.
 
 Each case calls one method with an argument whose hooks (or a finaliser, or
 another thread) change the list mid-call, for every action in
@@ -82,7 +82,7 @@ def test_reinit_is_refused_while_a_method_runs():
 
 
 def test_reduction_over_a_list_changed_by_where_raises():
-    # Issue 13: where= ran user code that shrank the list, and the sum was
+    # Before the pinning rule, where= ran user code that shrank the list, and the sum was
     # then taken over stale memory (1953 for a list whose sum is 4950 or 0).
     lst = make()
     with pytest.raises(RuntimeError, match="changed size during sum"):

@@ -1,4 +1,4 @@
-"""The type sweep: no segpy type can be used to kill the process (issue 13, class 3).
+"""The type sweep: no segpy type can be used to kill the process (docs/bad-input.md, class 3).
 
 Every class segpy defines is found by walking the subclass tree of
 ``object`` (so internal iterators, scopes, exports and Cython's own helper
