@@ -1,9 +1,9 @@
-# Included by seglist.pyx just before ``cdef class SegmentedList``: the
-# numpy-style bulk access (take / put / masks / ranges), per-segment
-# reductions, sort and pickling.  Module-level C functions do the work; the
-# class has thin methods that call them (see "numpy-style bulk access" in the
-# class body).  Included rather than cimported because everything here needs
-# the module's private helpers (_pack, _box, _segment_view ...).
+# Bulk access, included by seglist.pyx: the numpy-style bulk access (take /
+# put / masks / ranges), per-segment reductions and sort.  First the C
+# kernels (noexcept nogil, no Python objects), then the boundary functions
+# that the class's thin methods call.  Included rather than a module of its
+# own because the boundary half needs the module's conversion and view
+# helpers (_pack, _box, _segment_view ...) and the kernels inline into it.
 #
 # Bulk access walks the list one segment at a time::
 #
@@ -15,16 +15,6 @@
 #     ranges:      per segment, one memcpy (seglist_read_range)
 #     reductions:  per segment, numpy on a zero-copy view, then the partials
 #     sort:        segments -> one contiguous temporary -> ndarray.sort -> back
-
-from cpython.buffer cimport PyBUF_SIMPLE
-from cpython.buffer cimport PyBuffer_Release
-from cpython.buffer cimport PyObject_GetBuffer
-from cpython.bytes cimport PyBytes_AS_STRING
-from cpython.bytes cimport PyBytes_FromStringAndSize
-
-import operator
-import pickle as _pickle
-
 
 # ===========================================================================
 # C kernels: noexcept nogil, no Python objects.  Each returns -1 when every
@@ -100,8 +90,8 @@ cdef Py_ssize_t _gather_bytes(const seglist_t* s, const cnp.npy_intp* idx,
     return -1
 
 
-cdef Py_ssize_t seglist_take_at(const seglist_t* s, const cnp.npy_intp* idx,
-                               Py_ssize_t m, void* out) noexcept nogil:
+cdef Py_ssize_t _seglist_take_at(const seglist_t* s, const cnp.npy_intp* idx,
+                                 Py_ssize_t m, void* out) noexcept nogil:
     """Copy the elements at ``idx[0..m)`` to ``out`` (``m * itemsize`` bytes).
 
     Returns -1, or the position of the first index outside ``[-length, length)``.
@@ -120,8 +110,8 @@ cdef Py_ssize_t seglist_take_at(const seglist_t* s, const cnp.npy_intp* idx,
     return _gather_bytes(s, idx, m, <char*>out)
 
 
-cdef Py_ssize_t seglist_check_indices(const seglist_t* s, const cnp.npy_intp* idx,
-                                      Py_ssize_t m) noexcept nogil:
+cdef Py_ssize_t _seglist_check_indices(const seglist_t* s, const cnp.npy_intp* idx,
+                                       Py_ssize_t m) noexcept nogil:
     """-1 if every ``idx[k]`` is in ``[-length, length)``, else the first bad position."""
     cdef Py_ssize_t n = s.length
     cdef Py_ssize_t k, i
@@ -134,11 +124,11 @@ cdef Py_ssize_t seglist_check_indices(const seglist_t* s, const cnp.npy_intp* id
     return -1
 
 
-cdef int seglist_put_at(seglist_t* s, const cnp.npy_intp* idx, Py_ssize_t m,
+cdef int _seglist_put_at(seglist_t* s, const cnp.npy_intp* idx, Py_ssize_t m,
                          const char* values, Py_ssize_t nv) noexcept nogil:
     """``list[idx[k]] = values[k % nv]`` for k in order (the last write wins).
 
-    Safety: every index must have passed ``seglist_check_indices`` against
+    Safety: every index must have passed ``_seglist_check_indices`` against
     the current length, and ``nv >= 1``.  Returns 0.
     """
     cdef Py_ssize_t n = s.length, isz = s.itemsize
@@ -202,8 +192,8 @@ cdef Py_ssize_t _compress_bytes(const seglist_t* s, const uint8_t* mask,
     return c
 
 
-cdef Py_ssize_t seglist_compress(const seglist_t* s, const uint8_t* mask,
-                                 Py_ssize_t count, void* out) noexcept nogil:
+cdef Py_ssize_t _seglist_compress(const seglist_t* s, const uint8_t* mask,
+                                  Py_ssize_t count, void* out) noexcept nogil:
     """Copy the elements selected by ``mask[0..length)`` (``count`` non-zero bytes) to ``out``."""
     cdef Py_ssize_t isz = s.itemsize
     if isz == 8:
@@ -341,14 +331,14 @@ cdef object _take(SegmentedList self, object indices, object axis, object out,
         res = np.empty(idx.shape, dtype=self._dtype)
     else:
         res = _check_out(self, out, idx.shape, "take")
-        bad = seglist_check_indices(&self.c, p, m)
+        bad = _seglist_check_indices(&self.c, p, m)
         if bad >= 0:
             _raise_out_of_bounds(self, p[bad])
         if seglist_overlaps(&self.c, <const char*>cnp.PyArray_DATA(res), m * self.c.itemsize):
             tmp = _take(self, flat, None, None, "raise")
             memcpy(cnp.PyArray_DATA(res), cnp.PyArray_DATA(tmp), m * self.c.itemsize)
             return out
-    bad = seglist_take_at(&self.c, p, m, cnp.PyArray_DATA(res))
+    bad = _seglist_take_at(&self.c, p, m, cnp.PyArray_DATA(res))
     if bad >= 0:
         _raise_out_of_bounds(self, p[bad])
     if out is not None:
@@ -380,8 +370,8 @@ cdef object _compress(SegmentedList self, object mask):
     # allocations above may have run a finaliser that resized the list.
     if self.c.length != n:
         _raise_changed("boolean indexing")
-    seglist_compress(&self.c, <const uint8_t*>cnp.PyArray_DATA(mask), count,
-                     cnp.PyArray_DATA(out))
+    _seglist_compress(&self.c, <const uint8_t*>cnp.PyArray_DATA(mask), count,
+                      cnp.PyArray_DATA(out))
     return out
 
 
@@ -468,26 +458,12 @@ cdef int _put(SegmentedList self, object indices, object values, object mode) ex
     cdef const cnp.npy_intp* p = <const cnp.npy_intp*>cnp.PyArray_DATA(flat)
     # No Python code runs from here on, so the length checked is the length
     # written to.
-    cdef Py_ssize_t bad = seglist_check_indices(&self.c, p, m)
+    cdef Py_ssize_t bad = _seglist_check_indices(&self.c, p, m)
     if bad >= 0:
         _raise_out_of_bounds(self, p[bad])
     if m == 0 or vals.size == 0:
         return 0        # numpy.put with no values writes nothing
-    seglist_put_at(&self.c, p, m, <const char*>cnp.PyArray_DATA(vals), vals.size)
-    return 0
-
-
-cdef int _read_range(SegmentedList self, Py_ssize_t start, void* dst,
-                     Py_ssize_t n) except -1:
-    """Copy elements ``[start, start+n)`` to ``dst``, or raise RuntimeError.
-
-    The range was computed before an allocation, and an allocation can run
-    the cyclic GC and so finalizers that shrink the list: the C call checks
-    the range against the length as it is now and copies nothing if it no
-    longer fits.
-    """
-    if seglist_read_range(&self.c, start, dst, n) != SEGPY_OK:
-        raise RuntimeError("SegmentedList changed size during the copy")
+    _seglist_put_at(&self.c, p, m, <const char*>cnp.PyArray_DATA(vals), vals.size)
     return 0
 
 
@@ -684,180 +660,3 @@ cdef int _sort(SegmentedList self, object kind, object reverse) except -1:
     else:
         seglist_write_range(s, 0, cnp.PyArray_DATA(tmp), n)
     return 0
-
-
-# -- pickle ----------------------------------------------------------------------
-
-cdef object _reduce_ex(SegmentedList self, int protocol):
-    """``(reconstructor, args[, state])`` for pickle; see ``_unpickle_seglist``.
-
-    Protocol 5 hands every used segment to pickle as a ``PickleBuffer`` over
-    a zero-copy uint8 view (out of band with a ``buffer_callback``, else
-    pickled in band).  Older protocols get one bytes object, filled with
-    one memcpy per segment.  The length goes in too, so that the loader can
-    check every buffer against it (out-of-band buffers come from the
-    consumer, who may drop, reorder or truncate them).
-    """
-    cdef int j
-    cdef Py_ssize_t k, n = self.c.length, left = n, epoch = self.c.epoch
-    if protocol >= 5:
-        payload = []
-        for j in range(seglist_used_segments(&self.c)):
-            k = min(seglist_segment_len(&self.c, j), left)
-            # As bytes: numpy refuses to export datetimes through the buffer
-            # protocol, and the reconstructor wants bytes anyway.
-            payload.append(_pickle.PickleBuffer(_segment_view(self, j, k).view(np.uint8)))
-            left -= k
-    else:
-        payload = PyBytes_FromStringAndSize(NULL, n * self.c.itemsize)
-    # The views' and the payload's allocations may have run finalisers.
-    _check_unchanged(self, n, epoch, "pickling")
-    if protocol < 5:
-        _read_range(self, 0, PyBytes_AS_STRING(payload), n)
-    args = (type(self), self._dtype, <Py_ssize_t>1 << self.c.shift, payload, n)
-    state = getattr(self, "__dict__", None)
-    if state:
-        return (_unpickle_seglist, args, state)
-    return (_unpickle_seglist, args)
-
-
-cdef int _append_buffer(SegmentedList self, object buf, Py_ssize_t nbytes) except -1:
-    """Append the bytes of one buffer, which must hold exactly `nbytes` bytes.
-
-    `nbytes` is a multiple of the itemsize.  The length is checked on the
-    export that is copied from, so no change to the exporter between the
-    caller's checks and the copy (a finaliser resizing a bytearray during
-    the allocation) can make it read past the buffer or append a short piece.
-    """
-    cdef Py_buffer view
-    cdef int rc
-    try:
-        PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE)
-    except BufferError as exc:
-        raise ValueError(f"pickled SegmentedList payload is not a contiguous buffer: {exc}")
-    try:
-        if view.len != nbytes:
-            raise ValueError(
-                f"pickled SegmentedList payload buffer changed size while loading "
-                f"({view.len} bytes, expected {nbytes})")
-        rc = seglist_append_n(&self.c, view.buf, nbytes // self.c.itemsize)
-        if rc != SEGPY_OK:
-            _raise_grow_error(self, nbytes // self.c.itemsize)
-    finally:
-        PyBuffer_Release(&view)
-    return 0
-
-
-cdef list _check_pieces(list pieces, bint per_segment, object dt, int shift, object length):
-    """The byte size each payload piece must have, checked against the pickle's geometry.
-
-    `pieces` are bytes-like and contiguous (already checked).  With the
-    recorded `length` (pickles written since it was recorded):
-
-    * a bare payload (protocols 0-4): ``length * itemsize`` bytes;
-    * a list of pieces, `per_segment` (protocol 5): one per used segment, piece ``j``
-      holding ``min(2**(shift + j), elements left)`` elements, so the count,
-      the order and every size are checked, and the total is
-      ``length * itemsize``.
-
-    Without it (pickles from before), only the total can be checked, to be a
-    multiple of the itemsize.  Raises TypeError or ValueError.
-    """
-    cdef Py_ssize_t isz = dt.itemsize, total = 0, left, seg, want, n, j
-    cdef list sizes = [memoryview(p).nbytes for p in pieces]
-    if length is None:
-        for n in sizes:
-            total += n
-        if total % isz != 0:
-            raise ValueError(
-                f"pickled SegmentedList payload of {total} bytes is not a multiple of "
-                f"the itemsize {isz} of {dt!r}")
-        return sizes
-    if not PyIndex_Check(length) or PyBool_Check(length):
-        raise TypeError(f"pickled SegmentedList length must be an int, not {type(length).__name__}")
-    left = _as_ssize_clamped(length, NULL)
-    if left < 0 or left > PY_SSIZE_T_MAX // isz:
-        raise ValueError(f"pickled SegmentedList length {_short(length)} is out of range")
-    what = f"a pickled SegmentedList of {left} elements of {dt!r}"
-    if not per_segment:
-        if sizes[0] != left * isz:
-            raise ValueError(f"{what} has {left * isz} bytes, but its payload holds {sizes[0]}")
-        return sizes
-    if len(pieces) > SEGPY_MAX_SEGMENTS:
-        raise ValueError(f"{what} cannot have {len(pieces)} segment buffers")
-    for j in range(len(pieces)):
-        if left == 0:
-            raise ValueError(f"{what} has {j} segment buffers, got {len(pieces)}")
-        seg = PY_SSIZE_T_MAX if shift + j >= 62 else (<Py_ssize_t>1 << (shift + j))
-        want = min(seg, left)
-        if sizes[j] != want * isz:
-            raise ValueError(
-                f"{what}: segment buffer {j} holds {sizes[j]} bytes, "
-                f"expected {want * isz} ({want} elements)")
-        left -= want
-    if left != 0:
-        raise ValueError(
-            f"{what}: its {len(pieces)} segment buffers hold only "
-            f"{_as_ssize_clamped(length, NULL) - left} elements")
-    return sizes
-
-
-def _unpickle_seglist(cls, dtype, first_segment, payload, length=None):
-    """Rebuild a pickled SegmentedList (the reconstructor ``__reduce_ex__`` names).
-
-    Reachable by any pickle, and out-of-band buffers come from whoever calls
-    ``pickle.loads``, so every argument is checked before anything is built:
-    ``cls`` must be SegmentedList or a subclass, ``dtype`` a ``numpy.dtype``
-    a list can hold, ``first_segment`` a valid first segment size, and
-    ``payload`` a bytes-like object or a list/tuple of them.  With `length`
-    (recorded since segpy 0.1), the payload must match the geometry a list of
-    `length` elements has (see ``_check_pieces``); pickles without it are
-    only checked to hold whole elements.  The list gets the current default
-    allocator (the allocator is not pickled).
-
-    Raises
-    ------
-    TypeError
-        For a ``cls`` that is not a SegmentedList type, a ``dtype`` that is
-        not a numpy dtype (or holds objects), a payload of the wrong type, a
-        length that is not an int.
-    ValueError
-        For a bad first segment size, a payload that does not match the
-        length and the segment geometry (buffers dropped, duplicated,
-        reordered, truncated or extended), a payload whose length is not a
-        multiple of the itemsize, or a payload buffer that is not contiguous.
-    """
-    if not isinstance(cls, type) or not issubclass(cls, SegmentedList):
-        raise TypeError(f"cannot unpickle a SegmentedList as {cls!r}")
-    if not isinstance(dtype, np.dtype):
-        raise TypeError(f"pickled SegmentedList dtype must be a numpy.dtype, not "
-                        f"{type(dtype).__name__}")
-    dt = _check_dtype(dtype)
-    cdef int shift = _shift_for(first_segment, dt.itemsize)
-    cdef bint per_segment = isinstance(payload, (list, tuple))
-    pieces = list(payload) if per_segment else [payload]
-    cdef Py_ssize_t total = 0, isz = dt.itemsize
-    for p in pieces:
-        if not PyObject_CheckBuffer(p):
-            raise TypeError(
-                "pickled SegmentedList payload must be bytes-like or a list of "
-                f"bytes-like objects, not {type(p).__name__}")
-        with memoryview(p) as m:
-            if not m.contiguous:
-                raise ValueError("pickled SegmentedList payload is not a contiguous buffer")
-    sizes = _check_pieces(pieces, per_segment, dt, shift, length)
-    for n in sizes:
-        total += <Py_ssize_t>n
-    if any(n % isz for n in sizes):
-        # Pieces that split elements (only in pickles without a length, and
-        # never written by __reduce_ex__): join.
-        pieces = [b"".join(bytes(memoryview(p)) for p in pieces)]
-        sizes = [total]
-    cdef SegmentedList new = SegmentedList.__new__(cls)
-    seglist_destroy(&new.c)
-    _setup(new, dt, current_allocator(), shift)
-    if seglist_reserve(&new.c, total // isz) != SEGPY_OK:
-        _raise_grow_error(new, total // isz)
-    for p, n in zip(pieces, sizes):
-        _append_buffer(new, p, n)
-    return new

@@ -66,8 +66,9 @@ as offsets, and rebuilds ``bases`` when it maps them.)
 
 ``epoch`` grows whenever a segment is released, the length shrinks or the
 list is re-initialised, so a cached element address, and the fact that the
-element was live, stay valid while the epoch they were read at is current (``seglist_init`` carries it over: the struct must be
-zeroed or previously initialised).
+element was live, stay valid while the epoch they were read at is current
+(``seglist_init`` carries it over: the struct must be zeroed or previously
+initialised).
 
 Invariants: ``segs[0..nseg)`` are allocated, the rest NULL; ``bases`` as
 above, kept in step by the only two places that add or drop a segment
@@ -153,7 +154,7 @@ ctypedef struct seglist_t:
     size_t bases[SEGPY_MAX_SEGMENTS]
 
 
-# -- Functions (defined in seglist.pyx; all noexcept nogil, no GIL needed) --
+# -- Functions (defined in _seglist_core.pxi; all noexcept nogil, no GIL needed) --
 
 cdef int seglist_init(seglist_t* s, Py_ssize_t itemsize, int shift,
                       segpy_allocator_t* alloc) noexcept nogil
@@ -168,23 +169,6 @@ cdef int seglist_read_range(const seglist_t* s, Py_ssize_t start, void* dst,
 cdef int seglist_truncate(seglist_t* s, Py_ssize_t n) noexcept nogil
 cdef int seglist_release_unused(seglist_t* s, int keep_spare) noexcept nogil
 cdef int seglist_sync_cursor(seglist_t* s) noexcept nogil
-
-# Moving elements (insert/delete in the middle, extended slices, reverse).
-# Each copies in pieces that lie within one segment on both sides, so a
-# shift costs at most two memmoves per segment touched.
-cdef int seglist_move(seglist_t* s, Py_ssize_t dst, Py_ssize_t src,
-                      Py_ssize_t n) noexcept nogil
-cdef int seglist_insert_gap(seglist_t* s, Py_ssize_t i, Py_ssize_t k) noexcept nogil
-cdef int seglist_erase(seglist_t* s, Py_ssize_t i, Py_ssize_t k) noexcept nogil
-cdef int seglist_erase_strided(seglist_t* s, Py_ssize_t start, Py_ssize_t step,
-                               Py_ssize_t n) noexcept nogil
-cdef int seglist_gather(const seglist_t* s, Py_ssize_t start, Py_ssize_t step,
-                        Py_ssize_t n, void* out) noexcept nogil
-cdef int seglist_scatter(seglist_t* s, Py_ssize_t start, Py_ssize_t step,
-                         Py_ssize_t n, const void* src) noexcept nogil
-cdef int seglist_extend_from(seglist_t* dst, const seglist_t* src, Py_ssize_t start,
-                             Py_ssize_t step, Py_ssize_t n) noexcept nogil
-cdef int seglist_reverse(seglist_t* s) noexcept nogil
 
 
 # -- Inline hot paths (compiled into every module that cimports this) --
@@ -279,12 +263,13 @@ cdef class SegmentedList:
     # segment is released and __init__ refuses, so the dtype, itemsize,
     # geometry and allocator are constant for the duration of every call.
     cdef Py_ssize_t _busy
-    cdef Py_ssize_t _views_made    # segment views ever made (a failed extend asks if any were made during it)
+    # Segment views ever made (a failed extend asks if any were made during it).
+    cdef Py_ssize_t _views_made
     cdef object _scratch           # 1-element ndarray for numpy-converted values
     cdef object __weakref__
 
 
-# -- C-level API (issue 5) ---------------------------------------------------
+# -- C-level API --------------------------------------------------------------
 #
 # What compiled consumers cimport beyond the core above: typed pushes,
 # segment iteration, the bridge to and from SegmentedList objects, the

@@ -1,0 +1,532 @@
+# The C core of SegmentedList: storage, growth, range reads and writes, and
+# moving elements inside a list.  Included by seglist.pyx (one extension, so
+# the C compiler can inline across files).
+#
+# Layering rule: everything here is ``noexcept nogil``, touches no Python
+# object and reports failure by return value (and ``s.last_error``).  It
+# calls only the allocator interface and the inline geometry of seglist.pxd.
+# The boundary files call the functions without a leading underscore; the
+# ``_``-named helpers are private to this file.  The functions declared in
+# seglist.pxd are the public C API; the move kernels below are private.
+
+# ===========================================================================
+# The C core.  Everything here is noexcept nogil and reports failure through
+# its return value (and s.last_error); see seglist.pxd for the geometry.
+# ===========================================================================
+
+cdef inline int _fail(seglist_t* s, int code, size_t nbytes) noexcept nogil:
+    s.last_error = code
+    s.failed_bytes = nbytes
+    return code
+
+
+cdef int seglist_init(seglist_t* s, Py_ssize_t itemsize, int shift,
+                      segpy_allocator_t* alloc) noexcept nogil:
+    """Make ``s`` an empty list; allocates nothing.  Returns 0 or SEGPY_EINVAL."""
+    cdef Py_ssize_t epoch = s.epoch
+    if itemsize <= 0 or shift < 0 or shift > SEGPY_MAX_SHIFT or alloc == NULL:
+        return _fail(s, SEGPY_EINVAL, <size_t>itemsize if itemsize > 0 else 0)
+    memset(s, 0, sizeof(seglist_t))
+    # Carried over and bumped: anything that cached an address from the old
+    # geometry (an iterator's cursor) sees that it changed.
+    s.epoch = epoch + 1
+    s.itemsize = itemsize
+    s.shift = shift
+    s.alloc = alloc
+    # The cap keeps t = i + s0 below 2**63 and the byte size of the whole
+    # list within Py_ssize_t (to_numpy must be able to hold it).
+    s.max_length = (<Py_ssize_t>1) << 62
+    if s.max_length > (<Py_ssize_t>(SIZE_MAX >> 1)) // itemsize:
+        s.max_length = (<Py_ssize_t>(SIZE_MAX >> 1)) // itemsize
+    return SEGPY_OK
+
+
+cdef inline size_t _segment_bytes(const seglist_t* s, int j) noexcept nogil:
+    return <size_t>seglist_segment_len(s, j) * <size_t>s.itemsize
+
+
+cdef int _pop_segment(seglist_t* s) noexcept nogil:
+    # Release the last allocated segment back to the allocator that made it.
+    cdef int j = s.nseg - 1
+    cdef int rc = s.alloc.release(s.alloc.ctx, s.segs[j], _segment_bytes(s, j))
+    s.segs[j] = NULL
+    s.bases[s.shift + j] = 0
+    s.nseg = j
+    s.epoch += 1
+    return SEGPY_ERELEASE if rc else SEGPY_OK
+
+
+cdef int seglist_destroy(seglist_t* s) noexcept nogil:
+    """Release every segment and empty the list.  Returns 0 or SEGPY_ERELEASE."""
+    cdef int rc = SEGPY_OK
+    while s.nseg > 0:
+        if _pop_segment(s) != SEGPY_OK:
+            rc = SEGPY_ERELEASE
+    s.length = 0
+    s.cursor = NULL
+    s.cursor_end = NULL
+    return rc
+
+
+cdef int _seglist_release_above(seglist_t* s, int keep) noexcept nogil:
+    """Release the trailing segments past the first ``keep`` that hold no
+    element (a failed extend gives back what it added).  Returns 0 or
+    SEGPY_ERELEASE; the caller re-syncs the cursor."""
+    cdef int rc = SEGPY_OK
+    while s.nseg > keep and seglist_segment_start(s, s.nseg - 1) >= s.length:
+        if _pop_segment(s) != SEGPY_OK:
+            rc = SEGPY_ERELEASE
+    return rc
+
+
+cdef int seglist_sync_cursor(seglist_t* s) noexcept nogil:
+    """Re-derive the push cursor from ``length`` after any structural change."""
+    cdef Py_ssize_t off
+    cdef int j
+    if s.length < seglist_capacity(s):
+        j = seglist_locate(s, s.length, &off)
+        s.cursor = s.segs[j] + off * s.itemsize
+        s.cursor_end = s.segs[j] + seglist_segment_len(s, j) * s.itemsize
+    else:
+        s.cursor = NULL
+        s.cursor_end = NULL
+    return SEGPY_OK
+
+
+cdef int seglist_reserve(seglist_t* s, Py_ssize_t n) noexcept nogil:
+    """Allocate segments until ``n`` elements fit.  Never shrinks.
+
+    On failure every segment this call allocated is released again, so the
+    list is exactly as it was.  Returns 0, SEGPY_ENOMEM or SEGPY_ETOOBIG.
+    """
+    cdef int nseg0 = s.nseg
+    cdef int need
+    cdef Py_ssize_t off
+    cdef void* p
+    cdef size_t nbytes
+    if n <= seglist_capacity(s):
+        return SEGPY_OK
+    if n > s.max_length:
+        return _fail(s, SEGPY_ETOOBIG, SIZE_MAX)
+    need = seglist_locate(s, n - 1, &off) + 1
+    while s.nseg < need:
+        if <size_t>seglist_segment_len(s, s.nseg) > SIZE_MAX // <size_t>s.itemsize:
+            while s.nseg > nseg0:
+                _pop_segment(s)
+            return _fail(s, SEGPY_ETOOBIG, SIZE_MAX)
+        nbytes = _segment_bytes(s, s.nseg)
+        p = s.alloc.request(s.alloc.ctx, nbytes, SEGPY_SEGMENT_ALIGN)
+        if p == NULL:
+            while s.nseg > nseg0:
+                _pop_segment(s)
+            return _fail(s, SEGPY_ENOMEM, nbytes)
+        s.segs[s.nseg] = <char*>p
+        # Modular integer arithmetic: the biased address may lie below p.
+        s.bases[s.shift + s.nseg] = (<size_t>p
+                                     - (<size_t>1 << (s.shift + s.nseg)) * <size_t>s.itemsize)
+        s.nseg += 1
+    seglist_sync_cursor(s)
+    return SEGPY_OK
+
+
+cdef char* seglist_emplace_slow(seglist_t* s) noexcept nogil:
+    """The cold half of ``seglist_emplace``: the tail segment is full (or absent)."""
+    cdef char* p
+    if s.length >= s.max_length:
+        _fail(s, SEGPY_ETOOBIG, SIZE_MAX)
+        return NULL
+    if seglist_reserve(s, s.length + 1) != SEGPY_OK:
+        return NULL
+    # reserve() is a no-op when the next segment already exists (after an
+    # explicit reserve), so the cursor is re-derived here in every case.
+    seglist_sync_cursor(s)
+    p = s.cursor
+    s.cursor = p + s.itemsize
+    s.length += 1
+    return p
+
+
+cdef int seglist_write_range(seglist_t* s, Py_ssize_t start, const void* src,
+                             Py_ssize_t n) noexcept nogil:
+    """Copy ``n`` elements from ``src`` to indices ``[start, start+n)``: one memcpy per segment.
+
+    Safety: the range must lie within the allocated capacity (it may extend
+    past ``length``; the caller then sets the length).  Returns 0.
+    """
+    cdef const char* p = <const char*>src
+    cdef Py_ssize_t off, k
+    cdef int j
+    while n > 0:
+        j = seglist_locate(s, start, &off)
+        k = seglist_segment_len(s, j) - off
+        if k > n:
+            k = n
+        memcpy(s.segs[j] + off * s.itemsize, p, k * s.itemsize)
+        p += k * s.itemsize
+        start += k
+        n -= k
+    return SEGPY_OK
+
+
+cdef int seglist_read_range(const seglist_t* s, Py_ssize_t start, void* dst,
+                            Py_ssize_t n) noexcept nogil:
+    """Copy elements ``[start, start+n)`` to ``dst``: one memcpy per segment.
+
+    Returns 0, or SEGPY_EINVAL (nothing copied) if the range is not within
+    ``[0, length)``.
+    """
+    cdef char* p = <char*>dst
+    cdef Py_ssize_t off, k
+    cdef int j
+    if start < 0 or n < 0 or start > s.length - n:
+        # The error is recorded like every other (the C API's promise);
+        # only the error fields are written, never the list's state.
+        return _fail(<seglist_t*>s, SEGPY_EINVAL, 0)
+    while n > 0:
+        j = seglist_locate(s, start, &off)
+        k = seglist_segment_len(s, j) - off
+        if k > n:
+            k = n
+        memcpy(p, s.segs[j] + off * s.itemsize, k * s.itemsize)
+        p += k * s.itemsize
+        start += k
+        n -= k
+    return SEGPY_OK
+
+
+cdef int seglist_append_n(seglist_t* s, const void* src, Py_ssize_t n) noexcept nogil:
+    """Append ``n`` elements copied from ``src``; all or nothing.
+
+    Returns 0, SEGPY_EINVAL (n < 0), SEGPY_ETOOBIG or SEGPY_ENOMEM; on
+    failure the list is unchanged.
+    """
+    cdef int rc
+    if n <= 0:
+        return SEGPY_OK if n == 0 else _fail(s, SEGPY_EINVAL, 0)
+    if n > s.max_length - s.length:
+        return _fail(s, SEGPY_ETOOBIG, SIZE_MAX)
+    rc = seglist_reserve(s, s.length + n)
+    if rc != SEGPY_OK:
+        return rc
+    seglist_write_range(s, s.length, src, n)
+    s.length += n
+    seglist_sync_cursor(s)
+    return SEGPY_OK
+
+
+cdef int seglist_truncate(seglist_t* s, Py_ssize_t n) noexcept nogil:
+    """Shorten the list to ``n`` elements, keeping its segments.  0 or SEGPY_EINVAL."""
+    if n < 0 or n > s.length:
+        return _fail(s, SEGPY_EINVAL, 0)
+    if n < s.length:
+        s.epoch += 1    # a cached bound "i < old length" is no longer safe
+    s.length = n
+    seglist_sync_cursor(s)
+    return SEGPY_OK
+
+
+cdef int seglist_release_unused(seglist_t* s, int keep_spare) noexcept nogil:
+    """Release segments that hold no element, keeping ``keep_spare`` of them.
+
+    Safety: the caller must know no one holds the address of an element in
+    those segments.  Returns 0 or SEGPY_ERELEASE.
+    """
+    cdef int rc = SEGPY_OK
+    cdef int keep = seglist_used_segments(s) + keep_spare
+    while s.nseg > keep:
+        if _pop_segment(s) != SEGPY_OK:
+            rc = SEGPY_ERELEASE
+    seglist_sync_cursor(s)
+    return rc
+
+
+cdef bint seglist_overlaps(const seglist_t* s, const char* p, size_t nbytes) noexcept nogil:
+    """True if ``[p, p + nbytes)`` overlaps an allocated segment of ``s``."""
+    cdef int j
+    cdef const char* a
+    if nbytes == 0:
+        return False
+    for j in range(s.nseg):
+        a = s.segs[j]
+        if p < a + _segment_bytes(s, j) and a < p + nbytes:
+            return True
+    return False
+
+
+# ===========================================================================
+# Moving elements inside a list: insert and erase (one memmove per segment
+# piece), strided gather and scatter for extended slices, in-place reverse.
+# All noexcept nogil, reporting failure through the return value; on
+# failure the list is unchanged.
+#
+# A range of indices crosses segment boundaries, and a move shifts it by a
+# distance unrelated to them, so every copy is cut into pieces that lie in
+# one segment on *both* sides (at most two pieces per segment touched):
+#
+#     src    [ seg 1 .......... | seg 2 ...................... ]
+#     dst         [ seg 1 ...... | seg 2 ....................... ]
+#     pieces [ a           | b  | c                      | d    ]
+# ===========================================================================
+
+cdef inline int _copy_strided(char* dst, Py_ssize_t dstride, const char* src,
+                              Py_ssize_t sstride, Py_ssize_t k,
+                              Py_ssize_t isz) noexcept nogil:
+    # k elements from src (stride sstride bytes) to dst (stride dstride).
+    # memcpy with a constant size compiles to one load and one store, with
+    # no alignment or aliasing assumption; the generic case calls memcpy.
+    cdef Py_ssize_t m
+    if dstride == isz and sstride == isz:
+        memcpy(dst, src, k * isz)       # a contiguous run
+    elif isz == 8:
+        for m in range(k):
+            memcpy(dst + m * dstride, src + m * sstride, 8)
+    elif isz == 4:
+        for m in range(k):
+            memcpy(dst + m * dstride, src + m * sstride, 4)
+    elif isz == 16:
+        for m in range(k):
+            memcpy(dst + m * dstride, src + m * sstride, 16)
+    elif isz == 2:
+        for m in range(k):
+            memcpy(dst + m * dstride, src + m * sstride, 2)
+    elif isz == 1:
+        for m in range(k):
+            dst[m * dstride] = src[m * sstride]
+    else:
+        for m in range(k):
+            memcpy(dst + m * dstride, src + m * sstride, isz)
+    return 0
+
+
+cdef inline Py_ssize_t _run_in_segment(const seglist_t* s, Py_ssize_t i, Py_ssize_t step,
+                                       char** p) noexcept nogil:
+    # Address of element i (via p) and how many of i, i+step, i+2*step ...
+    # lie in i's segment.  Safety: 0 <= i < capacity, step != 0.
+    cdef Py_ssize_t off
+    cdef int j = seglist_locate(s, i, &off)
+    p[0] = s.segs[j] + off * s.itemsize
+    if step > 0:
+        return (seglist_segment_len(s, j) - 1 - off) // step + 1
+    if off + step < 0:         # (also keeps -step below from overflowing)
+        return 1
+    return off // (-step) + 1
+
+
+cdef int _seglist_move(seglist_t* s, Py_ssize_t dst, Py_ssize_t src,
+                       Py_ssize_t n) noexcept nogil:
+    """Copy elements ``[src, src+n)`` to ``[dst, dst+n)``; the ranges may overlap.
+
+    Works like memmove on the element sequence: pieces are copied front to
+    back when moving down and back to front when moving up, so no source
+    element is overwritten before it is read.  Does not change the length.
+    Safety: both ranges lie within the allocated capacity.  Returns 0.
+    """
+    cdef Py_ssize_t isz = s.itemsize, so, do, k
+    cdef int sj, dj
+    if n <= 0 or dst == src:
+        return SEGPY_OK
+    if dst < src:
+        while n > 0:
+            sj = seglist_locate(s, src, &so)
+            dj = seglist_locate(s, dst, &do)
+            k = min(n, seglist_segment_len(s, sj) - so, seglist_segment_len(s, dj) - do)
+            memmove(s.segs[dj] + do * isz, s.segs[sj] + so * isz, k * isz)
+            src += k
+            dst += k
+            n -= k
+    else:
+        while n > 0:
+            # Pieces end at the last element still to move on each side.
+            sj = seglist_locate(s, src + n - 1, &so)
+            dj = seglist_locate(s, dst + n - 1, &do)
+            k = min(n, so + 1, do + 1)
+            memmove(s.segs[dj] + (do + 1 - k) * isz, s.segs[sj] + (so + 1 - k) * isz,
+                    k * isz)
+            n -= k
+    return SEGPY_OK
+
+
+cdef int _seglist_insert_gap(seglist_t* s, Py_ssize_t i, Py_ssize_t k) noexcept nogil:
+    """Open ``k`` uninitialised slots at index ``i``, shifting ``[i, length)`` up by ``k``.
+
+    The caller then writes the ``k`` elements at ``[i, i+k)``.  Bumps
+    ``epoch`` (elements changed index).  Returns 0, SEGPY_EINVAL (``i`` not
+    in ``[0, length]`` or ``k < 0``), SEGPY_ETOOBIG or SEGPY_ENOMEM; on
+    failure the list is unchanged.
+    """
+    cdef int rc
+    if i < 0 or i > s.length or k < 0:
+        return _fail(s, SEGPY_EINVAL, 0)
+    if k == 0:
+        return SEGPY_OK
+    if k > s.max_length - s.length:
+        return _fail(s, SEGPY_ETOOBIG, SIZE_MAX)
+    rc = seglist_reserve(s, s.length + k)
+    if rc != SEGPY_OK:
+        return rc
+    _seglist_move(s, i + k, i, s.length - i)
+    s.length += k
+    s.epoch += 1
+    seglist_sync_cursor(s)
+    return SEGPY_OK
+
+
+cdef int _seglist_erase(seglist_t* s, Py_ssize_t i, Py_ssize_t k) noexcept nogil:
+    """Remove elements ``[i, i+k)``, shifting the rest down; keeps the segments.
+
+    Bumps ``epoch``.  Returns 0 or SEGPY_EINVAL (range not within
+    ``[0, length)``, list unchanged).
+    """
+    if i < 0 or k < 0 or i > s.length - k:
+        return _fail(s, SEGPY_EINVAL, 0)
+    if k == 0:
+        return SEGPY_OK
+    _seglist_move(s, i, i + k, s.length - i - k)
+    return seglist_truncate(s, s.length - k)
+
+
+cdef int _seglist_erase_strided(seglist_t* s, Py_ssize_t start, Py_ssize_t step,
+                                Py_ssize_t n) noexcept nogil:
+    """Remove the ``n`` elements ``start, start+step, ...`` (``step >= 1``).
+
+    The ``step - 1`` elements between two removed ones move down together,
+    then the tail after the last removed one.  Bumps ``epoch``.  Returns 0
+    or SEGPY_EINVAL (indices out of range, list unchanged).
+    """
+    cdef Py_ssize_t m, dst, src
+    if n <= 0:
+        return SEGPY_OK
+    if step < 1 or start < 0 or start >= s.length or \
+            (n - 1) > (s.length - 1 - start) // step:
+        return _fail(s, SEGPY_EINVAL, 0)
+    dst = start
+    for m in range(1, n):
+        src = start + (m - 1) * step + 1
+        _seglist_move(s, dst, src, step - 1)
+        dst += step - 1
+    src = start + (n - 1) * step + 1
+    _seglist_move(s, dst, src, s.length - src)
+    return seglist_truncate(s, s.length - n)
+
+
+cdef inline bint _strided_range_ok(const seglist_t* s, Py_ssize_t start, Py_ssize_t step,
+                                   Py_ssize_t n) noexcept nogil:
+    # True if start, start+step, ... (n > 0 indices) all lie in [0, length).
+    if step == 0 or start < 0 or start >= s.length:
+        return False
+    if n == 1:
+        return True
+    if step > 0:
+        return (n - 1) <= (s.length - 1 - start) // step
+    if start + step < 0:       # not even two indices (and -step may overflow)
+        return False
+    return (n - 1) <= start // (-step)
+
+
+cdef int _transfer_strided(seglist_t* s, Py_ssize_t start, Py_ssize_t step,
+                           Py_ssize_t n, char* buf, bint into_list) noexcept nogil:
+    # The body of gather (list -> buf) and scatter (buf -> list): one run
+    # per segment, a memcpy when step is 1, else a strided C loop.
+    cdef char* p
+    cdef Py_ssize_t k, isz = s.itemsize
+    if n <= 0:
+        return SEGPY_OK
+    if not _strided_range_ok(s, start, step, n):
+        return _fail(s, SEGPY_EINVAL, 0)
+    cdef Py_ssize_t stride
+    while n > 0:
+        k = min(n, _run_in_segment(s, start, step, &p))
+        # A run of one element needs no stride, and step * itemsize may not
+        # fit a Py_ssize_t then (lst[::sys.maxsize]); within a longer run the
+        # stride spans less than a segment.
+        stride = step * isz if k > 1 else isz
+        if into_list:
+            _copy_strided(p, stride, buf, isz, k, isz)
+        else:
+            _copy_strided(buf, isz, p, stride, k, isz)
+        buf += k * isz
+        n -= k
+        if n > 0:              # the index after the last one may not be representable
+            start += k * step
+    return SEGPY_OK
+
+
+cdef int _seglist_gather(const seglist_t* s, Py_ssize_t start, Py_ssize_t step,
+                         Py_ssize_t n, void* out) noexcept nogil:
+    """Copy elements ``start, start+step, ...`` (``n`` of them) to ``out``, contiguous.
+
+    ``step`` may be negative; step 1 is one memcpy per segment.  Returns 0,
+    or SEGPY_EINVAL (nothing copied) if an index is outside ``[0, length)``
+    or ``step`` is 0.
+    """
+    # Only reads the list: the cast away from const is for the shared body.
+    return _transfer_strided(<seglist_t*>s, start, step, n, <char*>out, False)
+
+
+cdef int _seglist_scatter(seglist_t* s, Py_ssize_t start, Py_ssize_t step,
+                          Py_ssize_t n, const void* src) noexcept nogil:
+    """Write ``n`` contiguous elements from ``src`` to indices ``start, start+step, ...``.
+
+    The mirror of ``_seglist_gather``, with the same checks and return codes.
+    """
+    # Only reads src: the cast away from const is for the shared body.
+    return _transfer_strided(s, start, step, n, <char*>src, True)
+
+
+cdef int _seglist_extend_from(seglist_t* dst, const seglist_t* src, Py_ssize_t start,
+                              Py_ssize_t step, Py_ssize_t n) noexcept nogil:
+    """Append the ``n`` elements ``src[start], src[start+step], ...`` to ``dst``.
+
+    ``dst`` and ``src`` must have the same itemsize (SEGPY_EINVAL otherwise);
+    they may be the same list (the source range is read before the new
+    elements are counted).  All or nothing: returns 0, SEGPY_EINVAL,
+    SEGPY_ETOOBIG or SEGPY_ENOMEM.
+    """
+    cdef Py_ssize_t pos, off, k, done = 0
+    cdef int j, rc
+    if n <= 0:
+        return SEGPY_OK
+    if dst.itemsize != src.itemsize or not _strided_range_ok(src, start, step, n):
+        return _fail(dst, SEGPY_EINVAL, 0)
+    if n > dst.max_length - dst.length:
+        return _fail(dst, SEGPY_ETOOBIG, SIZE_MAX)
+    rc = seglist_reserve(dst, dst.length + n)
+    if rc != SEGPY_OK:
+        return rc
+    # One gather per destination segment piece.
+    pos = dst.length
+    while done < n:
+        j = seglist_locate(dst, pos, &off)
+        k = min(n - done, seglist_segment_len(dst, j) - off)
+        _seglist_gather(src, start + done * step, step, k, dst.segs[j] + off * dst.itemsize)
+        pos += k
+        done += k
+    dst.length = pos
+    seglist_sync_cursor(dst)
+    return SEGPY_OK
+
+
+cdef int _seglist_reverse(seglist_t* s) noexcept nogil:
+    """Reverse the elements in place, swapping runs that lie within one segment."""
+    cdef Py_ssize_t i = 0, j = s.length - 1, k, m, b, isz = s.itemsize
+    cdef char* p
+    cdef char* q
+    cdef char t
+    cdef uint64_t w
+    while i < j:
+        k = _run_in_segment(s, i, 1, &p)
+        k = min(k, _run_in_segment(s, j, -1, &q), (j - i + 1) // 2)
+        if isz == 8:
+            for m in range(k):
+                memcpy(&w, p + m * 8, 8)
+                memcpy(p + m * 8, q - m * 8, 8)
+                memcpy(q - m * 8, &w, 8)
+        else:
+            for m in range(k):
+                for b in range(isz):
+                    t = p[m * isz + b]
+                    p[m * isz + b] = q[b - m * isz]
+                    q[b - m * isz] = t
+        i += k
+        j -= k
+    return SEGPY_OK
