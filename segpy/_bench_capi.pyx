@@ -34,10 +34,10 @@ from posix.time cimport timespec
 
 import numpy as np
 
+from segpy._os cimport segpy_os_hugepage
+from segpy._os cimport segpy_os_map
+from segpy._os cimport segpy_os_unmap
 from segpy.alloc cimport Allocator
-from segpy.alloc cimport segpy_os_hugepage
-from segpy.alloc cimport segpy_os_map
-from segpy.alloc cimport segpy_os_unmap
 from segpy.seglist cimport seglist_at
 from segpy.seglist cimport seglist_at_unchecked
 from segpy.seglist cimport seglist_destroy
@@ -284,7 +284,7 @@ def floor_records(Py_ssize_t n, bint warm=False):
 
 
 cdef int64_t _gets_list(const seglist_t* s, const int64_t* ix, Py_ssize_t m,
-                       int how, int64_t* acc) noexcept nogil:
+                        int how, int64_t* acc) noexcept nogil:
     # One timed pass of m gets through an inline lookup; returns ns.
     # how: 0 typed (seglist_get_value_unchecked), 1 pointer
     # (seglist_at_unchecked), 2 checked pointer (seglist_at).
@@ -310,7 +310,7 @@ cdef int64_t _gets_list(const seglist_t* s, const int64_t* ix, Py_ssize_t m,
 
 
 cdef int64_t _gets_array(const int64_t* a, const int64_t* ix, Py_ssize_t m,
-                        int64_t* acc) noexcept nogil:
+                         int64_t* acc) noexcept nogil:
     # The floor: the same pass over one preallocated array.
     cdef int64_t t0, t1, sum = 0
     cdef Py_ssize_t i
@@ -331,8 +331,9 @@ def random_get(Allocator alloc not None, Py_ssize_t n, const int64_t[::1] idx,
     for huge pages (as segpy maps large segments).  Then ``passes`` rounds
     each time one pass of gets over the list and one over the array,
     alternating which goes first, each right after an untimed pass over
-    the same structure (so both are timed in the same, warm, cache state).  Pairing the passes in one call puts both
-    sides under the same cache and machine conditions; a ratio between
+    the same structure (so both are timed in the same, warm, cache state).
+    Pairing the passes in one call puts both sides under the same cache and
+    machine conditions; a ratio between
     separately built structures mostly measured where their pages landed.
     ``get`` picks the list's get: ``"typed"`` (``seglist_get_value_unchecked``
     into an ``int64_t``), ``"pointer"`` (``seglist_at_unchecked``) or
