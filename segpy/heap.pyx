@@ -441,7 +441,7 @@ cdef int heap_init(heap_t* h, size_t max_bytes, size_t region_size, size_t cache
     if region_size < segpy_page_size():
         region_size = segpy_page_size()
     h.region_size = _alloc.round_up(region_size, segpy_page_size())
-    h.large_threshold = region_size // 2
+    h.large_threshold = h.region_size // 2
     h.cache_bytes = cache_bytes
     h.sweep_min = 1024
     if debug:
@@ -1197,12 +1197,14 @@ segpy's general-purpose allocator: regions of blocks with small headers.
 
     Memory is mapped from the OS in regions (``region_size`` each; a request
     of half a region or more gets a region of its own).  Each block carries a
-    16-byte header; free blocks are kept in size-class buckets (TLSF).  A
-    release marks its block free and defers coalescing it with its
-    neighbours to the next drain, which runs before the next request that
-    searches the buckets (and before :meth:`grow`, :meth:`trim`,
-    :attr:`stats`, :meth:`check`, :meth:`blocks` and :meth:`regions`); in
-    debug mode a release coalesces at once.  A region whose blocks are all
+    16-byte header; free blocks are kept in size-class buckets (TLSF).
+    Coalescing is deferred: a release usually only marks its block free,
+    and the next drain merges it with its free neighbours.  A drain runs
+    before the next request that searches the buckets, before :meth:`grow`,
+    :meth:`trim`, :attr:`stats`, :meth:`check`, :meth:`blocks` and
+    :meth:`regions`, and once the deferred bytes pass ``cache_bytes``.  A
+    release next to the block small requests split from, or of a whole
+    region, settles at once, and so does every release in debug mode.  A region whose blocks are all
     released and coalesced is whole again and is cached for reuse (up to
     ``cache_bytes``) instead of being unmapped.  This makes a new list's
     memory cheap: no mapping, no page faults.
