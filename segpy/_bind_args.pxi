@@ -12,7 +12,7 @@
 #     SegmentedList() missing 1 required positional argument: 'dtype'
 #
 # The signature that inspect.signature() shows is written by hand at the top
-# of the class docstring; tests/test_introspection.py checks that the two
+# of the class docstring; tests/api/test_introspection.py checks that the two
 # agree.  Included (not cimported) by each extension, so that no private
 # helper enters the public .pxd files.
 

@@ -1,11 +1,13 @@
 # cython: language_level=3
 """Allocators behind segpy's allocator seam (see ``alloc.pxd`` for the contract).
 
-This module holds what the whole allocator family shares: the OS layer with
-its counters and test-failure hook, the :class:`Allocator` base class (stats,
-limits, raw :class:`Block` objects, ``check()``, introspection, leak
-reports), the :class:`SystemAllocator`, and the context that picks the
-default allocator of new lists.
+This module holds what the whole allocator family shares at the Python
+level: the :class:`Allocator` base class (the state's life cycle, stats,
+limits, raw :class:`Block` objects, ``grow``, ``check()``, introspection,
+leak reports, argument parsing, error messages), the
+:class:`SystemAllocator`, and the context that picks the default allocator
+of new lists.  The shared C layer (accounting, the counted OS calls) is in
+``_alloc.pxd``.
 """
 
 import contextvars
@@ -17,12 +19,16 @@ import numpy as np
 
 from libc.stdint cimport SIZE_MAX
 from libc.limits cimport LONG_MAX
-from libc.stdint cimport uint64_t
+from libc.stdlib cimport calloc
 from libc.stdlib cimport free
-from libc.string cimport memset
 from libc.string cimport strlen
 from cpython.object cimport PyTypeObject
 from cpython.ref cimport PyObject
+
+from segpy cimport _alloc
+from segpy._os cimport segpy_aligned_malloc
+from segpy._os cimport segpy_errno
+from segpy._os cimport segpy_page_size
 
 
 # The row layouts of Allocator.blocks() and Allocator.regions(), shared by
@@ -33,11 +39,32 @@ _REGION_DTYPE = np.dtype([("index", np.int32), ("address", np.uint64), ("size", 
                           ("used", np.int64), ("n_blocks", np.int64)])
 
 
-cdef size_t _parse_count(object value, str name) except? 0:
-    value = operator.index(value)  # TypeError for floats, str ...
-    if value < 0:
-        raise ValueError(f"{name} must be non-negative, got {value}")
-    return value
+cdef size_t parse_size(object value, str name, object if_none=None,
+                       size_t most=SIZE_MAX) except? 0:
+    """The one integer parser of the allocators' arguments: a byte count,
+    alignment, address or bound, an int from 0 to ``most``.
+
+    ``None`` gives ``if_none`` where that is not None (``max_bytes=None``:
+    unbounded), else a TypeError like every other non-integer.
+
+    Raises
+    ------
+    TypeError
+        If `value` is not an int (floats and strings included).
+    ValueError
+        If it is negative or above ``most``.
+    OverflowError
+        If it does not fit a ``size_t``.
+    """
+    if value is None and if_none is not None:
+        return if_none
+    value = operator.index(value)  # TypeError for None, floats, str ...
+    if most == SIZE_MAX:
+        if value < 0:
+            raise ValueError(f"{name} must be non-negative, got {value}")
+    elif value < 0 or value > most:
+        raise ValueError(f"{name} must be from 0 to {most}, got {value}")
+    return value    # OverflowError beyond SIZE_MAX
 
 
 class AllocatorError(RuntimeError):
@@ -49,11 +76,10 @@ class AllocatorError(RuntimeError):
 # Requests from 64 KiB up are mapped directly: below that, libc's heap is
 # cheaper per call; above it, a mapping costs no resident memory until its
 # pages are touched, which is what keeps a growing list's peak RSS at its
-# payload.  From 2 MiB up the mapping is 2 MiB-aligned and madvise'd for
-# transparent huge pages, which makes first-touch page faults far cheaper.
+# payload.  From 2 MiB up the mapping is aligned for transparent huge pages
+# (_alloc.map_pages does that).
 cdef enum:
     _MAP_THRESHOLD = 64 * 1024
-    _HUGE_THRESHOLD = 2 * 1024 * 1024
 
 
 cdef inline object _limit_or_none(size_t max_bytes):
@@ -61,144 +87,23 @@ cdef inline object _limit_or_none(size_t max_bytes):
     return None if max_bytes == SIZE_MAX else max_bytes
 
 
-cdef size_t parse_max_bytes(object max_bytes) except? 0:
-    """``max_bytes=`` of every allocator: None (unbounded) or an int >= 0."""
-    if max_bytes is None:
-        return SIZE_MAX
-    max_bytes = operator.index(max_bytes)  # TypeError for floats, str ...
-    if max_bytes < 0:
-        raise ValueError(f"max_bytes must be non-negative, got {max_bytes}")
-    return max_bytes
-
-
-# ---------------------------------------------------------------------------
-# The common state and the counted OS layer.
-# ---------------------------------------------------------------------------
-
-cdef int segpy_common_init(segpy_alloc_common_t* c, size_t max_bytes, int debug) noexcept nogil:
-    """Zero ``c`` and set its limit and debug flag.  No GIL needed; returns 0."""
-    memset(c, 0, sizeof(segpy_alloc_common_t))
-    c.st.max_bytes = max_bytes
-    c.debug = debug
-    return 0
-
-
-cdef int segpy_common_fail(segpy_alloc_common_t* c, int code, size_t nbytes) noexcept nogil:
-    """Record a failed request (code, size); returns ``code``."""
-    c.last_error = code
-    c.failed_bytes = nbytes
-    if code == SEGPY_ALIMIT:
-        c.st.n_limit_failures += 1
-    return code
-
-
-cdef bint segpy_common_limit_ok(segpy_alloc_common_t* c, size_t more_bytes,
-                                size_t request) noexcept nogil:
-    """Whether ``more_bytes`` more may be taken from the OS under ``max_bytes``.
-
-    ``max_bytes`` bounds ``bytes_mapped`` for the allocators that map memory
-    (the system allocator bounds ``bytes_in_use`` instead).  On refusal the
-    failure is recorded against ``request``.
-    """
-    if more_bytes > c.st.max_bytes or c.st.bytes_mapped > c.st.max_bytes - more_bytes:
-        segpy_common_fail(c, SEGPY_ALIMIT, request)
-        return False
-    return True
-
-
-cdef inline bint _injected_failure(segpy_alloc_common_t* c) noexcept nogil:
-    if c.fail_countdown > 0:
-        c.fail_countdown -= 1
-        if c.fail_countdown == 0:
-            return True
-    return False
-
-
-cdef void* _map_huge(size_t size) noexcept nogil:
-    # Over-map by one huge page, then trim head and tail so that the kept
-    # range starts on a 2 MiB boundary: THP can only back aligned 2 MiB runs.
-    cdef size_t span = size + _HUGE_THRESHOLD
-    cdef char* raw = <char*>segpy_os_map(span)
-    cdef char* start
-    cdef size_t head, tail
-    if raw == NULL:
-        return NULL
-    start = <char*>segpy_round_up(<size_t>raw, _HUGE_THRESHOLD)
-    head = <size_t>(start - raw)
-    tail = span - head - size
-    if head:
-        segpy_os_unmap(raw, head)
-    if tail:
-        segpy_os_unmap(start + size, tail)
-    segpy_os_hugepage(start, size)
-    return start
-
-
-cdef void* segpy_common_map(segpy_alloc_common_t* c, size_t nbytes, size_t request) noexcept nogil:
-    """Map ``nbytes`` (a page multiple) from the OS, counted; NULL on failure.
-
-    Mappings of 2 MiB or more are 2 MiB-aligned and advised for transparent
-    huge pages.  Honours the test hook (``fail_countdown``), counts the call
-    and any failure, and adds ``nbytes`` to ``bytes_mapped`` and a region to
-    ``n_regions``.  The caller checks the limit first.  No GIL needed.
-    """
-    cdef void* p
-    c.st.n_os_calls += 1
-    if _injected_failure(c):
-        c.os_errno = 0
-        c.st.n_os_failures += 1
-        segpy_common_fail(c, SEGPY_AOS, request)
-        return NULL
-    if nbytes >= _HUGE_THRESHOLD:
-        p = _map_huge(nbytes)
-    else:
-        p = segpy_os_map(nbytes)
-    if p == NULL:
-        c.os_errno = segpy_errno()
-        c.st.n_os_failures += 1
-        segpy_common_fail(c, SEGPY_AOS, request)
-        return NULL
-    c.st.bytes_mapped += nbytes
-    c.st.n_regions += 1
-    return p
-
-
-cdef int segpy_common_unmap(segpy_alloc_common_t* c, void* p, size_t nbytes) noexcept nogil:
-    """Unmap a mapping made by :c:func:`segpy_common_map`, counted.
-
-    Returns 0, or SEGPY_AOS if the OS refused (counted; the memory stays
-    mapped and accounted).  No GIL needed.
-    """
-    c.st.n_os_calls += 1
-    if segpy_os_unmap(p, nbytes) != 0:
-        c.os_errno = segpy_errno()
-        c.st.n_os_failures += 1
-        return SEGPY_AOS
-    c.st.bytes_mapped -= nbytes
-    c.st.n_regions -= 1
-    return 0
-
-
 # ---------------------------------------------------------------------------
 # The system allocator.
 # ---------------------------------------------------------------------------
 
-cdef int sysalloc_init(sysalloc_t* a, size_t max_bytes) noexcept nogil:
-    """Initialise a system allocator state; ``max_bytes`` SIZE_MAX means unbounded.
-
-    No GIL needed; cannot fail (returns 0)."""
-    memset(a, 0, sizeof(sysalloc_t))
-    segpy_common_init(&a.common, max_bytes, 0)
-    a.map_threshold = _MAP_THRESHOLD
-    a.huge_threshold = _HUGE_THRESHOLD
-    return 0
+# The system allocator: small requests from libc's aligned allocation, large
+# ones mapped directly from the OS so untouched pages cost no resident memory
+# and a released segment goes straight back to the OS.  Its state is the
+# common state alone.
+ctypedef struct sysalloc_t:
+    segpy_alloc_common_t common
 
 
-cdef inline size_t _mapped_size(sysalloc_t* a, size_t nbytes) noexcept nogil:
+cdef inline size_t _mapped_size(size_t nbytes) noexcept nogil:
     # What a request of nbytes actually holds from the OS; release recomputes
     # it from the same nbytes, which is why release must be given the size.
-    if nbytes >= a.map_threshold:
-        return segpy_round_up(nbytes, segpy_page_size())
+    if nbytes >= _MAP_THRESHOLD:
+        return _alloc.round_up(nbytes, segpy_page_size())
     return nbytes
 
 
@@ -210,21 +115,20 @@ cdef void* sysalloc_request(void* ctx, size_t nbytes, size_t align) noexcept nog
     injected; each is counted in the stats.  The memory is not zero-filled
     by us (mapped pages happen to be zero).
     """
-    cdef sysalloc_t* a = <sysalloc_t*>ctx
-    cdef segpy_alloc_common_t* c = &a.common
-    cdef size_t size = _mapped_size(a, nbytes)
+    cdef segpy_alloc_common_t* c = &(<sysalloc_t*>ctx).common
+    cdef size_t size = _mapped_size(nbytes)
     cdef void* p
     if nbytes > c.st.max_bytes - c.st.bytes_in_use:
-        segpy_common_fail(c, SEGPY_ALIMIT, nbytes)
+        _alloc.fail(c, SEGPY_ALIMIT, nbytes)
         return NULL
-    if nbytes >= a.map_threshold:
+    if nbytes >= _MAP_THRESHOLD:
         # mmap is page-aligned, and align never exceeds a page by contract.
-        p = segpy_common_map(c, size, nbytes)
+        p = _alloc.map_pages(c, size, nbytes)
         if p == NULL:
             return NULL
     else:
         c.st.n_os_calls += 1
-        if _injected_failure(c):
+        if _alloc.injected_failure(c):
             p = NULL
             c.os_errno = 0
         else:
@@ -232,45 +136,59 @@ cdef void* sysalloc_request(void* ctx, size_t nbytes, size_t align) noexcept nog
             c.os_errno = segpy_errno()
         if p == NULL:
             c.st.n_os_failures += 1
-            segpy_common_fail(c, SEGPY_AOS, nbytes)
+            _alloc.fail(c, SEGPY_AOS, nbytes)
             return NULL
         c.st.bytes_mapped += size
         c.st.n_regions += 1
-    segpy_common_note_alloc(c, nbytes)
+    _alloc.note_alloc(c, nbytes)
     return p
 
 
 cdef int sysalloc_release(void* ctx, void* ptr, size_t nbytes) noexcept nogil:
-    """Give back memory from :c:func:`sysalloc_request` of this allocator.
+    """Give back memory from ``sysalloc_request`` of this allocator.
 
     No GIL needed.  Safety: ``nbytes`` must be the size that was requested,
     because it decides whether the memory was mapped or malloc'd.  Returns 0,
     or SEGPY_AOS if the OS refused to unmap (counted; the memory then stays
     mapped).
     """
-    cdef sysalloc_t* a = <sysalloc_t*>ctx
-    cdef segpy_alloc_common_t* c = &a.common
-    cdef size_t size = _mapped_size(a, nbytes)
+    cdef segpy_alloc_common_t* c = &(<sysalloc_t*>ctx).common
+    cdef size_t size = _mapped_size(nbytes)
     if ptr == NULL:
         return 0
-    if nbytes >= a.map_threshold:
-        if segpy_common_unmap(c, ptr, size) != 0:
+    if nbytes >= _MAP_THRESHOLD:
+        if _alloc.unmap_pages(c, ptr, size) != 0:
             return SEGPY_AOS
     else:
         c.st.n_os_calls += 1
         free(ptr)
         c.st.bytes_mapped -= size
         c.st.n_regions -= 1
-    segpy_common_note_release(c, nbytes)
+    _alloc.note_release(c, nbytes)
     return 0
 
 
 cdef int sysalloc_stats(void* ctx, segpy_alloc_stats_t* out) noexcept nogil:
     """Copy the counters into ``out``.  No GIL needed; returns 0."""
-    cdef sysalloc_t* a = <sysalloc_t*>ctx
-    segpy_common_stats_out(&a.common, out)
-    out.overhead_bytes = a.common.st.bytes_mapped - a.common.st.bytes_in_use
+    _alloc.stats_out(&(<sysalloc_t*>ctx).common, out)
     return 0
+
+
+cdef void sysalloc_destroy(void* ctx) noexcept nogil:
+    # Nothing to unmap: every block went back to libc or the OS on release.
+    free(ctx)
+
+
+cdef segpy_allocator_t* segpy_system_create(size_t max_bytes) noexcept nogil:
+    """A system allocator; ``max_bytes`` (SIZE_MAX: unbounded) bounds the
+    bytes in use.  Returns its interface, or NULL if its state could not be
+    allocated.  It never grows a block in place.  No GIL needed."""
+    cdef sysalloc_t* a = <sysalloc_t*>calloc(1, sizeof(sysalloc_t))
+    if a == NULL:
+        return NULL
+    _alloc.common_init(&a.common, max_bytes, 0)
+    return _alloc.wire(&a.common, "system", sysalloc_request, sysalloc_release,
+                       sysalloc_stats, NULL, sysalloc_destroy)
 
 
 # ---------------------------------------------------------------------------
@@ -434,6 +352,15 @@ cdef int allocator_register_type(type t) except -1:
     return 0
 
 
+cdef int _own_block(Allocator a, Block block, str released) except -1:
+    # ValueError unless `block` is a live block of `a`.
+    if block.owner is not a:
+        if block.owner is None:
+            raise ValueError(released)
+        raise ValueError(f"the block belongs to another allocator ({block.owner!r})")
+    return 0
+
+
 include "_bind_args.pxi"
 
 
@@ -465,6 +392,36 @@ Base class of segpy's allocators.
                 f"{type(self).__name__} derives from segpy.Allocator directly, which has "
                 f"no implementation; subclass a concrete allocator (SystemAllocator, "
                 f"BumpAllocator, Heap or BufferAllocator) instead")
+
+    def __dealloc__(self):
+        self._destroy()
+
+    cdef int _own(self, segpy_allocator_t* a) except -1:
+        """Adopt the allocator ``a`` made by a ``segpy_*_create`` function:
+        from here on this object owns it, and ``_destroy`` (run at the
+        latest when the object dies) destroys it.  Raises MemoryError for a
+        NULL ``a`` (the create function had no memory for the state)."""
+        if a == NULL:
+            raise MemoryError(f"{type(self).__name__}: no memory for the allocator's state")
+        self.iface = a[0]
+        self.common = <segpy_alloc_common_t*>a.ctx
+        return 0
+
+    cdef int _destroy(self) except -1:
+        """Report leaks (debug mode), then destroy the C allocator.  Safe to
+        call twice; a subclass whose ``__dealloc__`` must release something
+        only after the state is gone (BufferAllocator's buffer) calls it
+        first.  Needs the GIL."""
+        cdef segpy_alloc_common_t* c = self.common
+        if c == NULL:
+            return 0
+        try:
+            self._report_leaks()
+        finally:
+            self.common = NULL
+            self.iface.ctx = NULL
+            segpy_allocator_destroy(&c.iface)
+        return 0
 
     @property
     def name(self):
@@ -598,11 +555,73 @@ Base class of segpy's allocators.
         AllocatorError
             If the allocator detects damage (debug mode: overwritten guard bytes).
         """
-        if block.owner is not self:
-            if block.owner is None:
-                raise ValueError("the block was already released")
-            raise ValueError(f"the block belongs to another allocator ({block.owner!r})")
+        _own_block(self, block, "the block was already released")
         block.release()
+
+    def grow(self, Block block not None, nbytes):
+        """Grow `block` in place to `nbytes` bytes, if the allocator has room
+        right after it.
+
+        Where a block can grow depends on the allocator: a Heap when the
+        block after it is free, a BumpAllocator only its most recent
+        allocation, a BufferAllocator into its slack, a free neighbour or
+        (the top block) the free space; a SystemAllocator never.  The
+        address stays; the new bytes are uninitialised (0xCD in debug mode).
+
+        Parameters
+        ----------
+        block : Block
+            A live block of this allocator.
+        nbytes : int
+            The new size, at least ``block.nbytes``.
+
+        Returns
+        -------
+        bool
+            True if the block now has `nbytes` bytes; False (nothing
+            changed) if it cannot grow in place or `max_bytes` forbids it.
+
+        Raises
+        ------
+        ValueError
+            If the block was released or belongs to another allocator, or
+            `nbytes` is smaller than its size or beyond what the allocator
+            can ever provide.
+        BufferError
+            If views of the block (memoryviews, arrays) exist: their length
+            would go stale.  Release them first.
+        AllocatorError
+            If the allocator detects damage (debug mode: overwritten guard
+            bytes); nothing changes.
+
+        Examples
+        --------
+        >>> import segpy
+        >>> heap = segpy.Heap()
+        >>> b = heap.allocate(100)
+        >>> heap.grow(b, 200), b.nbytes
+        (True, 200)
+        """
+        _own_block(self, block, "the block was released")
+        cdef Py_ssize_t n = operator.index(nbytes)
+        if n < <Py_ssize_t>block.size:
+            raise ValueError(f"cannot grow a block of {block.size} bytes to {n} "
+                             f"(grow cannot shrink a block)")
+        if block.exports:
+            raise BufferError(f"cannot grow a block while {block.exports} view(s) of it exist")
+        if <size_t>n == block.size:
+            return True
+        if self.iface.grow == NULL:
+            return False
+        cdef int rc = self.iface.grow(self.iface.ctx, block.ptr, block.size, <size_t>n)
+        if rc == 0:
+            block.size = <size_t>n
+            return True
+        if rc == SEGPY_ANOROOM or rc == SEGPY_ALIMIT:
+            return False
+        if rc == SEGPY_AINVAL:
+            raise ValueError(f"cannot grow a block of {block.size} bytes to {n}")
+        raise_misuse(self, rc)
 
     def check(self):
         """Walk every header and verify the allocator's invariants.
@@ -613,7 +632,9 @@ Base class of segpy's allocators.
             With a precise message naming the first broken invariant or
             damaged block.
         """
-        self._check()
+        cdef int rc = self._check()
+        if rc != 0:
+            raise_misuse(self, rc)
 
     def blocks(self):
         """The allocator's blocks as a numpy structured array.
@@ -663,8 +684,8 @@ Base class of segpy's allocators.
         MemoryError, ValueError
             As :meth:`allocate` does, from the C layer's error code.
         """
-        cdef size_t n = _parse_count(nbytes, "nbytes")
-        cdef size_t al = _parse_count(align, "align")
+        cdef size_t n = parse_size(nbytes, "nbytes")
+        cdef size_t al = parse_size(align, "align")
         cdef void* p = self.iface.request(self.iface.ctx, n, al)
         if p == NULL:
             raise_alloc_error(self, n, "a raw request")
@@ -682,13 +703,16 @@ Base class of segpy's allocators.
             If the allocator detects misuse (foreign address, double
             release, damage).
         """
-        cdef size_t a = _parse_count(address, "address")
-        cdef size_t n = _parse_count(nbytes, "nbytes")
+        cdef size_t a = parse_size(address, "address")
+        cdef size_t n = parse_size(nbytes, "nbytes")
         cdef int rc = self.iface.release(self.iface.ctx, <void*>a, n)
         if rc != 0:
             raise_misuse(self, rc)
 
     cdef int _check(self) except -1:
+        # The hook of check(): 0, or a SEGPY_A* misuse code (never -1) with
+        # common.message written, which check() raises; a subclass may also
+        # raise AllocatorError itself.
         return 0
 
     cdef object _blocks(self):
@@ -701,7 +725,7 @@ Base class of segpy's allocators.
         # Debug mode: a live block when the allocator dies is a leak (a C
         # user's request never released: Python blocks and lists keep their
         # allocator alive).  Reported as a ResourceWarning naming the blocks.
-        if self.common == NULL or not self.common.debug or segpy_common_n_blocks(self.common) == 0:
+        if self.common == NULL or not self.common.debug or _alloc.n_blocks(self.common) == 0:
             return 0
         detail = ""
         try:
@@ -714,7 +738,7 @@ Base class of segpy's allocators.
         except Exception:   # a report must never raise from a destructor
             pass
         warnings.warn(
-            f"{type(self).__name__} destroyed with {segpy_common_n_blocks(self.common)} live "
+            f"{type(self).__name__} destroyed with {_alloc.n_blocks(self.common)} live "
             f"block(s) holding {self.common.st.bytes_in_use} bytes (leaked){detail}",
             ResourceWarning, stacklevel=2)
         return 0
@@ -762,13 +786,7 @@ The system allocator: libc for small segments, mmap for large ones.
 
     def __cinit__(self, *args, **kwargs):
         max_bytes, = _bind_args("SystemAllocator", args, kwargs, ("max_bytes",), 1, (None,))
-        sysalloc_init(&self.state, parse_max_bytes(max_bytes))
-        self.common = &self.state.common
-        self.iface.ctx = &self.state
-        self.iface.request = sysalloc_request
-        self.iface.release = sysalloc_release
-        self.iface.stats = sysalloc_stats
-        self.iface.name = "system"
+        self._own(segpy_system_create(parse_size(max_bytes, "max_bytes", SIZE_MAX)))
 
     def _release_raw(self, *args, **kwargs):
         """Not offered: libc's ``free`` cannot tell a foreign pointer from its
@@ -794,6 +812,13 @@ A raw block of memory from an allocator.
     touched.  A block cannot be released while views of it exist
     (BufferError), so no view can outlive its memory.
     """
+    cdef Allocator owner       # None once released
+    cdef char* ptr
+    cdef size_t size
+    cdef size_t alignment
+    cdef Py_ssize_t exports    # live buffer exports (memoryviews, ndarrays)
+    cdef Py_ssize_t shape[1]
+    cdef Py_ssize_t strides[1]
 
     def __cinit__(self, *args, **kwargs):
         _bind_args("Block", args, kwargs, (), 0, ())

@@ -3,7 +3,7 @@
 
 The C core (``bufalloc_*``) manages a byte range it does not own: data grows
 up from the start, a table of block headers grows down from the end (see the
-diagram in ``buffer.pxd``).  :class:`BufferAllocator` wraps it: it holds a
+diagram in ``_buffer.pxd``).  :class:`BufferAllocator` wraps it: it holds a
 writable buffer export of the caller's object (bytearray, numpy array,
 mmap, ...) for its whole lifetime, so the memory cannot move or vanish while
 blocks live in it.
@@ -14,8 +14,6 @@ headers plus an O(n) header insert when it splits; ``release`` finds the
 block in O(log n) by binary search and merging costs an O(n) table move;
 ``grow`` is O(log n) plus at most one table move.
 """
-
-import operator
 
 import numpy as np
 
@@ -30,39 +28,19 @@ from cpython.buffer cimport PyObject_CheckBuffer
 from cpython.buffer cimport PyObject_GetBuffer
 from libc.stdint cimport SIZE_MAX
 from libc.stdio cimport snprintf
+from libc.stdlib cimport calloc
+from libc.stdlib cimport free
 from libc.string cimport memmove
 from libc.string cimport memset
 
-from segpy.alloc cimport Allocator
-from segpy.alloc cimport allocator_register_type
-from segpy.alloc cimport parse_max_bytes
-from segpy.alloc cimport Block
-from segpy.alloc cimport SEGPY_ACORRUPT
-from segpy.alloc cimport SEGPY_ADEBUG_FILL_ALLOC
-from segpy.alloc cimport SEGPY_ADEBUG_FILL_FREE
-from segpy.alloc cimport SEGPY_ADEBUG_GUARD
-from segpy.alloc cimport SEGPY_ADEBUG_GUARD_BYTES
-from segpy.alloc cimport SEGPY_ADOUBLE
-from segpy.alloc cimport SEGPY_AFOREIGN
-from segpy.alloc cimport SEGPY_AINVAL
-from segpy.alloc cimport SEGPY_ALIMIT
-from segpy.alloc cimport raise_alloc_error
-from segpy.alloc cimport raise_misuse
-from segpy.alloc cimport segpy_alloc_common_t
-from segpy.alloc cimport segpy_alloc_stats_t
-from segpy.alloc cimport segpy_common_fail
-from segpy.alloc cimport segpy_common_init
-from segpy.alloc cimport segpy_common_note_alloc
-from segpy.alloc cimport segpy_common_note_release
-from segpy.alloc cimport segpy_common_n_blocks
-from segpy.alloc cimport segpy_common_stats_out
-from segpy.alloc cimport segpy_page_size
-from segpy.alloc cimport segpy_round_up
-
-# Returned by bufalloc_grow when the block cannot grow in place (not an
-# error: the caller falls back to allocate + copy).
-cdef enum:
-    _BUF_NO_ROOM = 1
+from segpy cimport _alloc
+from segpy._buffer cimport BUF_MAGIC
+from segpy._buffer cimport BUF_MIN_SIZE
+from segpy._buffer cimport BUF_MIN_SPLIT
+from segpy._buffer cimport bufalloc_t
+from segpy._buffer cimport bufhdr_t
+from segpy._os cimport segpy_page_size
+from segpy cimport alloc
 
 
 # ---------------------------------------------------------------------------
@@ -130,7 +108,7 @@ cdef inline size_t _aligned_payload(bufalloc_t* a, size_t start, size_t align) n
     # Offset of the first align-aligned *address* at or after start + guard:
     # the buffer's base may have any alignment.
     cdef size_t addr = <size_t>a.base + start + a.guard
-    return segpy_round_up(addr, align) - <size_t>a.base
+    return _alloc.round_up(addr, align) - <size_t>a.base
 
 
 cdef size_t _first_bad(const char* p, size_t n, unsigned char v) noexcept nogil:
@@ -143,39 +121,38 @@ cdef size_t _first_bad(const char* p, size_t n, unsigned char v) noexcept nogil:
 
 
 cdef int _check_guards(bufalloc_t* a, bufhdr_t* h) noexcept nogil:
-    """Debug mode: verify the guard bytes of used block ``h``; 0 or SEGPY_ACORRUPT."""
+    """Debug mode: verify the guard bytes of used block ``h``; 0, or
+    SEGPY_ACORRUPT recorded with a message."""
     cdef size_t front = h.payload - h.start
     cdef size_t tail = h.payload + h.size
-    cdef size_t bad = _first_bad(a.base + h.start, front, SEGPY_ADEBUG_GUARD)
+    cdef size_t bad = _first_bad(a.base + h.start, front, _alloc.DEBUG_GUARD)
     if bad < front:
         snprintf(a.common.message, sizeof(a.common.message),
                  "guard byte at offset %zu before the block at offset %zu (size %zu) "
                  "was overwritten", h.start + bad, h.payload, h.size)
-        return SEGPY_ACORRUPT
-    bad = _first_bad(a.base + tail, h.end - tail, SEGPY_ADEBUG_GUARD)
+        return _alloc.misuse(&a.common, alloc.SEGPY_ACORRUPT, NULL, 0, 0, 0, NULL)
+    bad = _first_bad(a.base + tail, h.end - tail, _alloc.DEBUG_GUARD)
     if bad < h.end - tail:
         snprintf(a.common.message, sizeof(a.common.message),
                  "write past the end of the block at offset %zu (size %zu): "
                  "guard byte at offset %zu (%zu past the end) was overwritten",
                  h.payload, h.size, tail + bad, bad)
-        return SEGPY_ACORRUPT
+        return _alloc.misuse(&a.common, alloc.SEGPY_ACORRUPT, NULL, 0, 0, 0, NULL)
     return 0
 
 
 cdef void _paint_used(bufalloc_t* a, bufhdr_t* h) noexcept nogil:
     # Debug mode: guard bytes on both sides, fill pattern in the payload.
-    memset(a.base + h.start, SEGPY_ADEBUG_GUARD, h.payload - h.start)
-    memset(a.base + h.payload, SEGPY_ADEBUG_FILL_ALLOC, h.size)
-    memset(a.base + h.payload + h.size, SEGPY_ADEBUG_GUARD, h.end - h.payload - h.size)
+    memset(a.base + h.start, _alloc.DEBUG_GUARD, h.payload - h.start)
+    memset(a.base + h.payload, _alloc.DEBUG_FILL_ALLOC, h.size)
+    memset(a.base + h.payload + h.size, _alloc.DEBUG_GUARD, h.end - h.payload - h.size)
 
 
-cdef int _bad(bufalloc_t* a, size_t i, const char* what) noexcept nogil:
+cdef inline int _bad(bufalloc_t* a, size_t i, const char* what) noexcept nogil:
+    # Header i is damaged: "header <i> offset <payload> size <size>: <what>".
     cdef bufhdr_t* h = _hdr(a, i)
-    snprintf(a.common.message, sizeof(a.common.message),
-             "header %zu (block at offset %zu, size %zu, start %zu, end %zu, state %u): %s",
-             i, h.payload, h.size, h.start, h.end, <unsigned>h.state, what)
-    a.common.last_error = SEGPY_ACORRUPT
-    return SEGPY_ACORRUPT
+    return _alloc.misuse(&a.common, alloc.SEGPY_ACORRUPT, "header", <Py_ssize_t>i,
+                         h.payload, h.size, what)
 
 
 cdef const char* _hdr_fault(bufalloc_t* a, size_t i) noexcept nogil:
@@ -216,7 +193,7 @@ cdef const char* _hdr_fault(bufalloc_t* a, size_t i) noexcept nogil:
 
 
 cdef inline int _hdr_check(bufalloc_t* a, size_t i) noexcept nogil:
-    # 0, or SEGPY_ACORRUPT with common.message naming header i.
+    # 0, or alloc.SEGPY_ACORRUPT with common.message naming header i.
     cdef const char* why = _hdr_fault(a, i)
     if why == NULL:
         return 0
@@ -231,25 +208,24 @@ cdef int bufalloc_init(bufalloc_t* a, char* base, size_t size, size_t max_bytes,
                        int debug) noexcept nogil:
     """Manage ``size`` bytes at ``base``; ``max_bytes`` SIZE_MAX means "the buffer size".
 
-    No GIL needed.  Returns 0, or SEGPY_AINVAL (with a message) if the
+    No GIL needed.  Returns 0, or alloc.SEGPY_AINVAL (with a message) if the
     buffer is smaller than ``BUF_MIN_SIZE`` once its end is aligned for the
     header table.  The buffer is not written to (outside debug mode).
     """
     memset(a, 0, sizeof(bufalloc_t))
-    segpy_common_init(&a.common, size if max_bytes == SIZE_MAX else max_bytes, debug)
+    _alloc.common_init(&a.common, size if max_bytes == SIZE_MAX else max_bytes, debug)
     a.base = base
     a.size = size
     # The table's top must be 8-aligned for its size_t fields.
     a.lim = ((<size_t>base + size) & ~(<size_t>7)) - <size_t>base if size >= 8 else 0
-    a.guard = SEGPY_ADEBUG_GUARD_BYTES if debug else 0
+    a.guard = _alloc.DEBUG_GUARD_BYTES if debug else 0
     a.common.st.bytes_mapped = size
     a.common.st.n_regions = 1
     if size < BUF_MIN_SIZE or a.lim < BUF_MIN_SIZE - 8:
         snprintf(a.common.message, sizeof(a.common.message),
                  "a buffer of %zu bytes is too small (at least %d needed)",
                  size, <int>BUF_MIN_SIZE)
-        a.common.last_error = SEGPY_AINVAL
-        return SEGPY_AINVAL
+        return _alloc.misuse(&a.common, alloc.SEGPY_AINVAL, NULL, 0, 0, 0, NULL)
     return 0
 
 
@@ -257,24 +233,24 @@ cdef void* bufalloc_request(void* ctx, size_t nbytes, size_t align) noexcept nog
     """Return ``align``-aligned memory of ``nbytes`` bytes from the buffer, or NULL.
 
     No GIL needed.  First fit over the free blocks, else the block is
-    appended at ``data_end``.  Fails with SEGPY_ALIMIT if ``max_bytes`` would
+    appended at ``data_end``.  Fails with alloc.SEGPY_ALIMIT if ``max_bytes`` would
     be exceeded or no run of the buffer fits (request and header), with
-    SEGPY_AINVAL for a zero size or a bad alignment, with SEGPY_ACORRUPT if
+    alloc.SEGPY_AINVAL for a zero size or a bad alignment, with alloc.SEGPY_ACORRUPT if
     a free block's header (in the caller's buffer) is damaged; nothing
     changes then.
     """
     cdef bufalloc_t* a = <bufalloc_t*>ctx
-    cdef segpy_alloc_common_t* c = &a.common
+    cdef alloc.segpy_alloc_common_t* c = &a.common
     cdef size_t g = a.guard
     cdef size_t i, p, u, n = a.n_hdr
     cdef bufhdr_t* h
     if nbytes == 0 or align == 0 or (align & (align - 1)) or align > segpy_page_size():
         snprintf(c.message, sizeof(c.message),
                  "bad request: %zu bytes aligned to %zu", nbytes, align)
-        segpy_common_fail(c, SEGPY_AINVAL, nbytes)
+        _alloc.fail(c, alloc.SEGPY_AINVAL, nbytes)
         return NULL
     if nbytes > c.st.max_bytes - c.st.bytes_in_use or nbytes > a.lim:
-        segpy_common_fail(c, SEGPY_ALIMIT, nbytes)
+        _alloc.fail(c, alloc.SEGPY_ALIMIT, nbytes)
         return NULL
     # First fit among the free blocks (none in a list that only grows).
     if a.n_free:
@@ -285,7 +261,7 @@ cdef void* bufalloc_request(void* ctx, size_t nbytes, size_t align) noexcept nog
             if _hdr_check(a, i) != 0:
                 # Damaged: fail the request rather than carve a block
                 # whose bounds came from the caller's scribbles.
-                segpy_common_fail(c, SEGPY_ACORRUPT, nbytes)
+                _alloc.fail(c, alloc.SEGPY_ACORRUPT, nbytes)
                 return NULL
             p = _aligned_payload(a, h.start, align)
             if p >= h.end or nbytes + g > h.end - p:
@@ -305,7 +281,7 @@ cdef void* bufalloc_request(void* ctx, size_t nbytes, size_t align) noexcept nog
                 h.end = u
             if c.debug:
                 _paint_used(a, h)
-            segpy_common_note_alloc(c, nbytes)
+            _alloc.note_alloc(c, nbytes)
             return a.base + p
     # Append at the end of the data area: block and one more header must fit.
     p = _aligned_payload(a, a.data_end, align)
@@ -314,14 +290,14 @@ cdef void* bufalloc_request(void* ctx, size_t nbytes, size_t align) noexcept nog
                  "no room for %zu bytes aligned to %zu (buffer of %zu bytes, "
                  "%zu used by data, %zu by %zu headers)",
                  nbytes, align, a.size, a.data_end, n * sizeof(bufhdr_t), n)
-        segpy_common_fail(c, SEGPY_ALIMIT, nbytes)
+        _alloc.fail(c, alloc.SEGPY_ALIMIT, nbytes)
         return NULL
     u = p + nbytes + g
     _insert(a, n, a.data_end, u, p, nbytes, 1)
     a.data_end = u
     if c.debug:
         _paint_used(a, _hdr(a, n))
-    segpy_common_note_alloc(c, nbytes)
+    _alloc.note_alloc(c, nbytes)
     return a.base + p
 
 
@@ -332,7 +308,7 @@ cdef int _locate(bufalloc_t* a, void* ptr, size_t nbytes, size_t* out) noexcept 
     Only addresses are compared until a live header is found, so any
     ``ptr`` is safe.
     """
-    cdef segpy_alloc_common_t* c = &a.common
+    cdef alloc.segpy_alloc_common_t* c = &a.common
     cdef size_t addr = <size_t>ptr, base = <size_t>a.base
     cdef size_t off, i
     cdef bufhdr_t* h
@@ -340,85 +316,84 @@ cdef int _locate(bufalloc_t* a, void* ptr, size_t nbytes, size_t* out) noexcept 
         snprintf(c.message, sizeof(c.message),
                  "address %#zx (size %zu) lies outside the buffer [%#zx, %#zx)",
                  addr, nbytes, base, base + a.size)
-        c.last_error = SEGPY_AFOREIGN
-        return SEGPY_AFOREIGN
+        return _alloc.misuse(&a.common, alloc.SEGPY_AFOREIGN, NULL, 0, 0, 0, NULL)
     off = addr - base
     i = _find_payload(a, off)
     if i < a.n_hdr:
         h = _hdr(a, i)
         if h.state == 1 and h.payload == off:
             if _hdr_check(a, i) != 0:
-                return SEGPY_ACORRUPT
+                return alloc.SEGPY_ACORRUPT
             if h.size != nbytes:
                 snprintf(c.message, sizeof(c.message),
                          "the block at offset %zu has size %zu, but %zu was given",
                          off, h.size, nbytes)
-                c.last_error = SEGPY_AINVAL
-                return SEGPY_AINVAL
+                return _alloc.misuse(&a.common, alloc.SEGPY_AINVAL, NULL, 0, 0, 0, NULL)
             out[0] = i
             return 0
         if off < h.end and h.state == 0:
             snprintf(c.message, sizeof(c.message),
                      "the block at offset %zu (size %zu) is already free",
                      off, nbytes)
-            c.last_error = SEGPY_ADOUBLE
-            return SEGPY_ADOUBLE
+            return _alloc.misuse(&a.common, alloc.SEGPY_ADOUBLE, NULL, 0, 0, 0, NULL)
         if off < h.end:
             snprintf(c.message, sizeof(c.message),
                      "offset %zu (size %zu) is inside the live block at offset %zu "
                      "(size %zu), not its start", off, nbytes, h.payload, h.size)
-            c.last_error = SEGPY_AFOREIGN
-            return SEGPY_AFOREIGN
+            return _alloc.misuse(&a.common, alloc.SEGPY_AFOREIGN, NULL, 0, 0, 0, NULL)
     if off >= a.data_end and off < a.lim - a.n_hdr * sizeof(bufhdr_t):
         # In the wilderness: most likely a block that was released (and the
         # data area shrank past it) being released again.
         snprintf(c.message, sizeof(c.message),
                  "the block at offset %zu (size %zu) is already free (unused space)",
                  off, nbytes)
-        c.last_error = SEGPY_ADOUBLE
-        return SEGPY_ADOUBLE
+        return _alloc.misuse(&a.common, alloc.SEGPY_ADOUBLE, NULL, 0, 0, 0, NULL)
     snprintf(c.message, sizeof(c.message),
              "offset %zu (size %zu) is not the start of a block", off, nbytes)
-    c.last_error = SEGPY_AFOREIGN
-    return SEGPY_AFOREIGN
+    return _alloc.misuse(&a.common, alloc.SEGPY_AFOREIGN, NULL, 0, 0, 0, NULL)
+
+
+cdef int _locate_intact(bufalloc_t* a, void* ptr, size_t nbytes, size_t* out) noexcept nogil:
+    # _locate, and in debug mode the block's guard bytes checked too: what
+    # release and grow need before they touch a block.
+    cdef int rc = _locate(a, ptr, nbytes, out)
+    if rc != 0 or not a.common.debug:
+        return rc
+    return _check_guards(a, _hdr(a, out[0]))
 
 
 cdef int bufalloc_release(void* ctx, void* ptr, size_t nbytes) noexcept nogil:
     """Give back a block from :c:func:`bufalloc_request` of this allocator.
 
-    No GIL needed.  Returns 0, or SEGPY_AFOREIGN (outside the buffer, or not
-    the start of a live block), SEGPY_ADOUBLE (the address is free space),
-    SEGPY_AINVAL (``nbytes`` differs from the request), SEGPY_ACORRUPT
+    No GIL needed.  Returns 0, or alloc.SEGPY_AFOREIGN (outside the buffer, or not
+    the start of a live block), alloc.SEGPY_ADOUBLE (the address is free space),
+    alloc.SEGPY_AINVAL (``nbytes`` differs from the request), alloc.SEGPY_ACORRUPT
     (the block's or a neighbour's header is damaged; debug: guard bytes
     overwritten); then nothing changes.  Neighbouring
     free blocks merge, and a free block at the top of the data area is
     handed back to the wilderness.
     """
     cdef bufalloc_t* a = <bufalloc_t*>ctx
-    cdef segpy_alloc_common_t* c = &a.common
+    cdef alloc.segpy_alloc_common_t* c = &a.common
     cdef size_t i
     cdef int rc
     cdef bufhdr_t* h
     cdef bufhdr_t* other
     if ptr == NULL:
         return 0
-    rc = _locate(a, ptr, nbytes, &i)
+    rc = _locate_intact(a, ptr, nbytes, &i)
     if rc != 0:
         return rc
     # The merges below read the neighbours' offsets: check them first, so
     # that a damaged neighbour fails the release with nothing changed.
     if i + 1 < a.n_hdr and _hdr_check(a, i + 1) != 0:
-        return SEGPY_ACORRUPT
+        return alloc.SEGPY_ACORRUPT
     if i > 0 and _hdr_check(a, i - 1) != 0:
-        return SEGPY_ACORRUPT
+        return alloc.SEGPY_ACORRUPT
     h = _hdr(a, i)
     if c.debug:
-        rc = _check_guards(a, h)
-        if rc != 0:
-            c.last_error = rc
-            return rc
-        memset(a.base + h.start, SEGPY_ADEBUG_FILL_FREE, h.end - h.start)
-    segpy_common_note_release(c, nbytes)
+        memset(a.base + h.start, _alloc.DEBUG_FILL_FREE, h.end - h.start)
+    _alloc.note_release(c, nbytes)
     h.state = 0
     h.size = 0
     h.payload = h.start
@@ -445,54 +420,50 @@ cdef int bufalloc_release(void* ctx, void* ptr, size_t nbytes) noexcept nogil:
     return 0
 
 
-cdef int bufalloc_grow(bufalloc_t* a, void* ptr, size_t old_nbytes,
+cdef int bufalloc_grow(void* ctx, void* ptr, size_t old_nbytes,
                        size_t new_nbytes) noexcept nogil:
     """Grow the used block at ``ptr`` from ``old_nbytes`` to ``new_nbytes`` in place.
 
     No GIL needed.  Succeeds (0) if the block's slack suffices, if it is the
     top block and the wilderness has room, or if a free block follows it
-    and is large enough (its rest stays free).  Returns ``_BUF_NO_ROOM`` (1)
-    when it cannot grow in place, SEGPY_ALIMIT when ``max_bytes`` forbids,
+    and is large enough (its rest stays free).  Returns alloc.SEGPY_ANOROOM
+    when it cannot grow in place, alloc.SEGPY_ALIMIT when ``max_bytes`` forbids,
     or a misuse code from the lookup or the debug guard check; nothing
     changes then.  ``new_nbytes`` must be > ``old_nbytes``.
     """
-    cdef segpy_alloc_common_t* c = &a.common
+    cdef bufalloc_t* a = <bufalloc_t*>ctx
+    cdef alloc.segpy_alloc_common_t* c = &a.common
     cdef size_t i, need, more
     cdef int rc
     cdef bufhdr_t* h
     cdef bufhdr_t* nxt
-    rc = _locate(a, ptr, old_nbytes, &i)
+    # Growing would hide a write past the old end: the guards are checked first.
+    rc = _locate_intact(a, ptr, old_nbytes, &i)
     if rc != 0:
         return rc
     if new_nbytes <= old_nbytes:
-        return SEGPY_AINVAL
+        return alloc.SEGPY_AINVAL
     h = _hdr(a, i)
-    if c.debug:
-        # Growing would hide a write past the old end: check first.
-        rc = _check_guards(a, h)
-        if rc != 0:
-            c.last_error = rc
-            return rc
     more = new_nbytes - old_nbytes
     if more > c.st.max_bytes - c.st.bytes_in_use:
-        segpy_common_fail(c, SEGPY_ALIMIT, new_nbytes)
-        return SEGPY_ALIMIT
+        _alloc.fail(c, alloc.SEGPY_ALIMIT, new_nbytes)
+        return alloc.SEGPY_ALIMIT
     if new_nbytes + a.guard > a.lim - h.payload:
-        return _BUF_NO_ROOM
+        return alloc.SEGPY_ANOROOM
     need = h.payload + new_nbytes + a.guard
     if need <= h.end:
         pass                                    # fits in the slack
     elif i + 1 == a.n_hdr:
         if not _room_for_headers(a, need, a.n_hdr):
-            return _BUF_NO_ROOM
+            return alloc.SEGPY_ANOROOM
         h.end = need
         a.data_end = need
     else:
         if _hdr_check(a, i + 1) != 0:
-            return SEGPY_ACORRUPT
+            return alloc.SEGPY_ACORRUPT
         nxt = _hdr(a, i + 1)
         if nxt.state != 0 or need > nxt.end:
-            return _BUF_NO_ROOM
+            return alloc.SEGPY_ANOROOM
         if nxt.end - need >= BUF_MIN_SPLIT:
             nxt.start = need
             nxt.payload = need
@@ -503,36 +474,33 @@ cdef int bufalloc_grow(bufalloc_t* a, void* ptr, size_t old_nbytes,
             a.n_free -= 1
             h = _hdr(a, i)
     if c.debug:
-        memset(a.base + h.payload + old_nbytes, SEGPY_ADEBUG_FILL_ALLOC, more)
-        memset(a.base + h.payload + new_nbytes, SEGPY_ADEBUG_GUARD,
+        memset(a.base + h.payload + old_nbytes, _alloc.DEBUG_FILL_ALLOC, more)
+        memset(a.base + h.payload + new_nbytes, _alloc.DEBUG_GUARD,
                h.end - h.payload - new_nbytes)
     h.size = new_nbytes
-    c.st.bytes_in_use += more
-    if c.st.bytes_in_use > c.st.peak_bytes_in_use:
-        c.st.peak_bytes_in_use = c.st.bytes_in_use
+    _alloc.note_grow(c, more)
     return 0
 
 
-cdef int bufalloc_stats(void* ctx, segpy_alloc_stats_t* out) noexcept nogil:
+cdef int bufalloc_stats(void* ctx, alloc.segpy_alloc_stats_t* out) noexcept nogil:
     """Copy the counters into ``out`` and fill the derived fields.  No GIL; returns 0.
 
     ``header_bytes`` is the header table plus, in debug mode, each live
     block's two guard areas.
     """
     cdef bufalloc_t* a = <bufalloc_t*>ctx
-    segpy_common_stats_out(&a.common, out)
+    _alloc.stats_out(&a.common, out)
     out.header_bytes = a.n_hdr * sizeof(bufhdr_t) + out.n_blocks * 2 * a.guard
-    out.overhead_bytes = a.common.st.bytes_mapped - a.common.st.bytes_in_use
     return 0
 
 
 cdef int bufalloc_check(bufalloc_t* a) noexcept nogil:
     """Walk the header table and verify every invariant of ``buffer.pxd``.
 
-    No GIL needed.  Returns 0, or SEGPY_ACORRUPT with a message naming the
+    No GIL needed.  Returns 0, or alloc.SEGPY_ACORRUPT with a message naming the
     first broken invariant (and the block).
     """
-    cdef segpy_alloc_common_t* c = &a.common
+    cdef alloc.segpy_alloc_common_t* c = &a.common
     cdef size_t i, prev_end = 0, used = 0, n_used = 0, n_free = 0
     cdef bint prev_free = False
     cdef bufhdr_t* h
@@ -541,8 +509,7 @@ cdef int bufalloc_check(bufalloc_t* a) noexcept nogil:
         snprintf(c.message, sizeof(c.message),
                  "the data area (%zu bytes) overlaps the header table (%zu headers)",
                  a.data_end, a.n_hdr)
-        c.last_error = SEGPY_ACORRUPT
-        return SEGPY_ACORRUPT
+        return _alloc.misuse(&a.common, alloc.SEGPY_ACORRUPT, NULL, 0, 0, 0, NULL)
     for i in range(a.n_hdr):
         h = _hdr(a, i)
         if h.magic != BUF_MAGIC:
@@ -558,7 +525,6 @@ cdef int bufalloc_check(bufalloc_t* a) noexcept nogil:
             if c.debug:
                 rc = _check_guards(a, h)
                 if rc != 0:
-                    c.last_error = rc
                     return rc
             used += h.size
             n_used += 1
@@ -578,16 +544,36 @@ cdef int bufalloc_check(bufalloc_t* a) noexcept nogil:
     if prev_end != a.data_end:
         snprintf(c.message, sizeof(c.message),
                  "the blocks end at offset %zu but the data area at %zu", prev_end, a.data_end)
-        c.last_error = SEGPY_ACORRUPT
-        return SEGPY_ACORRUPT
-    if used != c.st.bytes_in_use or n_used != segpy_common_n_blocks(c) or n_free != a.n_free:
+        return _alloc.misuse(&a.common, alloc.SEGPY_ACORRUPT, NULL, 0, 0, 0, NULL)
+    if used != c.st.bytes_in_use or n_used != _alloc.n_blocks(c) or n_free != a.n_free:
         snprintf(c.message, sizeof(c.message),
                  "stats disagree with the headers: %zu bytes in %zu used and %zu free "
                  "blocks, stats say %zu bytes in %zu blocks and %zu free",
-                 used, n_used, n_free, c.st.bytes_in_use, segpy_common_n_blocks(c), a.n_free)
-        c.last_error = SEGPY_ACORRUPT
-        return SEGPY_ACORRUPT
+                 used, n_used, n_free, c.st.bytes_in_use, _alloc.n_blocks(c), a.n_free)
+        return _alloc.misuse(&a.common, alloc.SEGPY_ACORRUPT, NULL, 0, 0, 0, NULL)
     return 0
+
+
+cdef void _bufalloc_free(void* ctx) noexcept nogil:
+    # The interface's destroy: only the state; the buffer is the caller's.
+    free(ctx)
+
+
+cdef alloc.segpy_allocator_t* segpy_buffer_create(char* base, size_t size, size_t max_bytes,
+                                                  int debug) noexcept nogil:
+    """An allocator over the ``size`` bytes at ``base``, which the caller
+    owns and must keep until the allocator is destroyed; ``max_bytes``
+    SIZE_MAX means "the buffer size".  Returns its interface, or NULL for a
+    buffer under 256 bytes or no memory for the state.  The buffer is not
+    written to (outside debug mode).  No GIL needed."""
+    cdef bufalloc_t* a = <bufalloc_t*>calloc(1, sizeof(bufalloc_t))
+    if a == NULL:
+        return NULL
+    if bufalloc_init(a, base, size, max_bytes, debug) != 0:
+        free(a)
+        return NULL
+    return _alloc.wire(&a.common, "buffer", bufalloc_request, bufalloc_release,
+                       bufalloc_stats, bufalloc_grow, _bufalloc_free)
 
 
 # ---------------------------------------------------------------------------
@@ -651,7 +637,7 @@ cdef int _claim_range(object key, size_t start, size_t end, bufalloc_t* state) e
 include "_bind_args.pxi"
 
 
-cdef class BufferAllocator(Allocator):
+cdef class BufferAllocator(alloc.Allocator):
     """BufferAllocator(buffer, *, max_bytes=None, debug=False)
 --
 
@@ -712,12 +698,16 @@ An allocator over a caller-provided writable buffer.
     b'segpy!!!'
     """
 
+    cdef bufalloc_t* state     # the common state heads it: self.common, cast
+    cdef Py_buffer view        # the export held for the allocator's lifetime
+    cdef bint have_view
+
     def __cinit__(self, *args, **kwargs):
         buffer, max_bytes, debug = _bind_args(
             "BufferAllocator", args, kwargs, ("buffer", "max_bytes", "debug"), 1,
             (_REQUIRED, None, False))
         cdef Py_buffer probe
-        cdef size_t limit = parse_max_bytes(max_bytes)
+        cdef size_t limit = alloc.parse_size(max_bytes, "max_bytes", SIZE_MAX)
         self.have_view = False
         if not PyObject_CheckBuffer(buffer):
             raise TypeError(f"BufferAllocator needs an object with a writable buffer, "
@@ -739,33 +729,24 @@ An allocator over a caller-provided writable buffer.
             self.have_view = False
             raise ValueError(f"the {type(buffer).__name__} buffer is not C-contiguous")
         cdef Py_ssize_t length = self.view.len
-        if bufalloc_init(&self.state, <char*>self.view.buf, <size_t>length,
-                         limit, 1 if debug else 0) != 0:
+        if length < BUF_MIN_SIZE:
             PyBuffer_Release(&self.view)
             self.have_view = False
             raise ValueError(f"a buffer of {length} bytes is too small for a "
                              f"BufferAllocator (at least {<int>BUF_MIN_SIZE} bytes)")
-        try:
-            _claim_range(id(self), <size_t>self.view.buf, <size_t>self.view.buf + <size_t>length,
-                         &self.state)
-        except ValueError:
-            PyBuffer_Release(&self.view)
-            self.have_view = False
-            raise
-        self.iface.ctx = &self.state
-        self.iface.request = bufalloc_request
-        self.iface.release = bufalloc_release
-        self.iface.stats = bufalloc_stats
-        self.iface.name = "buffer"
-        # Set last: the base class treats a NULL common as "not initialised"
-        # (no leak report from a failed constructor).
-        self.common = &self.state.common
+        self._own(segpy_buffer_create(<char*>self.view.buf, <size_t>length, limit,
+                                      1 if debug else 0))
+        self.state = <bufalloc_t*>self.common
+        # Last: a failed constructor leaves no entry (its __dealloc__ then
+        # destroys the state and releases the buffer).
+        _claim_range(id(self), <size_t>self.view.buf, <size_t>self.view.buf + <size_t>length,
+                     self.state)
 
     def __dealloc__(self):
         # First: from here on no other allocator may read self.state.
         if _live_ranges is not None:     # None during interpreter teardown
             _live_ranges.pop(id(self), None)
-        self._report_leaks()
+        self._destroy()       # the state reads the buffer: before its release
         if self.have_view:
             PyBuffer_Release(&self.view)
             self.have_view = False
@@ -775,67 +756,17 @@ An allocator over a caller-provided writable buffer.
         """object : The buffer-providing object the allocator manages."""
         return self.view.obj if self.have_view else None
 
-    def grow(self, Block block not None, nbytes):
-        """Grow `block` in place to `nbytes` bytes, if there is room.
-
-        Succeeds when the block has enough slack, when it is the top block
-        of the data area and the free space below the header table suffices,
-        or when a large enough free block follows it.  The new bytes are
-        uninitialised (0xCD in debug mode).  Views made before keep their
-        old length.
-
-        Parameters
-        ----------
-        block : Block
-            A live block of this allocator.
-        nbytes : int
-            The new size, at least ``block.nbytes``.
-
-        Returns
-        -------
-        bool
-            True if the block now has `nbytes` bytes; False (and nothing
-            changed) if it cannot grow in place or `max_bytes` forbids it.
-
-        Raises
-        ------
-        ValueError
-            If the block is released, belongs to another allocator, or
-            `nbytes` is smaller than its size.
-        AllocatorError
-            Debug mode: the block's guard bytes were overwritten.
-        """
-        cdef Py_ssize_t n = operator.index(nbytes)
-        if block.owner is not self:
-            if block.owner is None:
-                raise ValueError("the block was released")
-            raise ValueError("the block belongs to another allocator")
-        if n < <Py_ssize_t>block.size:
-            raise ValueError(f"grow cannot shrink a block ({block.size} -> {n} bytes)")
-        if <size_t>n == block.size:
-            return True
-        cdef int rc = bufalloc_grow(&self.state, block.ptr, block.size, <size_t>n)
-        if rc == 0:
-            block.size = <size_t>n
-            return True
-        if rc == _BUF_NO_ROOM or rc == SEGPY_ALIMIT:
-            return False
-        raise_misuse(self, rc)
-
     cdef int _check(self) except -1:
-        cdef int rc = bufalloc_check(&self.state)
-        if rc != 0:
-            raise_misuse(self, rc)
-        return 0
+        return bufalloc_check(self.state)
 
     cdef object _blocks(self):
         cdef size_t i
         cdef bufhdr_t* h
         rows = []
         for i in range(self.state.n_hdr):
-            if _hdr_check(&self.state, i) != 0:
-                raise_misuse(self, SEGPY_ACORRUPT)
-            h = _hdr(&self.state, i)
+            if _hdr_check(self.state, i) != 0:
+                alloc.raise_misuse(self, alloc.SEGPY_ACORRUPT)
+            h = _hdr(self.state, i)
             if h.state == 1:
                 rows.append((0, h.payload, h.size, 1))
             else:
@@ -844,8 +775,8 @@ An allocator over a caller-provided writable buffer.
 
     cdef object _regions(self):
         return np.array([(0, <size_t>self.state.base, self.state.size,
-                          self.state.common.st.bytes_in_use, segpy_common_n_blocks(&self.state.common))],
+                          self.state.common.st.bytes_in_use, _alloc.n_blocks(self.common))],
                         dtype=_REGION_DTYPE)
 
 
-allocator_register_type(BufferAllocator)
+alloc.allocator_register_type(BufferAllocator)

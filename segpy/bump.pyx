@@ -1,13 +1,11 @@
 # cython: language_level=3
-"""The bump arena allocator (see ``bump.pxd`` for the layout and invariants).
+"""The bump arena allocator (see ``_bump.pxd`` for the layout and invariants).
 
 Allocation is an aligned bump of a pointer inside the current arena block;
 release is a no-op except that the most recent allocation is rolled back.
 Memory comes back all at once: :meth:`BumpAllocator.reset` (keeps the
 largest block) or the end of a :meth:`BumpAllocator.scope`.
 """
-
-import operator
 
 cimport cython
 
@@ -16,41 +14,27 @@ import numpy as np
 from segpy.alloc import _BLOCK_DTYPE, _REGION_DTYPE
 
 from libc.stdint cimport SIZE_MAX
-from libc.stdint cimport uint32_t
 from libc.stdio cimport snprintf
+from libc.stdlib cimport calloc
 from libc.stdlib cimport free
 from libc.stdlib cimport malloc
 from libc.stdlib cimport realloc
 from libc.string cimport memset
 
-from segpy.alloc cimport Allocator
-from segpy.alloc cimport allocator_register_type
-from segpy.alloc cimport parse_max_bytes
-from segpy.alloc cimport Block
-from segpy.alloc cimport SEGPY_ABUSY
-from segpy.alloc cimport SEGPY_ACORRUPT
-from segpy.alloc cimport SEGPY_ADEBUG_FILL_ALLOC
-from segpy.alloc cimport SEGPY_ADEBUG_FILL_FREE
-from segpy.alloc cimport SEGPY_ADEBUG_GUARD
-from segpy.alloc cimport SEGPY_ADEBUG_GUARD_BYTES
-from segpy.alloc cimport SEGPY_ADOUBLE
-from segpy.alloc cimport SEGPY_AFOREIGN
-from segpy.alloc cimport SEGPY_AINVAL
-from segpy.alloc cimport SEGPY_AOS
-from segpy.alloc cimport raise_alloc_error
-from segpy.alloc cimport raise_misuse
-from segpy.alloc cimport segpy_common_fail
-from segpy.alloc cimport segpy_common_init
-from segpy.alloc cimport segpy_common_limit_ok
-from segpy.alloc cimport segpy_common_map
-from segpy.alloc cimport segpy_common_note_alloc
-from segpy.alloc cimport segpy_common_note_release
-from segpy.alloc cimport segpy_common_n_blocks
-from segpy.alloc cimport segpy_common_stats_out
-from segpy.alloc cimport segpy_common_unmap
-from segpy.alloc cimport segpy_page_size
-from segpy.alloc cimport segpy_round_up
-from segpy.alloc cimport segpy_seal_new
+from segpy cimport _alloc
+from segpy._bump cimport BUMP_HDR_BYTES
+from segpy._bump cimport BUMP_MAGIC
+from segpy._bump cimport BUMP_MAX_BLOCKS
+from segpy._bump cimport BUMP_MIN_BLOCK
+from segpy._bump cimport BUMP_STATE_FREE
+from segpy._bump cimport BUMP_STATE_LIVE
+from segpy._bump cimport bump_block_t
+from segpy._bump cimport bump_hdr_t
+from segpy._bump cimport bump_request_fast
+from segpy._bump cimport bump_scope_t
+from segpy._bump cimport bump_t
+from segpy._os cimport segpy_page_size
+from segpy cimport alloc
 
 from segpy.alloc import AllocatorError
 
@@ -64,18 +48,19 @@ cdef int bump_init(bump_t* b, size_t max_bytes, size_t first_block, int debug) n
     """Initialise an empty arena (maps nothing yet).
 
     ``first_block`` is rounded up to a page and to at least 4096 bytes.
-    Returns 0, or SEGPY_AOS if the scope table could not be allocated.
+    Returns 0, or alloc.SEGPY_AOS if the scope table could not be allocated.
     """
     memset(b, 0, sizeof(bump_t))
-    segpy_common_init(&b.common, max_bytes, debug)
+    _alloc.common_init(&b.common, max_bytes, debug)
     b.max_align = segpy_page_size()
     if first_block < BUMP_MIN_BLOCK:
         first_block = BUMP_MIN_BLOCK
-    b.first_block = segpy_round_up(first_block, b.max_align)
+    b.first_block = _alloc.round_up(first_block, b.max_align)
     b.cur = -1
+    b.request_slow = bump_request_slow
     b.scopes = <bump_scope_t*>malloc(8 * sizeof(bump_scope_t))
     if b.scopes == NULL:
-        return segpy_common_fail(&b.common, SEGPY_AOS, 0)
+        return _alloc.fail(&b.common, alloc.SEGPY_AOS, 0)
     b.scope_cap = 8
     b.n_scopes = 1
     memset(b.scopes, 0, sizeof(bump_scope_t))   # sentinel frame: checkpoint (0, 0)
@@ -85,14 +70,14 @@ cdef int bump_init(bump_t* b, size_t max_bytes, size_t first_block, int debug) n
 cdef int bump_destroy(bump_t* b) noexcept nogil:
     """Unmap every arena block and free the scope table, live allocations or not.
 
-    Safe on a zeroed or already destroyed state.  Returns 0 (or SEGPY_AOS if
+    Safe on a zeroed or already destroyed state.  Returns 0 (or alloc.SEGPY_AOS if
     the OS refused an unmap; the rest are still unmapped).
     """
     cdef int i
     cdef int rc = 0
     for i in range(b.n):
-        if segpy_common_unmap(&b.common, b.blocks[i].base, b.blocks[i].size) != 0:
-            rc = SEGPY_AOS
+        if _alloc.unmap_pages(&b.common, b.blocks[i].base, b.blocks[i].size) != 0:
+            rc = alloc.SEGPY_AOS
     b.n = 0
     b.cur = -1
     b.top = b.end = b.last = b.last_top = NULL
@@ -114,13 +99,13 @@ cdef inline size_t _used(const bump_t* b, int i) noexcept nogil:
 
 
 cdef inline void _fill_guard(char* p) noexcept nogil:
-    memset(p, SEGPY_ADEBUG_GUARD, SEGPY_ADEBUG_GUARD_BYTES)
+    memset(p, _alloc.DEBUG_GUARD, _alloc.DEBUG_GUARD_BYTES)
 
 
 cdef inline int _guard_ok(const char* p) noexcept nogil:
     cdef int k
-    for k in range(SEGPY_ADEBUG_GUARD_BYTES):
-        if <unsigned char>p[k] != SEGPY_ADEBUG_GUARD:
+    for k in range(_alloc.DEBUG_GUARD_BYTES):
+        if <unsigned char>p[k] != _alloc.DEBUG_GUARD:
             return 0
     return 1
 
@@ -132,7 +117,7 @@ cdef inline void _commit(bump_t* b, char* p, char* old_top, size_t nbytes) noexc
     b.last_nbytes = nbytes
     b.blocks[b.cur].n_live += 1
     b.scopes[b.n_scopes - 1].n_live += 1
-    segpy_common_note_alloc(&b.common, nbytes)
+    _alloc.note_alloc(&b.common, nbytes)
 
 
 cdef char* _place(bump_t* b, size_t nbytes, size_t align) noexcept nogil:
@@ -144,26 +129,26 @@ cdef char* _place(bump_t* b, size_t nbytes, size_t align) noexcept nogil:
     if b.cur < 0:
         return NULL
     if b.common.debug == 0:
-        p = segpy_round_up(<size_t>top, align)
+        p = _alloc.round_up(<size_t>top, align)
         if p > <size_t>b.end or nbytes > <size_t>b.end - p:
             return NULL
         b.top = <char*>(p + nbytes)
     else:
         if align < BUMP_HDR_BYTES:
             align = BUMP_HDR_BYTES
-        p = segpy_round_up(<size_t>top + BUMP_HDR_BYTES, align)
+        p = _alloc.round_up(<size_t>top + BUMP_HDR_BYTES, align)
         if (p > <size_t>b.end or nbytes > <size_t>b.end - p
-                or SEGPY_ADEBUG_GUARD_BYTES > <size_t>b.end - p - nbytes):
+                or _alloc.DEBUG_GUARD_BYTES > <size_t>b.end - p - nbytes):
             return NULL
         h = p - BUMP_HDR_BYTES
-        memset(top, SEGPY_ADEBUG_GUARD, h - <size_t>top)    # pad
+        memset(top, _alloc.DEBUG_GUARD, h - <size_t>top)    # pad
         hdr = <bump_hdr_t*>h
         hdr.magic = BUMP_MAGIC
         hdr.state = BUMP_STATE_LIVE
         hdr.nbytes = nbytes
-        memset(<char*>p, SEGPY_ADEBUG_FILL_ALLOC, nbytes)
+        memset(<char*>p, _alloc.DEBUG_FILL_ALLOC, nbytes)
         _fill_guard(<char*>p + nbytes)
-        b.top = <char*>(p + nbytes + SEGPY_ADEBUG_GUARD_BYTES)
+        b.top = <char*>(p + nbytes + _alloc.DEBUG_GUARD_BYTES)
     _commit(b, <char*>p, top, nbytes)
     return <char*>p
 
@@ -173,8 +158,8 @@ cdef int _next_block(bump_t* b, size_t need, size_t request) noexcept nogil:
 
     Reuses an empty cached block (those after cur, left by a scope rewind)
     if one is large enough, else maps a new one: twice the current block or
-    ``need`` rounded to a page.  Returns 0, or SEGPY_ALIMIT / SEGPY_AOS /
-    SEGPY_AINVAL with nothing changed.
+    ``need`` rounded to a page.  Returns 0, or alloc.SEGPY_ALIMIT / alloc.SEGPY_AOS /
+    alloc.SEGPY_AINVAL with nothing changed.
     """
     cdef int i, k
     cdef size_t size
@@ -189,7 +174,7 @@ cdef int _next_block(bump_t* b, size_t need, size_t request) noexcept nogil:
         if b.n >= BUMP_MAX_BLOCKS:
             snprintf(b.common.message, sizeof(b.common.message),
                      "the arena block table is full (%d blocks)", b.n)
-            return segpy_common_fail(&b.common, SEGPY_AINVAL, request)
+            return _alloc.fail(&b.common, alloc.SEGPY_AINVAL, request)
         if b.cur < 0:
             size = b.first_block
         else:
@@ -197,9 +182,9 @@ cdef int _next_block(bump_t* b, size_t need, size_t request) noexcept nogil:
             size = size * 2 if size <= SIZE_MAX // 2 else size
         if size < need:
             size = need
-        if not segpy_common_limit_ok(&b.common, size, request):
+        if not _alloc.limit_ok(&b.common, size, request):
             return b.common.last_error
-        base = <char*>segpy_common_map(&b.common, size, request)
+        base = <char*>_alloc.map_pages(&b.common, size, request)
         if base == NULL:
             return b.common.last_error
         k = b.n
@@ -222,8 +207,9 @@ cdef int _next_block(bump_t* b, size_t need, size_t request) noexcept nogil:
     return 0
 
 
-cdef void* bump_request_slow(bump_t* b, size_t nbytes, size_t align) noexcept nogil:
+cdef void* bump_request_slow(void* ctx, size_t nbytes, size_t align) noexcept nogil:
     """Validate, then place in the current block or move to the next one."""
+    cdef bump_t* b = <bump_t*>ctx
     cdef char* p
     cdef size_t need
     cdef int rc
@@ -231,12 +217,12 @@ cdef void* bump_request_slow(bump_t* b, size_t nbytes, size_t align) noexcept no
         snprintf(b.common.message, sizeof(b.common.message),
                  "bad request: %zu bytes aligned to %zu (align must be a power "
                  "of two up to %zu)", nbytes, align, b.max_align)
-        segpy_common_fail(&b.common, SEGPY_AINVAL, nbytes)
+        _alloc.fail(&b.common, alloc.SEGPY_AINVAL, nbytes)
         return NULL
     if nbytes > (SIZE_MAX >> 2):
-        if not segpy_common_limit_ok(&b.common, SIZE_MAX, nbytes):
+        if not _alloc.limit_ok(&b.common, SIZE_MAX, nbytes):
             return NULL
-        segpy_common_fail(&b.common, SEGPY_AINVAL, nbytes)
+        _alloc.fail(&b.common, alloc.SEGPY_AINVAL, nbytes)
         return NULL
     p = _place(b, nbytes, align)
     if p != NULL:
@@ -245,8 +231,8 @@ cdef void* bump_request_slow(bump_t* b, size_t nbytes, size_t align) noexcept no
     # in debug mode, the header and guard.
     need = nbytes + align
     if b.common.debug:
-        need += BUMP_HDR_BYTES * 2 + SEGPY_ADEBUG_GUARD_BYTES
-    need = segpy_round_up(need, b.max_align)
+        need += BUMP_HDR_BYTES * 2 + _alloc.DEBUG_GUARD_BYTES
+    need = _alloc.round_up(need, b.max_align)
     rc = _next_block(b, need, nbytes)
     if rc != 0:
         return NULL
@@ -282,21 +268,18 @@ cdef inline int _frame_of(const bump_t* b, int i, size_t off) noexcept nogil:
     return 0
 
 
-cdef int _misuse(bump_t* b, int code, int i, size_t off, size_t nbytes,
-                 const char* what) noexcept nogil:
-    snprintf(b.common.message, sizeof(b.common.message),
-             "arena block %d offset %zu size %zu: %s", i, off, nbytes, what)
-    b.common.last_error = code
-    return code
+cdef inline int _misuse(bump_t* b, int code, int i, size_t off, size_t nbytes,
+                        const char* what) noexcept nogil:
+    return _alloc.misuse(&b.common, code, "arena block", i, off, nbytes, what)
 
 
 cdef int bump_release(void* ctx, void* ptr, size_t nbytes) noexcept nogil:
     """The seam's release: a no-op except for bookkeeping, and a rollback of
     the most recent allocation.
 
-    Returns 0, or SEGPY_AFOREIGN (not inside any arena block: checked before
-    any memory is read), SEGPY_ADOUBLE (not a live allocation) or, in debug
-    mode, SEGPY_ACORRUPT (damaged header or guard, or a size mismatch); on
+    Returns 0, or alloc.SEGPY_AFOREIGN (not inside any arena block: checked before
+    any memory is read), alloc.SEGPY_ADOUBLE (not a live allocation) or, in debug
+    mode, alloc.SEGPY_ACORRUPT (damaged header or guard, or a size mismatch); on
     error nothing changes.
     """
     cdef bump_t* b = <bump_t*>ctx
@@ -311,37 +294,36 @@ cdef int bump_release(void* ctx, void* ptr, size_t nbytes) noexcept nogil:
         snprintf(b.common.message, sizeof(b.common.message),
                  "address %p (size %zu) is not inside any of the %d arena blocks",
                  ptr, nbytes, b.n)
-        b.common.last_error = SEGPY_AFOREIGN
-        return SEGPY_AFOREIGN
+        return _alloc.misuse(&b.common, alloc.SEGPY_AFOREIGN, NULL, 0, 0, 0, NULL)
     off = <size_t>(p - b.blocks[i].base)
     used = _used(b, i)
     if nbytes == 0 or off >= used or nbytes > used - off:
-        return _misuse(b, SEGPY_ADOUBLE, i, off, nbytes,
+        return _misuse(b, alloc.SEGPY_ADOUBLE, i, off, nbytes,
                        "not a live allocation (beyond the bump pointer)")
     f = _frame_of(b, i, off)
     if b.blocks[i].n_live == 0 or b.scopes[f].n_live == 0:
-        return _misuse(b, SEGPY_ADOUBLE, i, off, nbytes,
+        return _misuse(b, alloc.SEGPY_ADOUBLE, i, off, nbytes,
                        "not a live allocation (none live in that range)")
     if b.common.debug:
         if off < BUMP_HDR_BYTES:
-            return _misuse(b, SEGPY_ACORRUPT, i, off, nbytes, "no room for a header")
+            return _misuse(b, alloc.SEGPY_ACORRUPT, i, off, nbytes, "no room for a header")
         hdr = <bump_hdr_t*>(p - BUMP_HDR_BYTES)
         if hdr.magic != BUMP_MAGIC:
-            return _misuse(b, SEGPY_ACORRUPT, i, off, nbytes,
+            return _misuse(b, alloc.SEGPY_ACORRUPT, i, off, nbytes,
                            "header damaged (or not an allocation)")
         if hdr.state == BUMP_STATE_FREE:
-            return _misuse(b, SEGPY_ADOUBLE, i, off, nbytes, "already released")
+            return _misuse(b, alloc.SEGPY_ADOUBLE, i, off, nbytes, "already released")
         if hdr.state != BUMP_STATE_LIVE or hdr.nbytes != nbytes:
-            return _misuse(b, SEGPY_ACORRUPT, i, off, nbytes,
+            return _misuse(b, alloc.SEGPY_ACORRUPT, i, off, nbytes,
                            "header damaged or released with the wrong size")
-        if nbytes + SEGPY_ADEBUG_GUARD_BYTES > used - off or not _guard_ok(p + nbytes):
-            return _misuse(b, SEGPY_ACORRUPT, i, off, nbytes,
+        if nbytes + _alloc.DEBUG_GUARD_BYTES > used - off or not _guard_ok(p + nbytes):
+            return _misuse(b, alloc.SEGPY_ACORRUPT, i, off, nbytes,
                            "guard bytes after the block overwritten")
         hdr.state = BUMP_STATE_FREE
-        memset(p, SEGPY_ADEBUG_FILL_FREE, nbytes)
+        memset(p, _alloc.DEBUG_FILL_FREE, nbytes)
     b.blocks[i].n_live -= 1
     b.scopes[f].n_live -= 1
-    segpy_common_note_release(&b.common, nbytes)
+    _alloc.note_release(&b.common, nbytes)
     if p == b.last and nbytes == b.last_nbytes:
         # Roll back the most recent allocation (it is in blocks[cur] and
         # after every checkpoint: a scope push clears `last`).
@@ -350,69 +332,65 @@ cdef int bump_release(void* ctx, void* ptr, size_t nbytes) noexcept nogil:
     return 0
 
 
-cdef int bump_stats(void* ctx, segpy_alloc_stats_t* out) noexcept nogil:
+cdef int bump_stats(void* ctx, alloc.segpy_alloc_stats_t* out) noexcept nogil:
     """Copy the counters into ``out`` and fill the derived fields; returns 0."""
     cdef bump_t* b = <bump_t*>ctx
     cdef int i
-    segpy_common_stats_out(&b.common, out)
-    out.overhead_bytes = b.common.st.bytes_mapped - b.common.st.bytes_in_use
+    _alloc.stats_out(&b.common, out)
     out.header_bytes = 0
     if b.common.debug:
-        out.header_bytes = out.n_blocks * (BUMP_HDR_BYTES + SEGPY_ADEBUG_GUARD_BYTES)
+        out.header_bytes = out.n_blocks * (BUMP_HDR_BYTES + _alloc.DEBUG_GUARD_BYTES)
     out.cached_bytes = 0
     for i in range(b.cur + 1, b.n):
         out.cached_bytes += b.blocks[i].size
     return 0
 
 
-cdef int bump_grow(bump_t* b, void* p, size_t old_nbytes, size_t new_nbytes) noexcept nogil:
-    """Grow the most recent allocation in place to ``new_nbytes``.
+cdef int bump_grow(void* ctx, void* p, size_t old_nbytes, size_t new_nbytes) noexcept nogil:
+    """The interface's grow: the most recent allocation, in place, to ``new_nbytes``.
 
-    Returns 0, or SEGPY_AINVAL (nothing changed) if ``p`` is not the most
+    Returns 0, or alloc.SEGPY_ANOROOM (nothing changed) if ``p`` is not the most
     recent live allocation of ``old_nbytes``, ``new_nbytes`` is smaller, or
     the current block has no room.
     """
+    cdef bump_t* b = <bump_t*>ctx
     cdef char* q = <char*>p
-    cdef size_t extra = SEGPY_ADEBUG_GUARD_BYTES if b.common.debug else 0
+    cdef size_t extra = _alloc.DEBUG_GUARD_BYTES if b.common.debug else 0
     cdef size_t room
     if q == NULL or q != b.last or old_nbytes != b.last_nbytes or new_nbytes < old_nbytes:
-        return SEGPY_AINVAL
+        return alloc.SEGPY_ANOROOM
     room = <size_t>(b.end - q)
     if new_nbytes > room or extra > room - new_nbytes:
-        return SEGPY_AINVAL
+        return alloc.SEGPY_ANOROOM
     if b.common.debug:
         (<bump_hdr_t*>(q - BUMP_HDR_BYTES)).nbytes = new_nbytes
-        memset(q + old_nbytes, SEGPY_ADEBUG_FILL_ALLOC, new_nbytes - old_nbytes)
+        memset(q + old_nbytes, _alloc.DEBUG_FILL_ALLOC, new_nbytes - old_nbytes)
         _fill_guard(q + new_nbytes)
     b.top = q + new_nbytes + extra
     b.last_nbytes = new_nbytes
-    b.common.st.bytes_in_use += new_nbytes - old_nbytes
-    if b.common.st.bytes_in_use > b.common.st.peak_bytes_in_use:
-        b.common.st.peak_bytes_in_use = b.common.st.bytes_in_use
+    _alloc.note_grow(&b.common, new_nbytes - old_nbytes)
     return 0
 
 
 cdef int bump_reset(bump_t* b) noexcept nogil:
     """Forget every allocation: keep the largest block, unmap the others.
 
-    O(number of blocks).  Returns 0; SEGPY_ABUSY (nothing changed) if an
-    allocation is live or a scope is open; SEGPY_AOS if the OS refused an
+    O(number of blocks).  Returns 0; alloc.SEGPY_ABUSY (nothing changed) if an
+    allocation is live or a scope is open; alloc.SEGPY_AOS if the OS refused an
     unmap (that block then stays, empty, in the table).
     """
     cdef int i, k, m
     cdef int rc = 0
     cdef bump_block_t keep
-    if segpy_common_n_blocks(&b.common) != 0:
+    if _alloc.n_blocks(&b.common) != 0:
         snprintf(b.common.message, sizeof(b.common.message),
                  "reset with %zu live allocation(s) holding %zu bytes",
-                 segpy_common_n_blocks(&b.common), b.common.st.bytes_in_use)
-        b.common.last_error = SEGPY_ABUSY
-        return SEGPY_ABUSY
+                 _alloc.n_blocks(&b.common), b.common.st.bytes_in_use)
+        return _alloc.misuse(&b.common, alloc.SEGPY_ABUSY, NULL, 0, 0, 0, NULL)
     if b.n_scopes > 1:
         snprintf(b.common.message, sizeof(b.common.message),
                  "reset inside %d open scope(s)", b.n_scopes - 1)
-        b.common.last_error = SEGPY_ABUSY
-        return SEGPY_ABUSY
+        return _alloc.misuse(&b.common, alloc.SEGPY_ABUSY, NULL, 0, 0, 0, NULL)
     if b.n == 0:
         return 0
     k = 0
@@ -421,15 +399,15 @@ cdef int bump_reset(bump_t* b) noexcept nogil:
             k = i
     keep = b.blocks[k]
     if b.common.debug:
-        memset(keep.base, SEGPY_ADEBUG_FILL_FREE, _used(b, k))
+        memset(keep.base, _alloc.DEBUG_FILL_FREE, _used(b, k))
     m = 1
     for i in range(b.n):
         if i == k:
             continue
-        if segpy_common_unmap(&b.common, b.blocks[i].base, b.blocks[i].size) != 0:
+        if _alloc.unmap_pages(&b.common, b.blocks[i].base, b.blocks[i].size) != 0:
             b.blocks[m] = b.blocks[i]
             m += 1
-            rc = SEGPY_AOS
+            rc = alloc.SEGPY_AOS
     b.blocks[0] = keep
     b.n = m
     for i in range(b.n):
@@ -443,14 +421,14 @@ cdef int bump_reset(bump_t* b) noexcept nogil:
 
 
 cdef int bump_scope_push(bump_t* b) noexcept nogil:
-    """Open a scope: checkpoint (cur, top).  Returns 0 or SEGPY_AOS (no memory
+    """Open a scope: checkpoint (cur, top).  Returns 0 or alloc.SEGPY_AOS (no memory
     for the frame; nothing changed)."""
     cdef bump_scope_t* s
     cdef bump_scope_t* fr
     if b.n_scopes == b.scope_cap:
         s = <bump_scope_t*>realloc(b.scopes, 2 * b.scope_cap * sizeof(bump_scope_t))
         if s == NULL:
-            return segpy_common_fail(&b.common, SEGPY_AOS, 0)
+            return _alloc.fail(&b.common, alloc.SEGPY_AOS, 0)
         b.scopes = s
         b.scope_cap *= 2
     fr = &b.scopes[b.n_scopes]
@@ -471,16 +449,15 @@ cdef int bump_scope_pop(bump_t* b) noexcept nogil:
     """Close the innermost scope, rewinding the arena to its checkpoint.
 
     Blocks mapped inside the scope stay mapped (empty, cached) for reuse.
-    Returns 0; SEGPY_ABUSY if allocations made inside are still live: the
+    Returns 0; alloc.SEGPY_ABUSY if allocations made inside are still live: the
     frame is closed but nothing is rewound (those allocations now belong to
-    the enclosing frame); SEGPY_AINVAL if no scope is open.
+    the enclosing frame); alloc.SEGPY_AINVAL if no scope is open.
     """
     cdef bump_scope_t fr
     cdef int i
     if b.n_scopes <= 1:
         snprintf(b.common.message, sizeof(b.common.message), "no scope is open")
-        b.common.last_error = SEGPY_AINVAL
-        return SEGPY_AINVAL
+        return _alloc.misuse(&b.common, alloc.SEGPY_AINVAL, NULL, 0, 0, 0, NULL)
     fr = b.scopes[b.n_scopes - 1]
     b.n_scopes -= 1
     if fr.n_live != 0:
@@ -489,16 +466,15 @@ cdef int bump_scope_pop(bump_t* b) noexcept nogil:
                  "scope exit with %zu live allocation(s) made inside it "
                  "(checkpoint: arena block %d offset %zu); nothing was rewound",
                  fr.n_live, fr.blk, fr.off)
-        b.common.last_error = SEGPY_ABUSY
-        return SEGPY_ABUSY
+        return _alloc.misuse(&b.common, alloc.SEGPY_ABUSY, NULL, 0, 0, 0, NULL)
     if b.cur < 0:
         return 0
     if b.common.debug:
         for i in range(fr.blk, b.cur + 1):
             if i == fr.blk:
-                memset(b.blocks[i].base + fr.off, SEGPY_ADEBUG_FILL_FREE, _used(b, i) - fr.off)
+                memset(b.blocks[i].base + fr.off, _alloc.DEBUG_FILL_FREE, _used(b, i) - fr.off)
             else:
-                memset(b.blocks[i].base, SEGPY_ADEBUG_FILL_FREE, _used(b, i))
+                memset(b.blocks[i].base, _alloc.DEBUG_FILL_FREE, _used(b, i))
     for i in range(fr.blk + 1, b.cur + 1):
         b.blocks[i].used = 0
     b.cur = fr.blk
@@ -506,6 +482,28 @@ cdef int bump_scope_pop(bump_t* b) noexcept nogil:
     b.end = b.blocks[fr.blk].base + b.blocks[fr.blk].size
     b.last = NULL
     return 0
+
+
+cdef void _bump_free(void* ctx) noexcept nogil:
+    # The interface's destroy: every arena block, the scope table, the state.
+    bump_destroy(<bump_t*>ctx)
+    free(ctx)
+
+
+cdef alloc.segpy_allocator_t* segpy_bump_create(size_t max_bytes, size_t first_block,
+                                                int debug) noexcept nogil:
+    """A bump arena (maps nothing yet); ``first_block`` is rounded up to a
+    page (at least 4096 bytes), ``max_bytes`` (SIZE_MAX: unbounded) bounds
+    the bytes mapped.  Returns its interface, or NULL if its state or scope
+    table could not be allocated.  No GIL needed."""
+    cdef bump_t* b = <bump_t*>calloc(1, sizeof(bump_t))
+    if b == NULL:
+        return NULL
+    if bump_init(b, max_bytes, first_block, debug) != 0:
+        free(b)
+        return NULL
+    return _alloc.wire(&b.common, "bump", bump_request, bump_release, bump_stats,
+                       bump_grow, _bump_free)
 
 
 cdef list _walk(bump_t* b, int i):
@@ -517,7 +515,7 @@ cdef list _walk(bump_t* b, int i):
     cdef bump_hdr_t* hdr
     out = []
     while off < used:
-        while off < used and <unsigned char>base[off] == SEGPY_ADEBUG_GUARD:
+        while off < used and <unsigned char>base[off] == _alloc.DEBUG_GUARD:
             off += 1
         if off == used:
             break
@@ -528,7 +526,7 @@ cdef list _walk(bump_t* b, int i):
             raise AllocatorError(
                 f"bump: damaged block: arena block {i} offset {off}: header overwritten")
         off += BUMP_HDR_BYTES
-        if hdr.nbytes > used - off or SEGPY_ADEBUG_GUARD_BYTES > used - off - hdr.nbytes:
+        if hdr.nbytes > used - off or _alloc.DEBUG_GUARD_BYTES > used - off - hdr.nbytes:
             raise AllocatorError(
                 f"bump: damaged block: arena block {i} offset {off} size {hdr.nbytes}: "
                 f"size runs past the bump pointer")
@@ -537,15 +535,13 @@ cdef list _walk(bump_t* b, int i):
                 f"bump: damaged block: arena block {i} offset {off} size {hdr.nbytes}: "
                 f"guard bytes after the block overwritten")
         out.append((off, hdr.nbytes, hdr.state))
-        off += hdr.nbytes + SEGPY_ADEBUG_GUARD_BYTES
+        off += hdr.nbytes + _alloc.DEBUG_GUARD_BYTES
     return out
 
 
 # ---------------------------------------------------------------------------
 # The Python class.
 # ---------------------------------------------------------------------------
-
-
 
 # The life of a _Scope object: entered once, exited once.
 cdef enum:
@@ -577,7 +573,7 @@ cdef class _Scope:
     def __enter__(self):
         if self.phase != _SCOPE_NEW:
             raise RuntimeError("a scope object can be entered only once")
-        cdef int rc = bump_scope_push(&self.arena.state)
+        cdef int rc = bump_scope_push(self.arena.state)
         if rc != 0:
             raise MemoryError("bump allocator: no memory for a scope frame")
         self.depth = self.arena.state.n_scopes - 1
@@ -585,7 +581,7 @@ cdef class _Scope:
         return self.arena
 
     def __exit__(self, *exc):
-        cdef bump_t* b = &self.arena.state
+        cdef bump_t* b = self.arena.state
         if self.phase == _SCOPE_NEW:
             raise RuntimeError("exit of a scope that was never entered; nothing was rewound")
         if self.phase == _SCOPE_CLOSED:
@@ -603,19 +599,19 @@ cdef class _Scope:
             raise RuntimeError("the scope's frame was already closed; nothing was rewound")
         # Invariant: the innermost frame is this scope's own.
         cdef int rc = bump_scope_pop(b)
-        self.phase = _SCOPE_CLOSED     # popped even when rc is SEGPY_ABUSY
+        self.phase = _SCOPE_CLOSED     # popped even when rc is alloc.SEGPY_ABUSY
         if rc != 0:
-            raise_misuse(self.arena, rc)
+            alloc.raise_misuse(self.arena, rc)
         return False
 
 
-segpy_seal_new(_Scope, "made by BumpAllocator.scope()")
+alloc.segpy_seal_new(_Scope, "made by BumpAllocator.scope()")
 
 
 include "_bind_args.pxi"
 
 
-cdef class BumpAllocator(Allocator):
+cdef class BumpAllocator(alloc.Allocator):
     """BumpAllocator(max_bytes=None, *, first_block=4096, debug=False)
 --
 
@@ -665,26 +661,16 @@ A segmented bump arena over mmap: very fast allocation, bulk release.
     0
     """
 
+    cdef bump_t* state     # the common state heads it: self.common, cast
+
     def __cinit__(self, *args, **kwargs):
         max_bytes, first_block, debug = _bind_args(
             "BumpAllocator", args, kwargs, ("max_bytes", "first_block", "debug"), 1,
             (None, 4096, False))
-        cdef size_t limit = parse_max_bytes(max_bytes)
-        first_block = operator.index(first_block)
-        if first_block < 0 or first_block > (SIZE_MAX >> 2):
-            raise ValueError(f"first_block must be from 0 to {SIZE_MAX >> 2}, got {first_block}")
-        if bump_init(&self.state, limit, <size_t>first_block, 1 if debug else 0) != 0:
-            raise MemoryError("bump allocator: no memory for the scope table")
-        self.common = &self.state.common
-        self.iface.ctx = &self.state
-        self.iface.request = bump_request
-        self.iface.release = bump_release
-        self.iface.stats = bump_stats
-        self.iface.name = "bump"
-
-    def __dealloc__(self):
-        self._report_leaks()
-        bump_destroy(&self.state)
+        cdef size_t limit = alloc.parse_size(max_bytes, "max_bytes", SIZE_MAX)
+        cdef size_t first = alloc.parse_size(first_block, "first_block", None, SIZE_MAX >> 2)
+        self._own(segpy_bump_create(limit, first, 1 if debug else 0))
+        self.state = <bump_t*>self.common
 
     @property
     def first_block(self):
@@ -733,53 +719,18 @@ A segmented bump arena over mmap: very fast allocation, bulk release.
             If any allocation (a list's segment, a Block) is still live, or a
             scope is open; nothing changes.
         """
-        cdef int rc = bump_reset(&self.state)
+        cdef int rc = bump_reset(self.state)
         if rc != 0:
-            raise_misuse(self, rc)
-
-    def grow(self, Block block not None, nbytes):
-        """Grow `block` in place to `nbytes`, if it is the most recent allocation.
-
-        Parameters
-        ----------
-        block : Block
-            A live block of this arena.
-        nbytes : int
-            The new size, at least the current one.
-
-        Returns
-        -------
-        bool
-            True if the block now has `nbytes` bytes; False (nothing changed)
-            if it is not the most recent allocation or the block has no room.
-
-        Raises
-        ------
-        ValueError
-            If the block belongs to another allocator, was released, or
-            `nbytes` is smaller than its size.
-        """
-        cdef Py_ssize_t n = operator.index(nbytes)
-        if block.owner is not self:
-            raise ValueError("the block was released" if block.owner is None
-                             else "the block belongs to another allocator")
-        if n < <Py_ssize_t>block.size:
-            raise ValueError(f"grow cannot shrink a block ({block.size} -> {n} bytes)")
-        if bump_grow(&self.state, block.ptr, block.size, <size_t>n) != 0:
-            return False
-        block.size = <size_t>n
-        return True
+            alloc.raise_misuse(self, rc)
 
     cdef int _check(self) except -1:
-        cdef bump_t* b = &self.state
+        cdef bump_t* b = self.state
         cdef int i, f
         cdef size_t total = 0, live = 0, flive = 0, nlive, nbytes_live = 0
-        cdef size_t off, used
-        cdef bump_hdr_t* hdr
         if b.n < 0 or b.n > BUMP_MAX_BLOCKS or b.cur < -1 or b.cur >= max(b.n, 1):
             raise AllocatorError(f"bump: block table broken (n={b.n}, cur={b.cur})")
         if b.n == 0:
-            if b.cur != -1 or segpy_common_n_blocks(&b.common):
+            if b.cur != -1 or _alloc.n_blocks(&b.common):
                 raise AllocatorError("bump: no arena block but a current block or live allocations")
         else:
             if b.cur < 0:
@@ -798,9 +749,9 @@ A segmented bump arena over mmap: very fast allocation, bulk release.
             raise AllocatorError(
                 f"bump: {b.n} blocks of {total} bytes but stats say "
                 f"{b.common.st.n_regions} regions of {b.common.st.bytes_mapped}")
-        if live != segpy_common_n_blocks(&b.common):
+        if live != _alloc.n_blocks(&b.common):
             raise AllocatorError(
-                f"bump: blocks count {live} live allocations, stats {segpy_common_n_blocks(&b.common)}")
+                f"bump: blocks count {live} live allocations, stats {_alloc.n_blocks(&b.common)}")
         if b.n_scopes < 1 or b.scopes[0].blk != 0 or b.scopes[0].off != 0:
             raise AllocatorError("bump: sentinel scope frame damaged")
         for f in range(b.n_scopes):
@@ -811,16 +762,17 @@ A segmented bump arena over mmap: very fast allocation, bulk release.
                 if b.cur >= 0 and (b.scopes[f].blk, b.scopes[f].off) > \
                         (b.cur, <size_t>(b.top - b.blocks[b.cur].base)):
                     raise AllocatorError(f"bump: scope frame {f} is after the bump pointer")
-        if flive != segpy_common_n_blocks(&b.common):
+        if flive != _alloc.n_blocks(&b.common):
             raise AllocatorError(
-                f"bump: scope frames count {flive} live allocations, stats {segpy_common_n_blocks(&b.common)}")
-        if segpy_common_n_blocks(&b.common) == 0 and b.common.st.bytes_in_use != 0:
+                f"bump: scope frames count {flive} live allocations, "
+                f"stats {_alloc.n_blocks(&b.common)}")
+        if _alloc.n_blocks(&b.common) == 0 and b.common.st.bytes_in_use != 0:
             raise AllocatorError("bump: bytes in use without live allocations")
         if not b.common.debug:
             return 0
         for i in range(b.n):
             nlive = 0
-            for off, size, state in _walk(&self.state, i):
+            for _off, size, state in _walk(self.state, i):
                 if state:
                     nlive += 1
                     nbytes_live += size
@@ -837,15 +789,15 @@ A segmented bump arena over mmap: very fast allocation, bulk release.
             return None
         rows = []
         for i in range(self.state.n):
-            for off, size, state in _walk(&self.state, i):
+            for off, size, state in _walk(self.state, i):
                 rows.append((i, off, size, state))
         return np.array(rows, dtype=_BLOCK_DTYPE)
 
     cdef object _regions(self):
-        cdef bump_t* b = &self.state
+        cdef bump_t* b = self.state
         rows = [(i, <size_t>b.blocks[i].base, b.blocks[i].size, _used(b, i), b.blocks[i].n_live)
                 for i in range(b.n)]
         return np.array(rows, dtype=_REGION_DTYPE)
 
 
-allocator_register_type(BumpAllocator)
+alloc.allocator_register_type(BumpAllocator)

@@ -1,15 +1,19 @@
 # cython: language_level=3
-"""segpy's general-purpose heap allocator (layouts drawn in ``heap.pxd``).
+"""segpy's general-purpose heap allocator (layouts drawn in ``_heap.pxd``).
 
-Regions come from the OS through ``segpy_common_map``; each is tiled by
+Regions come from the OS through ``_alloc.map_pages``; each is tiled by
 blocks with 16-byte boundary-tag headers.  Free blocks sit in TLSF buckets
 (two-level bitmaps, O(1) good fit) except one designated victim that small
-requests split from.  Release coalesces immediately, so a region whose
-blocks are all freed is one free block again: it is then cached (up to
-``cache_bytes``) for reuse, or unmapped.
+requests split from.  Coalescing is deferred: outside debug mode a release
+only marks its block free and lists it as pending (a release that borders
+the designated victim merges into it at once, and one of a whole region is
+settled at once), and the next drain merges every pending block with its
+free neighbours.  A drain runs before any request that searches the
+buckets, before grow, trim, stats, check, blocks() and regions(), and
+whenever the deferred bytes pass ``cache_bytes``; debug mode coalesces at
+once.  A region whose blocks are all coalesced again is one free block:
+it is then cached (up to ``cache_bytes``) for reuse, or unmapped.
 """
-
-import operator
 
 import numpy as np
 
@@ -19,39 +23,33 @@ from libc.stdint cimport SIZE_MAX
 from libc.stdint cimport uint32_t
 from libc.stdint cimport uint64_t
 from libc.stdio cimport snprintf
+from libc.stdlib cimport calloc
 from libc.stdlib cimport free
 from libc.stdlib cimport realloc
 from libc.string cimport memmove
 from libc.string cimport memset
 
-from segpy.alloc cimport Allocator
-from segpy.alloc cimport allocator_register_type
-from segpy.alloc cimport parse_max_bytes
-from segpy.alloc cimport Block
-from segpy.alloc cimport raise_alloc_error
-from segpy.alloc cimport raise_misuse
-from segpy.alloc cimport segpy_alloc_common_t
-from segpy.alloc cimport segpy_alloc_stats_t
-from segpy.alloc cimport segpy_common_fail
-from segpy.alloc cimport segpy_common_init
-from segpy.alloc cimport segpy_common_limit_ok
-from segpy.alloc cimport segpy_common_map
-from segpy.alloc cimport segpy_common_note_alloc
-from segpy.alloc cimport segpy_common_note_release
-from segpy.alloc cimport segpy_common_n_blocks
-from segpy.alloc cimport segpy_common_stats_out
-from segpy.alloc cimport segpy_common_unmap
-from segpy.alloc cimport segpy_page_size
-from segpy.alloc cimport segpy_round_up
-from segpy.alloc cimport SEGPY_ACORRUPT
-from segpy.alloc cimport SEGPY_ADEBUG_FILL_ALLOC
-from segpy.alloc cimport SEGPY_ADEBUG_FILL_FREE
-from segpy.alloc cimport SEGPY_ADEBUG_GUARD
-from segpy.alloc cimport SEGPY_ADEBUG_GUARD_BYTES
-from segpy.alloc cimport SEGPY_ADOUBLE
-from segpy.alloc cimport SEGPY_AFOREIGN
-from segpy.alloc cimport SEGPY_AINVAL
-from segpy.alloc cimport SEGPY_AOS
+from segpy cimport _alloc
+from segpy._heap cimport HEAP_DEBUG_PREFIX
+from segpy._heap cimport HEAP_END_HDR
+from segpy._heap cimport HEAP_FL_COUNT
+from segpy._heap cimport HEAP_FLAGS
+from segpy._heap cimport HEAP_HDR
+from segpy._heap cimport HEAP_MIN_BLOCK
+from segpy._heap cimport HEAP_PENDING
+from segpy._heap cimport HEAP_PREV_FLAGS
+from segpy._heap cimport HEAP_PREV_FREE
+from segpy._heap cimport HEAP_PREV_PENDING
+from segpy._heap cimport HEAP_REGION_HDR
+from segpy._heap cimport HEAP_SL_COUNT
+from segpy._heap cimport HEAP_SL_LOG2
+from segpy._heap cimport HEAP_SMALL_MAX
+from segpy._heap cimport HEAP_USED
+from segpy._heap cimport hblock_t
+from segpy._heap cimport heap_region_t
+from segpy._heap cimport heap_t
+from segpy._os cimport segpy_page_size
+from segpy cimport alloc
 
 from segpy.alloc import AllocatorError
 
@@ -164,7 +162,7 @@ cdef inline bint _whole_region(hblock_t* b) noexcept nogil:
 
 
 cdef inline size_t _need(heap_t* h, size_t nbytes) noexcept nogil:
-    cdef size_t n = segpy_round_up(nbytes + h.extra, 16)
+    cdef size_t n = _alloc.round_up(nbytes + h.extra, 16)
     return n if n >= HEAP_MIN_BLOCK else HEAP_MIN_BLOCK
 
 
@@ -271,7 +269,7 @@ cdef int _settle(heap_t* h, hblock_t* b, Py_ssize_t r, bint sweeping, bint into_
     #
     #   before:  | used | P | P | b | B | P | used |     P pending, B bucket
     #   after:   | used |  one free block, filed   | used |
-    cdef segpy_alloc_common_t* c = &h.common
+    cdef alloc.segpy_alloc_common_t* c = &h.common
     cdef size_t size = _bsize(b)
     cdef hblock_t* prv
     cdef hblock_t* nxt
@@ -282,14 +280,14 @@ cdef int _settle(heap_t* h, hblock_t* b, Py_ssize_t r, bint sweeping, bint into_
         size += b.prev_size
         if c.debug:
             # b's header (and free-list links) become free bytes inside prv.
-            memset(b, SEGPY_ADEBUG_FILL_FREE, sizeof(hblock_t))
+            memset(b, _alloc.DEBUG_FILL_FREE, sizeof(hblock_t))
         b = prv
     nxt = <hblock_t*>((<char*>b) + size)
     while (nxt.size & HEAP_USED) == 0:
         into_dv |= _detach(h, nxt, sweeping)
         n = _bsize(nxt)
         if c.debug:
-            memset(nxt, SEGPY_ADEBUG_FILL_FREE, sizeof(hblock_t))
+            memset(nxt, _alloc.DEBUG_FILL_FREE, sizeof(hblock_t))
         size += n
         nxt = <hblock_t*>((<char*>b) + size)
     b.size = size                  # its predecessor is used (or none): no flags
@@ -350,10 +348,10 @@ cdef void _pend_drain(heap_t* h) noexcept nogil:
     cdef size_t i
     cdef hblock_t* b
     if h.n_pend_live >= h.sweep_min and (h.sweep_min == 0 or
-                                         h.n_pend_live * 32 >= segpy_common_n_blocks(&h.common)):
+                                         h.n_pend_live * 32 >= _alloc.n_blocks(&h.common)):
         # Pending blocks are a good share of all blocks: a walk of every
-        # header costs less than a cache miss per pending block (1M
-        # deferred 64-byte releases: about 5 ns a block).
+        # header costs less than a cache miss per pending block (measured
+        # in docs/alloc-heap.md, "Why releases are deferred").
         _sweep(h)
     else:
         for i in range(h.n_pend):
@@ -375,13 +373,13 @@ cdef void _pend_drain(heap_t* h) noexcept nogil:
 cdef hblock_t* _new_region(heap_t* h, size_t rbytes, size_t request) noexcept nogil:
     """Map a region of rbytes, register it, return its single free block
     (detached: in no bucket) or NULL with the failure recorded."""
-    cdef segpy_alloc_common_t* c = &h.common
+    cdef alloc.segpy_alloc_common_t* c = &h.common
     cdef heap_region_t* regs
     cdef size_t cap, i
     cdef char* base
     cdef hblock_t* b
     cdef hblock_t* end
-    if not segpy_common_limit_ok(c, rbytes, request):
+    if not _alloc.limit_ok(c, rbytes, request):
         return NULL
     if h.n_regs == h.cap_regs:
         # Grow the table first so that a failure leaves nothing mapped.
@@ -389,11 +387,11 @@ cdef hblock_t* _new_region(heap_t* h, size_t rbytes, size_t request) noexcept no
         regs = <heap_region_t*>realloc(h.regs, cap * sizeof(heap_region_t))
         if regs == NULL:
             c.os_errno = 0
-            segpy_common_fail(c, SEGPY_AOS, request)
+            _alloc.fail(c, alloc.SEGPY_AOS, request)
             return NULL
         h.regs = regs
         h.cap_regs = cap
-    base = <char*>segpy_common_map(c, rbytes, request)
+    base = <char*>_alloc.map_pages(c, rbytes, request)
     if base == NULL:
         return NULL
     i = h.n_regs
@@ -419,8 +417,8 @@ cdef int _drop_region(heap_t* h, Py_ssize_t r) noexcept nogil:
     """Unmap region r, whose single free block is already detached."""
     cdef char* base = h.regs[r].base
     cdef size_t size = h.regs[r].size
-    if segpy_common_unmap(&h.common, base, size) != 0:
-        return SEGPY_AOS
+    if _alloc.unmap_pages(&h.common, base, size) != 0:
+        return alloc.SEGPY_AOS
     h.common.st.cached_bytes -= size
     memmove(&h.regs[r], &h.regs[r + 1], (h.n_regs - <size_t>r - 1) * sizeof(heap_region_t))
     h.n_regs -= 1
@@ -436,18 +434,20 @@ cdef int heap_init(heap_t* h, size_t max_bytes, size_t region_size, size_t cache
                    int debug) noexcept nogil:
     """Initialise an empty heap (no memory is mapped yet).  Returns 0.
 
-    ``region_size`` must be a page multiple of at least one page.
+    ``region_size`` is rounded up to a page multiple (at least one page).
     """
     memset(h, 0, sizeof(heap_t))
-    segpy_common_init(&h.common, max_bytes, debug)
-    h.region_size = region_size
-    h.large_threshold = region_size // 2
+    _alloc.common_init(&h.common, max_bytes, debug)
+    if region_size < segpy_page_size():
+        region_size = segpy_page_size()
+    h.region_size = _alloc.round_up(region_size, segpy_page_size())
+    h.large_threshold = h.region_size // 2
     h.cache_bytes = cache_bytes
     h.sweep_min = 1024
     if debug:
         h.prefix = HEAP_DEBUG_PREFIX
-        h.extra = HEAP_HDR + HEAP_DEBUG_PREFIX + SEGPY_ADEBUG_GUARD_BYTES
-        h.hdr_per_block = HEAP_HDR + HEAP_DEBUG_PREFIX + SEGPY_ADEBUG_GUARD_BYTES
+        h.extra = HEAP_HDR + HEAP_DEBUG_PREFIX + _alloc.DEBUG_GUARD_BYTES
+        h.hdr_per_block = HEAP_HDR + HEAP_DEBUG_PREFIX + _alloc.DEBUG_GUARD_BYTES
     else:
         h.prefix = 0
         h.extra = HEAP_HDR
@@ -459,7 +459,7 @@ cdef void heap_destroy(heap_t* h) noexcept nogil:
     """Unmap every region and free the region table; the heap is then empty."""
     cdef size_t i
     for i in range(h.n_regs):
-        segpy_common_unmap(&h.common, h.regs[i].base, h.regs[i].size)
+        _alloc.unmap_pages(&h.common, h.regs[i].base, h.regs[i].size)
     free(h.regs)
     h.regs = NULL
     h.n_regs = h.cap_regs = 0
@@ -475,7 +475,8 @@ cdef void heap_destroy(heap_t* h) noexcept nogil:
     h.common.st.cached_bytes = 0
 
 
-cdef inline char* _carve(heap_t* h, hblock_t* b, size_t need, size_t align, bint small) noexcept nogil:
+cdef inline char* _carve(heap_t* h, hblock_t* b, size_t need, size_t align,
+                         bint small) noexcept nogil:
     """Turn the detached free block b into a used block of `need` bytes whose
     user address is `align`-aligned; return that address.
 
@@ -494,7 +495,7 @@ cdef inline char* _carve(heap_t* h, hblock_t* b, size_t need, size_t align, bint
         h.common.st.cached_bytes -= bsize + HEAP_REGION_HDR + HEAP_END_HDR
     if align > 16:
         payload = (<char*>b) + HEAP_HDR
-        u = <char*>segpy_round_up(<size_t>(payload + h.prefix), align)
+        u = <char*>_alloc.round_up(<size_t>(payload + h.prefix), align)
         gap = <size_t>(u - h.prefix - payload)
         if gap != 0 and gap < HEAP_MIN_BLOCK:
             gap += align
@@ -537,9 +538,9 @@ cdef void _debug_dress(heap_t* h, char* user, size_t nbytes) noexcept nogil:
     cdef size_t* words = <size_t*>((<char*>b) + HEAP_HDR)
     words[0] = nbytes
     words[1] = _MAGIC
-    memset(user - SEGPY_ADEBUG_GUARD_BYTES, SEGPY_ADEBUG_GUARD, SEGPY_ADEBUG_GUARD_BYTES)
-    memset(user, SEGPY_ADEBUG_FILL_ALLOC, nbytes)
-    memset(user + nbytes, SEGPY_ADEBUG_GUARD, <size_t>(end - user - nbytes))
+    memset(user - _alloc.DEBUG_GUARD_BYTES, _alloc.DEBUG_GUARD, _alloc.DEBUG_GUARD_BYTES)
+    memset(user, _alloc.DEBUG_FILL_ALLOC, nbytes)
+    memset(user + nbytes, _alloc.DEBUG_GUARD, <size_t>(end - user - nbytes))
 
 
 ctypedef void* (*_request_slow_t)(heap_t* h, size_t nbytes, size_t align) noexcept nogil
@@ -559,12 +560,10 @@ cdef void* heap_request(void* ctx, size_t nbytes, size_t align) noexcept nogil:
     unchanged.
     """
     cdef heap_t* h = <heap_t*>ctx
-    cdef size_t need, search, rbytes, bsize, rem
+    cdef size_t need, bsize, rem
     cdef hblock_t* b
     cdef hblock_t* r
     cdef hblock_t* nxt
-    cdef char* u
-    cdef segpy_alloc_common_t* c
     # Hot path: a small request split from the front of the designated
     # victim (a LIFO alloc/free pair only ever touches the dv's two ends).
     if align - 1 < 16 and (align & (align - 1)) == 0 and nbytes - 1 < HEAP_SMALL_MAX \
@@ -588,11 +587,7 @@ cdef void* heap_request(void* ctx, size_t nbytes, size_t align) noexcept nogil:
                 b.size = need | HEAP_USED
                 h.dv = r          # same region, same end: dv_lo, dv_at_end hold
                 h.dv_size = rem
-                c = &h.common
-                c.st.n_alloc += 1
-                c.st.bytes_in_use += nbytes
-                if c.st.bytes_in_use > c.st.peak_bytes_in_use:
-                    c.st.peak_bytes_in_use = c.st.bytes_in_use
+                _alloc.note_alloc(&h.common, nbytes)
                 return (<char*>b) + HEAP_HDR
     # Everything else lives in a separate function reached through a pointer,
     # so that the compiler keeps this path free of register spills.
@@ -608,7 +603,7 @@ cdef void* _request_slow(heap_t* h, size_t nbytes, size_t align) noexcept nogil:
             or (align & (align - 1)) != 0 or align > segpy_page_size():
         snprintf(h.common.message, sizeof(h.common.message),
                  "bad request: %zu bytes aligned to %zu", nbytes, align)
-        segpy_common_fail(&h.common, SEGPY_AINVAL, nbytes)
+        _alloc.fail(&h.common, alloc.SEGPY_AINVAL, nbytes)
         return NULL
     need = _need(h, nbytes)
     if align <= 16:
@@ -619,7 +614,7 @@ cdef void* _request_slow(heap_t* h, size_t nbytes, size_t align) noexcept nogil:
             u = _carve(h, b, need, align, True)
             if h.common.debug:
                 _debug_dress(h, u, nbytes)
-            segpy_common_note_alloc(&h.common, nbytes)
+            _alloc.note_alloc(&h.common, nbytes)
             return u
         search = need
     else:
@@ -632,7 +627,7 @@ cdef void* _request_slow(heap_t* h, size_t nbytes, size_t align) noexcept nogil:
         # region that was last split from): better than mapping.
         b = h.dv
     if b == NULL:
-        minimal = segpy_round_up(search + HEAP_REGION_HDR + HEAP_END_HDR, segpy_page_size())
+        minimal = _alloc.round_up(search + HEAP_REGION_HDR + HEAP_END_HDR, segpy_page_size())
         if minimal > h.region_size or search >= h.large_threshold:
             rbytes = minimal
         else:
@@ -651,7 +646,7 @@ cdef void* _request_slow(heap_t* h, size_t nbytes, size_t align) noexcept nogil:
     u = _carve(h, b, need, align, need <= HEAP_SMALL_MAX)
     if h.common.debug:
         _debug_dress(h, u, nbytes)
-    segpy_common_note_alloc(&h.common, nbytes)
+    _alloc.note_alloc(&h.common, nbytes)
     return u
 
 
@@ -662,7 +657,7 @@ cdef hblock_t* _lookup(heap_t* h, void* p, size_t nbytes, Py_ssize_t* region) no
     Nothing outside a region is read, and within one only words that lie
     inside it, so any address is safe to pass.
     """
-    cdef segpy_alloc_common_t* c = &h.common
+    cdef alloc.segpy_alloc_common_t* c = &h.common
     cdef Py_ssize_t r = _find_region(h, <char*>p)
     cdef char* base
     cdef size_t rsize, off, bsize, hs
@@ -676,7 +671,7 @@ cdef hblock_t* _lookup(heap_t* h, void* p, size_t nbytes, Py_ssize_t* region) no
         snprintf(c.message, sizeof(c.message),
                  "address %p (%zu bytes) lies in none of the heap's %zu regions",
                  p, nbytes, h.n_regs)
-        c.last_error = SEGPY_AFOREIGN
+        _alloc.misuse(c, alloc.SEGPY_AFOREIGN, NULL, 0, 0, 0, NULL)
         return NULL
     base = h.regs[r].base
     rsize = h.regs[r].size
@@ -686,7 +681,7 @@ cdef hblock_t* _lookup(heap_t* h, void* p, size_t nbytes, Py_ssize_t* region) no
         snprintf(c.message, sizeof(c.message),
                  "address %p (region %zd offset %zu, %zu bytes) is not a block's address",
                  p, r, off, nbytes)
-        c.last_error = SEGPY_AFOREIGN
+        _alloc.misuse(c, alloc.SEGPY_AFOREIGN, NULL, 0, 0, 0, NULL)
         return NULL
     b = <hblock_t*>((<char*>p) - h.prefix - HEAP_HDR)
     off = <size_t>((<char*>b) + HEAP_HDR - base)
@@ -697,31 +692,31 @@ cdef hblock_t* _lookup(heap_t* h, void* p, size_t nbytes, Py_ssize_t* region) no
             snprintf(c.message, sizeof(c.message),
                      "block at region %zd offset %zu (%zu bytes) was already released "
                      "(its header lies in freed memory)", r, off, nbytes)
-            c.last_error = SEGPY_ADOUBLE
+            _alloc.misuse(c, alloc.SEGPY_ADOUBLE, NULL, 0, 0, 0, NULL)
         else:
             snprintf(c.message, sizeof(c.message),
                      "address %p (region %zd offset %zu, %zu bytes) has no valid block header",
                      p, r, off, nbytes)
-            c.last_error = SEGPY_AFOREIGN
+            _alloc.misuse(c, alloc.SEGPY_AFOREIGN, NULL, 0, 0, 0, NULL)
         return NULL
     if (hs & HEAP_USED) == 0:
         snprintf(c.message, sizeof(c.message),
                  "block at region %zd offset %zu size %zu is already free", r, off,
                  bsize - HEAP_HDR)
-        c.last_error = SEGPY_ADOUBLE
+        _alloc.misuse(c, alloc.SEGPY_ADOUBLE, NULL, 0, 0, 0, NULL)
         return NULL
     nxt = <hblock_t*>((<char*>b) + bsize)
     if nxt.prev_size != bsize:
         snprintf(c.message, sizeof(c.message),
                  "block at region %zd offset %zu size %zu: the next header's prev_size is %zu "
                  "(header damaged, or not a block)", r, off, bsize - HEAP_HDR, nxt.prev_size)
-        c.last_error = SEGPY_ACORRUPT
+        _alloc.misuse(c, alloc.SEGPY_ACORRUPT, NULL, 0, 0, 0, NULL)
         return NULL
     if nbytes > bsize - h.extra:
         snprintf(c.message, sizeof(c.message),
                  "block at region %zd offset %zu size %zu cannot hold the %zu bytes given",
                  r, off, bsize - HEAP_HDR, nbytes)
-        c.last_error = SEGPY_AINVAL
+        _alloc.misuse(c, alloc.SEGPY_AINVAL, NULL, 0, 0, 0, NULL)
         return NULL
     if c.debug:
         words = <size_t*>((<char*>b) + HEAP_HDR)
@@ -730,24 +725,24 @@ cdef hblock_t* _lookup(heap_t* h, void* p, size_t nbytes, Py_ssize_t* region) no
                      "block at region %zd offset %zu size %zu: recorded size %zu, magic %#zx "
                      "(released with %zu bytes)", r, off, bsize - HEAP_HDR, words[0],
                      words[1], nbytes)
-            c.last_error = SEGPY_ACORRUPT
+            _alloc.misuse(c, alloc.SEGPY_ACORRUPT, NULL, 0, 0, 0, NULL)
             return NULL
-        g = <unsigned char*>((<char*>p) - SEGPY_ADEBUG_GUARD_BYTES)
-        for i in range(SEGPY_ADEBUG_GUARD_BYTES):
-            if g[i] != SEGPY_ADEBUG_GUARD:
+        g = <unsigned char*>((<char*>p) - _alloc.DEBUG_GUARD_BYTES)
+        for i in range(_alloc.DEBUG_GUARD_BYTES):
+            if g[i] != _alloc.DEBUG_GUARD:
                 snprintf(c.message, sizeof(c.message),
                          "block at region %zd offset %zu size %zu: guard byte %zu before the "
                          "data was overwritten", r, off, bsize - HEAP_HDR, i)
-                c.last_error = SEGPY_ACORRUPT
+                _alloc.misuse(c, alloc.SEGPY_ACORRUPT, NULL, 0, 0, 0, NULL)
                 return NULL
         g = <unsigned char*>p
         for i in range(nbytes, bsize - HEAP_HDR - h.prefix):
-            if g[i] != SEGPY_ADEBUG_GUARD:
+            if g[i] != _alloc.DEBUG_GUARD:
                 snprintf(c.message, sizeof(c.message),
                          "block at region %zd offset %zu size %zu (%zu bytes requested): "
                          "written past its end at byte %zu", r, off, bsize - HEAP_HDR,
                          nbytes, i)
-                c.last_error = SEGPY_ACORRUPT
+                _alloc.misuse(c, alloc.SEGPY_ACORRUPT, NULL, 0, 0, 0, NULL)
                 return NULL
     return b
 
@@ -790,7 +785,7 @@ cdef int heap_release(void* ctx, void* p, size_t nbytes) noexcept nogil:
     # the region is looked up: coalescing reads it next.
     # Prefetches never fault, so both may be issued before p is validated.
     __builtin_prefetch((<char*>p) - HEAP_HDR)
-    __builtin_prefetch((<char*>p) + segpy_round_up(nbytes, 16))
+    __builtin_prefetch((<char*>p) + _alloc.round_up(nbytes, 16))
     if h.common.debug:
         return _release_slow_fn(h, p, nbytes)
     b = <hblock_t*>((<char*>p) - HEAP_HDR)
@@ -820,7 +815,7 @@ cdef int heap_release(void* ctx, void* p, size_t nbytes) noexcept nogil:
             far.prev_size = total      # its PREV_FREE flag is already set
             h.dv = b                   # same region, same end
             h.dv_size = total
-            segpy_common_note_release(&h.common, nbytes)
+            _alloc.note_release(&h.common, nbytes)
             return 0
     # Inline validation of the common non-LIFO case (sane header).
     r = _find_region(h, <char*>p)
@@ -858,7 +853,7 @@ cdef int heap_release(void* ctx, void* p, size_t nbytes) noexcept nogil:
 cdef inline void _defer(heap_t* h, hblock_t* b, size_t nbytes) noexcept nogil:
     # Mark the validated used block b free and pending (a slot is free).
     cdef size_t bsize = _bsize(b)
-    segpy_common_note_release(&h.common, nbytes)
+    _alloc.note_release(&h.common, nbytes)
     b.size ^= HEAP_USED | HEAP_PENDING          # keeps the PREV_* flags
     _next(b).size |= HEAP_PREV_FREE | HEAP_PREV_PENDING
     _pend_take_slot(h, b)
@@ -882,34 +877,34 @@ cdef int _release_now(heap_t* h, hblock_t* b, size_t nbytes) noexcept nogil:
     # Debug mode always comes here (it never defers): the freed bytes are
     # filled now, and _settle fills the headers that merging absorbs.
     if h.common.debug:
-        memset((<char*>b) + HEAP_HDR, SEGPY_ADEBUG_FILL_FREE, _bsize(b) - HEAP_HDR)
-    segpy_common_note_release(&h.common, nbytes)
+        memset((<char*>b) + HEAP_HDR, _alloc.DEBUG_FILL_FREE, _bsize(b) - HEAP_HDR)
+    _alloc.note_release(&h.common, nbytes)
     b.size &= ~(<size_t>HEAP_USED)
     _settle(h, b, _find_region(h, <char*>b), False, False)
     return 0
 
 
-cdef int heap_stats(void* ctx, segpy_alloc_stats_t* out) noexcept nogil:
+cdef int heap_stats(void* ctx, alloc.segpy_alloc_stats_t* out) noexcept nogil:
     """Drain deferred releases, copy the counters into ``out`` and derive
     ``overhead_bytes``.  Returns 0."""
     cdef heap_t* h = <heap_t*>ctx
     _drain(h)                # cached_bytes, bytes_mapped, n_regions settle
-    segpy_common_stats_out(&h.common, out)
-    out.overhead_bytes = h.common.st.bytes_mapped - h.common.st.bytes_in_use
+    _alloc.stats_out(&h.common, out)
     # Kept implicit so the hot paths update one counter less: every live
     # block carries exactly hdr_per_block bytes of header (and guards).
     out.header_bytes = out.n_blocks * h.hdr_per_block
     return 0
 
 
-cdef int heap_grow(heap_t* h, void* p, size_t old_nbytes, size_t new_nbytes) noexcept nogil:
-    """Grow a live block in place to `new_nbytes` (>= `old_nbytes`).
+cdef int heap_grow(void* ctx, void* p, size_t old_nbytes, size_t new_nbytes) noexcept nogil:
+    """The interface's grow: a live block, in place, to `new_nbytes` (>= `old_nbytes`).
 
-    Returns 1 if grown (the stats follow), 0 if the next block is not free or
-    too small (nothing changed), or a negative ``SEGPY_A*`` code for a bad
-    address or size.  No GIL needed.
+    Returns 0 if grown (the stats follow), alloc.SEGPY_ANOROOM if the next block
+    is not free or too small (nothing changed), or a negative ``SEGPY_A*``
+    code for a bad address or size.  No GIL needed.
     """
-    cdef segpy_alloc_common_t* c = &h.common
+    cdef heap_t* h = <heap_t*>ctx
+    cdef alloc.segpy_alloc_common_t* c = &h.common
     cdef Py_ssize_t r
     cdef hblock_t* b
     cdef hblock_t* nxt
@@ -921,8 +916,7 @@ cdef int heap_grow(heap_t* h, void* p, size_t old_nbytes, size_t new_nbytes) noe
     if new_nbytes < old_nbytes or (new_nbytes >> _MAX_REQUEST_LOG2) != 0:
         snprintf(c.message, sizeof(c.message), "cannot grow %zu bytes to %zu",
                  old_nbytes, new_nbytes)
-        c.last_error = SEGPY_AINVAL
-        return SEGPY_AINVAL
+        return _alloc.misuse(c, alloc.SEGPY_AINVAL, NULL, 0, 0, 0, NULL)
     _drain(h)                # the next block, if free, is then whole and filed
     b = _lookup(h, p, old_nbytes, &r)
     if b == NULL:
@@ -932,7 +926,7 @@ cdef int heap_grow(heap_t* h, void* p, size_t old_nbytes, size_t new_nbytes) noe
     if need > bsize:
         nxt = <hblock_t*>((<char*>b) + bsize)
         if (nxt.size & HEAP_USED) != 0 or bsize + _bsize(nxt) < need:
-            return 0
+            return alloc.SEGPY_ANOROOM
         was_dv = _detach(h, nxt, False)
         total = bsize + _bsize(nxt)
         after = <hblock_t*>((<char*>b) + total)
@@ -954,13 +948,11 @@ cdef int heap_grow(heap_t* h, void* p, size_t old_nbytes, size_t new_nbytes) noe
     if c.debug:
         user = (<char*>b) + HEAP_HDR + h.prefix
         (<size_t*>((<char*>b) + HEAP_HDR))[0] = new_nbytes
-        memset(user + old_nbytes, SEGPY_ADEBUG_FILL_ALLOC, new_nbytes - old_nbytes)
-        memset(user + new_nbytes, SEGPY_ADEBUG_GUARD,
+        memset(user + old_nbytes, _alloc.DEBUG_FILL_ALLOC, new_nbytes - old_nbytes)
+        memset(user + new_nbytes, _alloc.DEBUG_GUARD,
                _bsize(b) - HEAP_HDR - h.prefix - new_nbytes)
-    c.st.bytes_in_use += new_nbytes - old_nbytes
-    if c.st.bytes_in_use > c.st.peak_bytes_in_use:
-        c.st.peak_bytes_in_use = c.st.bytes_in_use
-    return 1
+    _alloc.note_grow(c, new_nbytes - old_nbytes)
+    return 0
 
 
 cdef size_t heap_trim(heap_t* h) noexcept nogil:
@@ -984,15 +976,13 @@ cdef size_t heap_trim(heap_t* h) noexcept nogil:
     return given
 
 
-cdef int _corrupt(heap_t* h, Py_ssize_t r, size_t off, size_t size, const char* what) noexcept nogil:
-    snprintf(h.common.message, sizeof(h.common.message),
-             "region %zd offset %zu size %zu: %s", r, off, size, what)
-    h.common.last_error = SEGPY_ACORRUPT
-    return SEGPY_ACORRUPT
+cdef inline int _corrupt(heap_t* h, Py_ssize_t r, size_t off, size_t size,
+                         const char* what) noexcept nogil:
+    return _alloc.misuse(&h.common, alloc.SEGPY_ACORRUPT, "region", r, off, size, what)
 
 
 cdef int heap_check(heap_t* h) noexcept nogil:
-    """Verify every invariant (see docs/alloc-heap.md); 0 or SEGPY_ACORRUPT
+    """Verify every invariant (see docs/alloc-heap.md); 0 or alloc.SEGPY_ACORRUPT
     with the first broken one described in ``common.message``.
 
     Checks the heap as it is, then drains deferred releases and checks it
@@ -1007,7 +997,7 @@ cdef int heap_check(heap_t* h) noexcept nogil:
 
 
 cdef int _check_walk(heap_t* h) noexcept nogil:
-    cdef segpy_alloc_common_t* c = &h.common
+    cdef alloc.segpy_alloc_common_t* c = &h.common
     cdef size_t r, off, s, expect_prev, n_used = 0, n_free = 0, cached = 0, mapped = 0
     cdef size_t in_use = 0, capacity = 0, n_listed = 0, n_pending = 0, i, j
     cdef bint prev_free, prev_pending, prev_dv, is_free, dv_seen = False
@@ -1076,13 +1066,15 @@ cdef int _check_walk(heap_t* h) noexcept nogil:
                     if words[1] != _MAGIC or words[0] > s - h.extra:
                         return _corrupt(h, r, off, s - HEAP_HDR, "debug size/magic word damaged")
                     in_use += words[0]
-                    g = <unsigned char*>((<char*>b) + HEAP_HDR + HEAP_DEBUG_PREFIX - SEGPY_ADEBUG_GUARD_BYTES)
-                    for i in range(SEGPY_ADEBUG_GUARD_BYTES):
-                        if g[i] != SEGPY_ADEBUG_GUARD:
-                            return _corrupt(h, r, off, s - HEAP_HDR, "guard bytes before the data overwritten")
+                    g = <unsigned char*>((<char*>b) + HEAP_HDR + HEAP_DEBUG_PREFIX
+                                         - _alloc.DEBUG_GUARD_BYTES)
+                    for i in range(_alloc.DEBUG_GUARD_BYTES):
+                        if g[i] != _alloc.DEBUG_GUARD:
+                            return _corrupt(h, r, off, s - HEAP_HDR,
+                                            "guard bytes before the data overwritten")
                     g = <unsigned char*>((<char*>b) + HEAP_HDR + HEAP_DEBUG_PREFIX)
                     for i in range(words[0], s - HEAP_HDR - HEAP_DEBUG_PREFIX):
-                        if g[i] != SEGPY_ADEBUG_GUARD:
+                        if g[i] != _alloc.DEBUG_GUARD:
                             return _corrupt(h, r, off, s - HEAP_HDR, "written past the block's end")
             expect_prev = s
             prev_free = is_free
@@ -1100,15 +1092,18 @@ cdef int _check_walk(heap_t* h) noexcept nogil:
             bucket = <int>(i * HEAP_SL_COUNT + j)
             e = h.heads[bucket]
             if ((h.sl_bitmap[i] >> j) & 1) != (e != NULL):
-                return _corrupt(h, -1, bucket, 0, "second-level bitmap bit disagrees with its bucket")
+                return _corrupt(h, -1, bucket, 0,
+                                "second-level bitmap bit disagrees with its bucket")
             if e != NULL and e.prev_free != NULL:
                 return _corrupt(h, -1, bucket, 0, "bucket head has a prev link")
             while e != NULL:
                 n_listed += 1
                 if n_listed > n_free:
-                    return _corrupt(h, -1, bucket, 0, "buckets hold more entries than free blocks (cycle or stale entry)")
+                    return _corrupt(h, -1, bucket, 0, "buckets hold more entries than free "
+                                    "blocks (cycle or stale entry)")
                 er = _find_region(h, <char*>e)
-                if er < 0 or ((<size_t>e) & 15) != 0 or (<char*>e) + sizeof(hblock_t) > h.regs[er].base + h.regs[er].size:
+                if er < 0 or ((<size_t>e) & 15) != 0 or \
+                        (<char*>e) + sizeof(hblock_t) > h.regs[er].base + h.regs[er].size:
                     return _corrupt(h, er, 0, 0, "bucket entry outside every region")
                 off = <size_t>((<char*>e) + HEAP_HDR - h.regs[er].base)
                 if (e.size & (HEAP_USED | HEAP_PENDING)) != 0 or e == h.dv:
@@ -1127,17 +1122,43 @@ cdef int _check_walk(heap_t* h) noexcept nogil:
     if n_pending != h.n_pend_live or j != n_pending:
         return _corrupt(h, -1, n_pending, h.n_pend_live,
                         "pending slots disagree with the pending free blocks")
-    if n_used != segpy_common_n_blocks(c):
-        return _corrupt(h, -1, n_used, segpy_common_n_blocks(c), "n_blocks disagrees with the used headers")
+    if n_used != _alloc.n_blocks(c):
+        return _corrupt(h, -1, n_used, _alloc.n_blocks(c),
+                        "n_blocks disagrees with the used headers")
     if c.debug and in_use != c.st.bytes_in_use:
-        return _corrupt(h, -1, in_use, c.st.bytes_in_use, "bytes_in_use disagrees with the recorded sizes")
+        return _corrupt(h, -1, in_use, c.st.bytes_in_use,
+                        "bytes_in_use disagrees with the recorded sizes")
     if not c.debug and c.st.bytes_in_use > capacity:
-        return _corrupt(h, -1, capacity, c.st.bytes_in_use, "bytes_in_use exceeds the used blocks' capacity")
+        return _corrupt(h, -1, capacity, c.st.bytes_in_use,
+                        "bytes_in_use exceeds the used blocks' capacity")
     if cached != c.st.cached_bytes:
-        return _corrupt(h, -1, cached, c.st.cached_bytes, "cached_bytes disagrees with the empty regions")
+        return _corrupt(h, -1, cached, c.st.cached_bytes,
+                        "cached_bytes disagrees with the empty regions")
     if mapped != c.st.bytes_mapped or h.n_regs != c.st.n_regions:
-        return _corrupt(h, -1, mapped, c.st.bytes_mapped, "bytes_mapped / n_regions disagree with the regions")
+        return _corrupt(h, -1, mapped, c.st.bytes_mapped,
+                        "bytes_mapped / n_regions disagree with the regions")
     return 0
+
+
+cdef void _heap_free(void* ctx) noexcept nogil:
+    # The interface's destroy: every region, the tables, the state.
+    heap_destroy(<heap_t*>ctx)
+    free(ctx)
+
+
+cdef alloc.segpy_allocator_t* segpy_heap_create(size_t max_bytes, size_t region_size,
+                                                size_t cache_bytes, int debug) noexcept nogil:
+    """A heap (maps nothing yet): regions of ``region_size`` bytes (rounded
+    up to a page), up to ``cache_bytes`` of empty regions kept for reuse,
+    ``max_bytes`` (SIZE_MAX: unbounded) bounding the bytes mapped.  Returns
+    its interface, or NULL if its state could not be allocated.  No GIL
+    needed."""
+    cdef heap_t* h = <heap_t*>calloc(1, sizeof(heap_t))
+    if h == NULL:
+        return NULL
+    heap_init(h, max_bytes, region_size, cache_bytes, debug)
+    return _alloc.wire(&h.common, "heap", heap_request, heap_release, heap_stats,
+                       heap_grow, _heap_free)
 
 
 _request_slow_fn = _request_slow
@@ -1149,16 +1170,6 @@ _defer_cold_fn = _defer_cold
 # ---------------------------------------------------------------------------
 # The Python class.
 # ---------------------------------------------------------------------------
-
-
-
-cdef size_t _parse_size(object value, str name, size_t none_value) except? 0:
-    if value is None:
-        return none_value
-    v = operator.index(value)
-    if v < 0:
-        raise ValueError(f"{name} must be non-negative, got {v}")
-    return v
 
 
 cdef int _walk_step_ok(Heap self, size_t r, hblock_t* b, size_t s) except -1:
@@ -1178,7 +1189,7 @@ cdef int _walk_step_ok(Heap self, size_t r, hblock_t* b, size_t s) except -1:
 include "_bind_args.pxi"
 
 
-cdef class Heap(Allocator):
+cdef class Heap(alloc.Allocator):
     """Heap(max_bytes=None, *, region_size=4194304, cache_bytes=67108864, debug=False)
 --
 
@@ -1186,9 +1197,15 @@ segpy's general-purpose allocator: regions of blocks with small headers.
 
     Memory is mapped from the OS in regions (``region_size`` each; a request
     of half a region or more gets a region of its own).  Each block carries a
-    16-byte header; free blocks are kept in size-class buckets (TLSF) and are
-    coalesced with their neighbours at once on release, so a region whose
-    blocks are all released is whole again and is cached for reuse (up to
+    16-byte header; free blocks are kept in size-class buckets (TLSF).
+    Coalescing is deferred: a release usually only marks its block free,
+    and the next drain merges it with its free neighbours.  A drain runs
+    before the next request that searches the buckets, before :meth:`grow`,
+    :meth:`trim`, :attr:`stats`, :meth:`check`, :meth:`blocks` and
+    :meth:`regions`, and once the deferred bytes pass ``cache_bytes``.  A
+    release next to the block small requests split from, or of a whole
+    region, settles at once, and so does every release in debug mode.  A region whose blocks are all
+    released and coalesced is whole again and is cached for reuse (up to
     ``cache_bytes``) instead of being unmapped.  This makes a new list's
     memory cheap: no mapping, no page faults.
 
@@ -1229,27 +1246,17 @@ segpy's general-purpose allocator: regions of blocks with small headers.
     0
     """
 
+    cdef heap_t* state     # the common state heads it: self.common, cast
+
     def __cinit__(self, *args, **kwargs):
         max_bytes, region_size, cache_bytes, debug = _bind_args(
             "Heap", args, kwargs, ("max_bytes", "region_size", "cache_bytes", "debug"), 1,
             (None, 4 * 1024 * 1024, 64 * 1024 * 1024, False))
-        cdef size_t mb = parse_max_bytes(max_bytes)
-        cdef size_t rs = _parse_size(region_size, "region_size", 0)
-        cdef size_t cb = _parse_size(cache_bytes, "cache_bytes", 0)
-        if rs < segpy_page_size():
-            rs = segpy_page_size()
-        rs = segpy_round_up(rs, segpy_page_size())
-        heap_init(&self.state, mb, rs, cb, 1 if debug else 0)
-        self.common = &self.state.common
-        self.iface.ctx = &self.state
-        self.iface.request = heap_request
-        self.iface.release = heap_release
-        self.iface.stats = heap_stats
-        self.iface.name = "heap"
-
-    def __dealloc__(self):
-        self._report_leaks()
-        heap_destroy(&self.state)
+        self._own(segpy_heap_create(alloc.parse_size(max_bytes, "max_bytes", SIZE_MAX),
+                                    alloc.parse_size(region_size, "region_size", 0),
+                                    alloc.parse_size(cache_bytes, "cache_bytes", 0),
+                                    1 if debug else 0))
+        self.state = <heap_t*>self.common
 
     @property
     def region_size(self):
@@ -1261,48 +1268,6 @@ segpy's general-purpose allocator: regions of blocks with small headers.
         """int : Bytes of empty regions kept for reuse at most."""
         return self.state.cache_bytes
 
-    def grow(self, Block block not None, nbytes):
-        """Grow `block` in place to `nbytes` if the block after it is free.
-
-        Parameters
-        ----------
-        block : Block
-            A live block of this heap.
-        nbytes : int
-            The new size, at least the current one.
-
-        Returns
-        -------
-        bool
-            True if grown (``block.nbytes`` is then `nbytes`), False if there
-            is no room after it (nothing changed).
-
-        Raises
-        ------
-        ValueError
-            If the block is released or of another allocator, or `nbytes` is
-            smaller than its size.
-        BufferError
-            If views of the block exist (their length would be stale).
-        """
-        block._live()
-        if block.owner is not self:
-            raise ValueError("the block belongs to another allocator")
-        cdef Py_ssize_t n = operator.index(nbytes)
-        if n < <Py_ssize_t>block.size:
-            raise ValueError(f"cannot grow a block of {block.size} bytes to {n}")
-        if block.exports:
-            raise BufferError(f"cannot grow a block while {block.exports} view(s) of it exist")
-        cdef int rc = heap_grow(&self.state, block.ptr, block.size, <size_t>n)
-        if rc == SEGPY_AINVAL:
-            raise ValueError(f"cannot grow a block of {block.size} bytes to {n}")
-        if rc < 0:
-            raise_misuse(self, rc)
-        if rc == 1:
-            block.size = <size_t>n
-            return True
-        return False
-
     def trim(self):
         """Unmap the cached (empty) regions.
 
@@ -1311,7 +1276,7 @@ segpy's general-purpose allocator: regions of blocks with small headers.
         int
             The bytes given back to the OS.
         """
-        return heap_trim(&self.state)
+        return heap_trim(self.state)
 
     @property
     def _n_pending(self):
@@ -1326,16 +1291,13 @@ segpy's general-purpose allocator: regions of blocks with small headers.
 
     @_sweep_min.setter
     def _sweep_min(self, value):
-        self.state.sweep_min = _parse_size(value, "_sweep_min", 0)
+        self.state.sweep_min = alloc.parse_size(value, "_sweep_min")
 
     cdef int _check(self) except -1:
-        cdef int rc = heap_check(&self.state)
-        if rc != 0:
-            raise_misuse(self, rc)
-        return 0
+        return heap_check(self.state)
 
     cdef object _blocks(self):
-        cdef heap_t* h = &self.state
+        cdef heap_t* h = self.state
         cdef size_t r, s
         cdef hblock_t* b
         cdef char* base
@@ -1354,7 +1316,7 @@ segpy's general-purpose allocator: regions of blocks with small headers.
         return np.array(rows, dtype=_BLOCK_DTYPE)
 
     cdef object _regions(self):
-        cdef heap_t* h = &self.state
+        cdef heap_t* h = self.state
         cdef size_t r, s, used, n
         cdef hblock_t* b
         cdef char* base
@@ -1379,4 +1341,4 @@ segpy's general-purpose allocator: regions of blocks with small headers.
         return np.array(rows, dtype=_REGION_DTYPE)
 
 
-allocator_register_type(Heap)
+alloc.allocator_register_type(Heap)

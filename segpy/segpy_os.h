@@ -2,7 +2,9 @@
  * transparent-huge-page advice and aligned libc allocation.
  *
  * Every function is a thin wrapper so that the allocators count and (in
- * tests) fail the calls in one place: see segpy_os_map_counted in alloc.pxd.
+ * tests) fail the calls in one place: see map_pages and unmap_pages in
+ * _alloc.pxd.  Private to segpy's own modules (declared
+ * in _os.pxd): no public .pxd includes this header.
  */
 #ifndef SEGPY_OS_H
 #define SEGPY_OS_H
@@ -39,16 +41,6 @@ static int segpy_os_unmap(void *p, size_t nbytes) {
 static int segpy_os_hugepage(void *p, size_t nbytes) {
 #ifdef MADV_HUGEPAGE
     return madvise(p, nbytes, MADV_HUGEPAGE);
-#else
-    (void)p; (void)nbytes; return -1;
-#endif
-}
-
-/* Give the pages of [p, p+nbytes) back to the OS but keep the mapping
-   (the range reads as zeros afterwards). */
-static int segpy_os_discard(void *p, size_t nbytes) {
-#ifdef MADV_DONTNEED
-    return madvise(p, nbytes, MADV_DONTNEED);
 #else
     (void)p; (void)nbytes; return -1;
 #endif

@@ -2,7 +2,7 @@
 # Run segpy's tests under valgrind memcheck: the slow, deep check.
 #
 #   tools/valgrind.sh                      # the representative subset (below)
-#   tools/valgrind.sh tests/test_heap.py   # any pytest arguments instead
+#   tools/valgrind.sh tests/alloc/test_heap.py   # any pytest arguments instead
 #   tools/valgrind.sh --all                # the whole suite (hours: see docs/trust.md)
 #   tools/valgrind.sh --gen-suppressions   # regenerate tools/valgrind-python.supp
 #
@@ -52,10 +52,10 @@ elif [ $# -eq 0 ]; then
     # point and its error paths, views, reentrancy, GC lifetimes and threads,
     # the element moves of insert/delete and strided slices, and the heap's
     # split/merge/pending paths.
-    set -- tests/test_bad_input.py tests/test_alloc_machines.py tests/test_extend.py \
-        tests/test_indexing.py tests/test_views.py tests/test_reentrancy.py \
-        tests/test_gc_lifetime.py tests/test_threads.py tests/test_block_context.py \
-        tests/test_slicing.py tests/test_sequence_api.py tests/test_heap.py
+    set -- tests/robust/test_bad_input.py tests/alloc/test_alloc_machines.py tests/list/test_extend.py \
+        tests/list/test_indexing.py tests/list/test_views.py tests/robust/test_reentrancy.py \
+        tests/robust/test_gc_lifetime.py tests/robust/test_threads.py tests/alloc/test_block_context.py \
+        tests/list/test_slicing.py tests/list/test_sequence_api.py tests/alloc/test_heap.py
 fi
 
 cd "$repo"

@@ -27,12 +27,18 @@ from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memset
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
+from segpy._bump cimport bump_request_fast
+from segpy._bump cimport bump_t
+from segpy.alloc cimport Allocator
+from segpy.alloc cimport raise_alloc_error
+from segpy.alloc cimport raise_misuse
+from segpy.alloc cimport segpy_allocator_t
+
 import operator
 
 import numpy as np
 
-from segpy.alloc cimport Allocator, raise_alloc_error, raise_misuse, segpy_allocator_t
-from segpy.bump cimport BumpAllocator, bump_request_fast, bump_t
+from segpy.bump import BumpAllocator
 
 __all__ = ["requests", "lifo_pairs", "realloc_after_random_free", "random_free",
            "request_only", "bump_requests_inline", "ALIGN"]
@@ -526,7 +532,7 @@ def request_only(Allocator alloc not None, size, n):
     return t1 - t0
 
 
-def bump_requests_inline(BumpAllocator arena not None, size, n):
+def bump_requests_inline(Allocator arena not None, size, n):
     """Time ``n`` requests through the arena's inline fast path (``bump_request_fast``).
 
     This is how Cython code that cimports ``segpy.bump`` allocates: the bump
@@ -550,7 +556,9 @@ def bump_requests_inline(BumpAllocator arena not None, size, n):
     """
     cdef Py_ssize_t k = _check_n(n)
     cdef size_t sz = <size_t>_check_size(size)
-    cdef bump_t* b = &arena.state
+    if not isinstance(arena, BumpAllocator):
+        raise TypeError(f"bump_requests_inline needs a BumpAllocator, got {type(arena).__name__}")
+    cdef bump_t* b = <bump_t*>arena.common
     cdef segpy_allocator_t* a = &arena.iface
     cdef void** ptrs = _ptr_array(k)
     cdef Py_ssize_t i, got = k

@@ -34,10 +34,10 @@ from posix.time cimport timespec
 
 import numpy as np
 
+from segpy._os cimport segpy_os_hugepage
+from segpy._os cimport segpy_os_map
+from segpy._os cimport segpy_os_unmap
 from segpy.alloc cimport Allocator
-from segpy.alloc cimport segpy_os_hugepage
-from segpy.alloc cimport segpy_os_map
-from segpy.alloc cimport segpy_os_unmap
 from segpy.seglist cimport seglist_at
 from segpy.seglist cimport seglist_at_unchecked
 from segpy.seglist cimport seglist_destroy

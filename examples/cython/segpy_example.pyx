@@ -12,8 +12,11 @@ as :class:`segpy.SegmentedList` objects without copying a byte:
 * ``extend_squares(lst, n)``: pushes into an existing SegmentedList from
   C and turns an allocation failure into MemoryError, list unchanged.
 * ``total(lst)``: sums an int64 list segment by segment, without the GIL.
+* ``sum_of_squares_on_own_heap(n)``: the same pushes and sum on a heap made
+  and destroyed from C, with no Python object involved.
 """
 
+from libc.stdint cimport SIZE_MAX
 from libc.stdint cimport int32_t
 from libc.stdint cimport int64_t
 from libc.stdint cimport uint32_t
@@ -22,6 +25,9 @@ import numpy as np
 import segpy
 
 from segpy.alloc cimport Allocator
+from segpy.alloc cimport segpy_allocator_destroy
+from segpy.alloc cimport segpy_allocator_t
+from segpy.heap cimport segpy_heap_create
 from segpy.seglist cimport SegmentedList
 from segpy.seglist cimport seglist_destroy
 from segpy.seglist cimport seglist_init
@@ -144,4 +150,38 @@ def total(SegmentedList lst):
             p = seglist_segment(s, j, &cnt)
             for k in range(cnt):
                 acc += (<int64_t*>p)[k]
+    return acc
+
+
+def sum_of_squares_on_own_heap(Py_ssize_t n):
+    """Sum ``i * i`` for ``i < n``, pushed into a list on a heap made from C.
+
+    The heap comes from ``segpy_heap_create`` and goes back, with all its
+    memory, through ``segpy_allocator_destroy``: no Python allocator and
+    no GIL are involved.  MemoryError if the heap or a segment could not
+    be had.
+    """
+    cdef segpy_allocator_t* heap = segpy_heap_create(SIZE_MAX, 1 << 20, 0, 0)
+    cdef seglist_t s
+    cdef int64_t acc = 0
+    cdef Py_ssize_t i, k, cnt
+    cdef int j, rc = 0
+    cdef char* p
+    if heap == NULL:
+        raise MemoryError("segpy_heap_create: no memory for the heap")
+    s.epoch = 0
+    seglist_init(&s, sizeof(int64_t), 6, heap)
+    with nogil:
+        for i in range(n):
+            rc = seglist_push_value(&s, <int64_t>(i * i))
+            if rc != 0:
+                break
+        for j in range(seglist_used_segments(&s)):
+            p = seglist_segment(&s, j, &cnt)
+            for k in range(cnt):
+                acc += (<int64_t*>p)[k]
+        seglist_destroy(&s)            # every list first, then the heap
+        segpy_allocator_destroy(heap)
+    if rc != 0:
+        raise MemoryError(f"the heap refused a segment (code {rc})")
     return acc

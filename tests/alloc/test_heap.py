@@ -194,6 +194,16 @@ def test_large_requests_get_own_region():
     assert h.stats["cached_bytes"] == h.stats["bytes_mapped"]
 
 
+def test_region_size_is_rounded_before_it_sets_the_large_threshold():
+    # region_size=5000 is a two-page region: a request of 3000 bytes (under
+    # half of 8192) shares it rather than getting a region of its own.
+    h = Heap(region_size=5000)
+    assert h.region_size == 8192
+    b = h.allocate(3000)
+    assert h.regions()["size"].tolist() == [8192]
+    b.release()
+
+
 def test_cached_regions_reused_and_trim():
     h = Heap()
     lst = segpy.SegmentedList("q", range(200000), allocator=h)

@@ -72,7 +72,7 @@ CALLABLES = _public_callables()
 def test_the_walk_covers_the_api():
     labels = {label for label, _ in CALLABLES}
     for expected in ["segpy.SegmentedList", "SegmentedList.append", "SegmentedList.sum",
-                     "SegmentedList.__reduce_ex__", "segpy.Heap", "Heap.grow",
+                     "SegmentedList.__reduce_ex__", "segpy.Heap", "Allocator.grow",
                      "segpy.allocator", "segpy.get_allocator", "segpy.Block", "Block.release",
                      "segpy.seglist.capsule", "segpy.BufferAllocator", "BumpAllocator.scope"]:
         assert expected in labels

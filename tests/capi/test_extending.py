@@ -33,8 +33,8 @@ def _run(cmd, cwd, env):
 @pytest.fixture(scope="module")
 def example(tmp_path_factory):
     # No skip for editable installs (numpy's test needs one): segpy's .pxd
-    # files and segpy_os.h sit beside segpy/__init__.py in the source tree
-    # too, and the compiled modules are imported through the editable loader.
+    # files sit beside segpy/__init__.py in the source tree too, and the
+    # compiled modules are imported through the editable loader.
     for tool in ("cython", "ninja"):
         if shutil.which(tool, path=os.path.dirname(sys.executable) + os.pathsep
                         + os.environ.get("PATH", "")) is None:
@@ -112,3 +112,8 @@ def test_push_into_an_existing_list(example):
     assert narrow.to_numpy().tolist() == [1]
     with pytest.raises(TypeError, match="8-byte integer list"):
         example.total(narrow)
+
+
+@pytest.mark.parametrize("n", [0, 1, 64, 100_000])
+def test_allocator_made_and_destroyed_from_c(example, n):
+    assert example.sum_of_squares_on_own_heap(n) == int((np.arange(n, dtype=np.int64) ** 2).sum())

@@ -23,20 +23,11 @@ import numpy as np
 from segpy.alloc cimport Allocator
 from segpy.alloc cimport segpy_alloc_stats_t
 from segpy.alloc cimport segpy_allocator_t
-from segpy.alloc cimport sysalloc_as_allocator
-from segpy.alloc cimport sysalloc_init
-from segpy.alloc cimport sysalloc_t
-from segpy.buffer cimport bufalloc_as_allocator
-from segpy.buffer cimport bufalloc_init
-from segpy.buffer cimport bufalloc_t
-from segpy.bump cimport bump_as_allocator
-from segpy.bump cimport bump_destroy
-from segpy.bump cimport bump_init
-from segpy.bump cimport bump_t
-from segpy.heap cimport heap_as_allocator
-from segpy.heap cimport heap_destroy
-from segpy.heap cimport heap_init
-from segpy.heap cimport heap_t
+from segpy.alloc cimport segpy_allocator_destroy
+from segpy.alloc cimport segpy_system_create
+from segpy.buffer cimport segpy_buffer_create
+from segpy.bump cimport segpy_bump_create
+from segpy.heap cimport segpy_heap_create
 from segpy.seglist cimport SEGPY_MAX_SEGMENTS
 from segpy.seglist cimport SegmentedList
 from segpy.seglist cimport seglist_at
@@ -301,11 +292,7 @@ def c_allocator_roundtrip(str kind, Py_ssize_t n, size_t max_bytes=SIZE_MAX):
     allocator's ``n_alloc`` and ``bytes_in_use`` after the list is
     destroyed, and the allocator's name.
     """
-    cdef sysalloc_t sysa
-    cdef heap_t heap
-    cdef bump_t bump
-    cdef bufalloc_t bufa
-    cdef segpy_allocator_t iface
+    cdef segpy_allocator_t* a = NULL
     cdef segpy_alloc_stats_t st
     cdef seglist_t s
     cdef char* buffer = NULL
@@ -315,25 +302,22 @@ def c_allocator_roundtrip(str kind, Py_ssize_t n, size_t max_bytes=SIZE_MAX):
     cdef int64_t sum_at = 0, sum_seg = 0
     cdef char* p
     if kind == "system":
-        sysalloc_init(&sysa, max_bytes)
-        sysalloc_as_allocator(&sysa, &iface)
+        a = segpy_system_create(max_bytes)
     elif kind == "heap":
-        heap_init(&heap, max_bytes, 4 << 20, 64 << 20, 0)
-        heap_as_allocator(&heap, &iface)
+        a = segpy_heap_create(max_bytes, 4 << 20, 64 << 20, 0)
     elif kind == "bump":
-        if bump_init(&bump, max_bytes, 4096, 0) != 0:
-            raise MemoryError("bump_init failed")
-        bump_as_allocator(&bump, &iface)
+        a = segpy_bump_create(max_bytes, 4096, 0)
     elif kind == "buffer":
         buffer = <char*>malloc(buffer_size)
-        if buffer == NULL or bufalloc_init(&bufa, buffer, buffer_size, max_bytes, 0) != 0:
-            free(buffer)
-            raise MemoryError("buffer set-up failed")
-        bufalloc_as_allocator(&bufa, &iface)
+        if buffer != NULL:
+            a = segpy_buffer_create(buffer, buffer_size, max_bytes, 0)
     else:
         raise ValueError(f"unknown allocator kind {kind!r}")
+    if a == NULL:
+        free(buffer)
+        raise MemoryError(f"segpy_{kind}_create failed")
     s.epoch = 0
-    seglist_init(&s, 8, 3, &iface)
+    seglist_init(&s, 8, 3, a)
     with nogil:
         while i < n:
             rc = seglist_push_value(&s, <int64_t>(i * 3))
@@ -347,13 +331,9 @@ def c_allocator_roundtrip(str kind, Py_ssize_t n, size_t max_bytes=SIZE_MAX):
             for k in range(cnt):
                 sum_seg += (<int64_t*>p)[k]
         seglist_destroy(&s)
-        iface.stats(iface.ctx, &st)
-    name = (<bytes>iface.name).decode()
-    if kind == "heap":
-        heap_destroy(&heap)
-    elif kind == "bump":
-        bump_destroy(&bump)
-    elif kind == "buffer":
-        free(buffer)
+        a.stats(a.ctx, &st)
+    name = (<bytes>a.name).decode()
+    segpy_allocator_destroy(a)
+    free(buffer)
     return dict(pushed=i, rc=rc, sum_at=sum_at, sum_segments=sum_seg,
                 n_alloc=st.n_alloc, bytes_in_use=st.bytes_in_use, name=name)
