@@ -1,6 +1,11 @@
 # cython: language_level=3
 """segpy's general-purpose heap allocator (layouts drawn in ``_heap.pxd``).
 
+This file is over 1,000 lines because the heap is one C state machine
+(buckets, regions, deferred coalescing, growth in place and the integrity
+walk that checks all of them) whose static functions the C compiler inlines
+into each other; the Python class at the end is about 130 lines.
+
 Regions come from the OS through ``_alloc.map_pages``; each is tiled by
 blocks with 16-byte boundary-tag headers.  Free blocks sit in TLSF buckets
 (two-level bitmaps, O(1) good fit) except one designated victim that small
