@@ -52,7 +52,8 @@ cdef Py_ssize_t _gather_words(const seglist_t* s, const cnp.npy_intp* idx,
     For random indices into a big list every load misses the cache; the
     short second loop lets the CPU keep as many misses in flight as numpy's
     own fancy-indexing loop does (a single fused loop has twice the
-    instructions per miss, and measured ~1.5x slower).
+    instructions per miss, and measured slower: docs/design.md,
+    "Measurements behind the hot paths").
     """
     cdef const size_t* bases = s.bases     # see seglist_t in seglist.pxd
     cdef const char* addr[_GATHER_BLOCK]

@@ -603,9 +603,10 @@ cdef enum:
 cdef object _new_array_for_copy(SegmentedList self):
     """A new uninitialised 1-D array for all of the list's elements.
 
-    Why not just ``np.empty``: on fresh pages, glibc's memcpy here runs about
-    35% slower when ``(dst - src) % 4096`` is 256 bytes or more (4K aliasing
-    between the load and store streams).  numpy's large buffers start 16
+    Why not just ``np.empty``: on fresh pages, glibc's memcpy here runs
+    markedly slower when ``(dst - src) % 4096`` is 256 bytes or more (4K
+    aliasing between the load and store streams; docs/design.md,
+    "Measurements behind the hot paths", has the figure).  numpy's large buffers start 16
     bytes into a page, segments start on a page, and segment ``j`` lands at
     byte ``start_j * itemsize`` of the output, so every big segment would be
     copied at the slow skew.  For lists of 1 MiB or more we allocate up to a

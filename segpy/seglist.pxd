@@ -105,8 +105,8 @@ cdef extern from *:
      * for the previous instruction that wrote the same register, which
      * serialises independent lookups in a loop (random gets) and stops
      * their cache misses from overlapping.  Zeroing the register first (an
-     * idiom the CPU resolves at rename) breaks that false dependency:
-     * random gets on a cache-resident list went from 2.75 to 0.98 ns.
+     * idiom the CPU resolves at rename) breaks that false dependency
+     * (docs/design.md, "Measurements behind the hot paths").
      * The result is word-sized so that indexing a table with it needs no
      * sign extension (one instruction less per lookup). */
     static inline size_t segpy_msb64(unsigned long long x) {
@@ -210,8 +210,8 @@ cdef inline char* seglist_at_unchecked(const seglist_t* s, Py_ssize_t i) noexcep
     # bases[msb(t)] + t * itemsize == segs[j] + offset * itemsize (see
     # "Struct layout"), in five instructions instead of eleven: fewer
     # instructions per get lets more independent gets, and their cache
-    # misses, be in flight at once (random gets on an 8 MiB list went from
-    # 2.1x to ~1.2x a plain array's).
+    # misses, be in flight at once (docs/design.md, "Measurements behind the
+    # hot paths").
     cdef size_t t = <size_t>i + (<size_t>1 << s.shift)
     return <char*>(s.bases[segpy_msb64(t)] + t * <size_t>s.itemsize)
 

@@ -141,7 +141,7 @@ def _unpickle_seglist(
     cls: type[SegmentedList], dtype: np.dtype[Any], first_segment: int, payload: Any
 ) -> SegmentedList: ...
 
-# -- C-level API (issue 5) --
+# -- C-level API --
 import sys as _sys
 
 if _sys.version_info >= (3, 13):
