@@ -419,9 +419,6 @@ cdef object _put_values(SegmentedList self, object values):
     range-checked and floats refused for int lists.  Runs before the list is
     touched: it may call Python code.
     """
-    cdef int64_t buf[2]
-    cdef const char* src
-    cdef Py_ssize_t k, isz = self.c.itemsize
     dt = self._dtype
     if isinstance(values, SegmentedList):
         return (<SegmentedList>values).to_numpy().astype(dt, casting="same_kind", copy=False)
@@ -438,12 +435,7 @@ cdef object _put_values(SegmentedList self, object values):
     scalar = (isinstance(values, (str, bytes, np.generic))
               or (isinstance(values, tuple) and dt.names is not None)
               or not hasattr(values, "__iter__"))
-    items = [values] if scalar else list(values)
-    out = np.empty(len(items), dtype=dt)
-    for k in range(len(items)):
-        src = _pack(self, items[k], buf)
-        memcpy(<char*>cnp.PyArray_DATA(out) + k * isz, src, isz)
-    return out
+    return _pack_all(self, [values] if scalar else list(values))
 
 
 cdef int _put(SegmentedList self, object indices, object values, object mode) except -1:

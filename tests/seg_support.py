@@ -44,8 +44,7 @@ REPO = TESTS.parent
 
 # Failing examples are kept next to the tests (``.hypothesis/`` is git-ignored),
 # never in the directory pytest happens to be started from.
-_DATABASE = DirectoryBasedExampleDatabase(
-    os.path.join(os.path.dirname(os.path.abspath(__file__)), ".hypothesis"))
+_DATABASE = DirectoryBasedExampleDatabase(str(TESTS / ".hypothesis"))
 
 _COMMON = dict(
     deadline=None,
