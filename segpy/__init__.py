@@ -16,6 +16,7 @@ try:
     )
     from segpy.buffer import BufferAllocator
     from segpy.bump import BumpAllocator
+    from segpy.file import FileAllocator
     from segpy.heap import Heap
     from segpy.seglist import SegmentedList
 except ImportError as exc:  # pragma: no cover - only hit from a source checkout
@@ -50,6 +51,7 @@ __all__ = [
     "Block",
     "BufferAllocator",
     "BumpAllocator",
+    "FileAllocator",
     "Heap",
     "SegmentedList",
     "SystemAllocator",

@@ -16,3 +16,9 @@ cdef extern from "segpy_os.h":
     int segpy_os_hugepage(void* p, size_t nbytes) noexcept nogil
     void* segpy_aligned_malloc(size_t nbytes, size_t align) noexcept nogil
     int segpy_errno() noexcept nogil
+    int segpy_os_fallocate(int fd, size_t off, size_t nbytes) noexcept nogil
+    void* segpy_os_map_file(int fd, size_t off, size_t nbytes, int writable) noexcept nogil
+    int segpy_os_sync_mapping(void* p, size_t nbytes) noexcept nogil
+    int segpy_os_pwrite_all(int fd, const void* buf, size_t n, size_t off) noexcept nogil
+    int segpy_os_datasync(int fd) noexcept nogil
+    int segpy_os_close(int fd) noexcept nogil

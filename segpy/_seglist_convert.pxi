@@ -191,6 +191,8 @@ cdef int _raise_grow_error(SegmentedList self, Py_ssize_t extra) except -1:
     """Turn the C core's last error into MemoryError; the list is unchanged."""
     # Growth fails only for want of addressable elements or of memory; the
     # messages live in seglist_raise, the C API's boundary helper.
+    if self._readonly:
+        _raise_readonly(self)
     cdef int rc = SEGPY_ETOOBIG if self.c.last_error == SEGPY_ETOOBIG else SEGPY_ENOMEM
     return seglist_raise(&self.c, self._allocator, rc, extra)
 
@@ -454,13 +456,20 @@ cdef Allocator _resolve_allocator(object allocator):
     if not isinstance(allocator, Allocator):
         raise TypeError(
             f"allocator must be a segpy allocator, not {type(allocator).__name__}")
+    if isinstance(allocator, FileAllocator):
+        # It maps one list's segments end to end in its file.
+        raise TypeError("a FileAllocator serves only the list SegmentedList.open made; "
+                        "use SegmentedList.open(path, dtype, mode) for a file-backed list")
     return <Allocator>allocator
 
 
 cdef SegmentedList _empty_like(SegmentedList self):
     cdef SegmentedList new = SegmentedList.__new__(SegmentedList)
     seglist_destroy(&new.c)
-    _setup(new, self._dtype, self._allocator, self.c.shift)
+    # A copy of a file-backed list lives in memory: its FileAllocator maps
+    # only its own list.
+    _setup(new, self._dtype,
+           current_allocator() if _file_backed(self) else self._allocator, self.c.shift)
     return new
 
 

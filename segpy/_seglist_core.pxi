@@ -83,7 +83,9 @@ cdef int seglist_sync_cursor(seglist_t* s) noexcept nogil:
     """Re-derive the push cursor from ``length`` after any structural change."""
     cdef Py_ssize_t off
     cdef int j
-    if s.length < seglist_capacity(s):
+    # A list capped at its length (a read-only file) gets no free slot, so
+    # every push takes the slow path, which refuses it.
+    if s.length < seglist_capacity(s) and s.length < s.max_length:
         j = seglist_locate(s, s.length, &off)
         s.cursor = s.segs[j] + off * s.itemsize
         s.cursor_end = s.segs[j] + seglist_segment_len(s, j) * s.itemsize
@@ -127,6 +129,16 @@ cdef int seglist_reserve(seglist_t* s, Py_ssize_t n) noexcept nogil:
         s.nseg += 1
     seglist_sync_cursor(s)
     return SEGPY_OK
+
+
+cdef int _seglist_adopt_length(seglist_t* s, Py_ssize_t n) noexcept nogil:
+    """Declare the first ``n`` elements of the allocated segments live as
+    they are: a file-backed list reopened over the data in its file.
+    0, or SEGPY_EINVAL if ``n`` is beyond the capacity or ``max_length``."""
+    if n < 0 or n > seglist_capacity(s) or n > s.max_length:
+        return _fail(s, SEGPY_EINVAL, 0)
+    s.length = n
+    return seglist_sync_cursor(s)
 
 
 cdef char* seglist_emplace_slow(seglist_t* s) noexcept nogil:

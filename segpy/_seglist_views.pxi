@@ -41,7 +41,7 @@ cdef object _segment_view(SegmentedList self, int j, Py_ssize_t n):
     Py_INCREF(dt)  # PyArray_NewFromDescr steals it
     arr = PyArray_NewFromDescr(
         <PyTypeObject*>np.ndarray, <cnp.dtype>dt, 1, dims, NULL, self.c.segs[j],
-        cnp.NPY_ARRAY_CARRAY, NULL)
+        cnp.NPY_ARRAY_CARRAY_RO if self._readonly else cnp.NPY_ARRAY_CARRAY, NULL)
     owner.lst = self
     self._exports += 1
     self._views_made += 1

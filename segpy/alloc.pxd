@@ -88,6 +88,7 @@ cdef enum:
     SEGPY_AFOREIGN = -14   # release of an address this allocator never handed out
     SEGPY_ACORRUPT = -15   # a header or guard byte was overwritten
     SEGPY_ABUSY = -16      # reset / rewind / destroy while blocks are live in the range
+    SEGPY_AIO = -17        # a file could not be extended, mapped or written (os_errno says why)
 
 # The state every allocator's state struct starts with (so ``ctx`` points
 # to it too).  Read ``last_error`` and ``message`` after a failure; the

@@ -13,6 +13,7 @@ of new lists.  The shared C layer (accounting, the counted OS calls) is in
 import contextvars
 import inspect
 import operator
+import os
 import warnings
 
 import numpy as np
@@ -214,6 +215,11 @@ cdef int raise_alloc_error(Allocator a, size_t nbytes, str what) except -1:
         errno = a.common.os_errno
         cause = f"errno {errno}" if errno else "injected failure"
         raise MemoryError(f"{head}: the OS refused ({cause}; {use})")
+    if code == SEGPY_AIO:
+        # A file allocator: the disk is full, or the file cannot be mapped.
+        errno = a.common.os_errno
+        raise OSError(errno, f"{head}: {os.strerror(errno) if errno else 'injected failure'}"
+                             f" ({use})")
     if code == SEGPY_AINVAL:
         raise ValueError(f"{head}: {_message(a) or 'invalid size or alignment'}")
     if code == SEGPY_ACORRUPT:
@@ -921,6 +927,11 @@ class allocator:
         a, = _bind_args("allocator", args, kwargs, ("a",), 1, (_REQUIRED,))
         if not isinstance(a, Allocator):
             raise TypeError(f"segpy.allocator() needs an Allocator, got {type(a).__name__}")
+        if a.name == "file":
+            # A file allocator holds exactly one list's segments, laid end to
+            # end in its file (segpy/_file.pxd); it cannot serve new lists.
+            raise TypeError("a FileAllocator belongs to the one list SegmentedList.open made; "
+                            "it cannot be the default allocator")
         self._allocator = a
         self._tokens = []
 

@@ -266,6 +266,10 @@ cdef class SegmentedList:
     # Segment views ever made (a failed extend asks if any were made during it).
     cdef Py_ssize_t _views_made
     cdef object _scratch           # 1-element ndarray for numpy-converted values
+    # A file opened read-only (mode='r'): its segments are mapped PROT_READ,
+    # so every method that would store refuses, views are read-only, and
+    # ``c.max_length == c.length`` stops C-level pushes.
+    cdef bint _readonly
     cdef object __weakref__
 
 

@@ -1,6 +1,8 @@
 from collections.abc import Iterable, Iterator, MutableSequence, Sequence
 from typing import Any, Literal, SupportsIndex, TypeAlias, overload
 
+import os
+
 import numpy as np
 import numpy.typing as npt
 from _typeshed import ReadableBuffer, SupportsRead, SupportsWrite
@@ -134,6 +136,15 @@ class SegmentedList(MutableSequence[Any]):  # registered, not inherited, at run 
         reverse: bool = False,
     ) -> None: ...
     def __reduce_ex__(self, protocol: SupportsIndex, /) -> tuple[Any, ...]: ...
+    @staticmethod
+    def open(
+        path: str | os.PathLike[str],
+        dtype: npt.DTypeLike | None = None,
+        mode: Literal["r", "r+", "w", "x"] = "r",
+        *,
+        first_segment: int | None = None,
+    ) -> SegmentedList: ...
+    def flush(self) -> None: ...
 
 def _locate(i: int, first_segment: int) -> tuple[int, int]: ...
 def _getitem_fancy(self: SegmentedList, idx: Any) -> Any: ...

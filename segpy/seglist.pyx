@@ -18,6 +18,8 @@ cimport cython
 
 import numpy as np
 
+from segpy.file import FileAllocator
+
 cimport numpy as cnp
 from cpython.bool cimport PyBool_Check
 from cpython.buffer cimport PyObject_CheckBuffer
@@ -136,6 +138,7 @@ include "_seglist_sequence.pxi"
 include "_seglist_views.pxi"
 include "_seglist_bulk.pxi"
 include "_seglist_pickle.pxi"
+include "_seglist_file.pxi"
 include "_bind_args.pxi"
 
 # SegmentedList.__init__'s parameters: (dtype, iterable=(), *, allocator=None,
@@ -225,6 +228,9 @@ A growable list of fixed-size numpy elements, stored in segments that never move
         # with nothing but C between here and the new layout.
         if self._exports:
             raise BufferError("cannot re-initialise a SegmentedList while segment views exist")
+        if _file_backed(self):
+            raise TypeError("cannot re-initialise a file-backed SegmentedList: its "
+                            "FileAllocator maps this list's segments only")
         if self._busy:
             raise RuntimeError(
                 "cannot re-initialise a SegmentedList while one of its methods is running "
@@ -360,6 +366,7 @@ A growable list of fixed-size numpy elements, stored in segments that never move
             If the allocator cannot provide the segments.  In every case the
             list is unchanged: no element of a failed call is kept.
         """
+        _check_writable(self)
         _pin(self)
         try:
             arr = _array_source(iterable)
@@ -371,6 +378,7 @@ A growable list of fixed-size numpy elements, stored in segments that never move
             _unpin(self)
 
     def __setitem__(self, idx, x):
+        _check_writable(self)
         cdef int64_t buf[2]
         cdef Py_ssize_t i
         cdef const char* src
@@ -389,6 +397,7 @@ A growable list of fixed-size numpy elements, stored in segments that never move
         memcpy(seglist_at_unchecked(&self.c, i), src, self.c.itemsize)
 
     def __delitem__(self, idx):
+        _check_writable(self)
         if PySlice_Check(idx):
             _del_slice(self, idx)
             return
@@ -404,6 +413,7 @@ A growable list of fixed-size numpy elements, stored in segments that never move
         :meth:`segments` exist: then the list keeps them (the views stay
         valid) and later appends reuse them.
         """
+        _check_writable(self)
         seglist_truncate(&self.c, 0)
         if not _pinned(self):
             seglist_destroy(&self.c)
@@ -425,6 +435,7 @@ A growable list of fixed-size numpy elements, stored in segments that never move
             If the allocator cannot provide the segments, or `n` is beyond
             what the list can address; the list is unchanged.
         """
+        _check_writable(self)
         cdef Py_ssize_t k = PyNumber_AsSsize_t(n, OverflowError)
         if k < 0:
             raise ValueError(f"reserve() takes a non-negative count, got {n}")
@@ -457,6 +468,7 @@ A growable list of fixed-size numpy elements, stored in segments that never move
         -----
         One memmove per segment piece after `i`: O(len - i).
         """
+        _check_writable(self)
         cdef int64_t buf[2]
         cdef Py_ssize_t n, k = PyNumber_AsSsize_t(i, OverflowError)
         cdef const char* src
@@ -486,6 +498,7 @@ A growable list of fixed-size numpy elements, stored in segments that never move
         IndexError
             ``"pop from empty SegmentedList"`` or ``"pop index out of range"``.
         """
+        _check_writable(self)
         cdef Py_ssize_t n, k = PyNumber_AsSsize_t(i, OverflowError)
         n = self.c.length
         if n == 0:
@@ -511,6 +524,7 @@ A growable list of fixed-size numpy elements, stored in segments that never move
         ValueError
             ``"SegmentedList.remove(x): x not in SegmentedList"``.
         """
+        _check_writable(self)
         cdef Py_ssize_t k
         _pin(self)
         try:
@@ -569,6 +583,7 @@ A growable list of fixed-size numpy elements, stored in segments that never move
 
     def reverse(self):
         """Reverse the elements in place."""
+        _check_writable(self)
         _seglist_reverse(&self.c)
 
     def byteswap(self):
@@ -578,6 +593,7 @@ A growable list of fixed-size numpy elements, stored in segments that never move
         character of a ``'U'`` string is swapped on its own; ``'S'`` and
         1-byte types are unchanged.  The dtype is not changed.
         """
+        _check_writable(self)
         for view in self.segments():
             view.byteswap(inplace=True)
 
@@ -625,6 +641,7 @@ A growable list of fixed-size numpy elements, stored in segments that never move
         TypeError
             If `buffer` is not a contiguous bytes-like object.
         """
+        _check_writable(self)
         cdef Py_buffer view
         cdef Py_ssize_t n
         _pin(self)
@@ -652,6 +669,7 @@ A growable list of fixed-size numpy elements, stored in segments that never move
         TypeError
             ``"arg must be list"``, or an item that cannot be converted.
         """
+        _check_writable(self)
         if not isinstance(items, list):
             raise TypeError("arg must be list")
         _pin(self)
@@ -690,6 +708,7 @@ A growable list of fixed-size numpy elements, stored in segments that never move
         TypeError
             If ``f.read`` does not return bytes.
         """
+        _check_writable(self)
         cdef Py_ssize_t k = PyNumber_AsSsize_t(n, OverflowError)
         cdef Py_ssize_t isz = self.c.itemsize, got
         if k < 0:
@@ -725,6 +744,7 @@ A growable list of fixed-size numpy elements, stored in segments that never move
         return new
 
     def __iadd__(self, other):
+        _check_writable(self)
         self.extend(other)
         return self
 
@@ -740,6 +760,7 @@ A growable list of fixed-size numpy elements, stored in segments that never move
         return self.__mul__(n)
 
     def __imul__(self, n):
+        _check_writable(self)
         cdef Py_ssize_t times = _repeat_count(n)
         if times <= 0:
             if self.c.length:
@@ -1000,6 +1021,7 @@ A growable list of fixed-size numpy elements, stored in segments that never move
         >>> lst.to_numpy()
         array([7, 0, 8, 0, 7, 0])
         """
+        _check_writable(self)
         _pin(self)
         try:
             _put(self, indices, values, mode)
@@ -1149,6 +1171,7 @@ Largest element, as ``ndarray.max()`` gives it, computed segment by segment.
         >>> lst.to_numpy()
         array([ 1.,  2.,  3., nan])
         """
+        _check_writable(self)
         _pin(self)
         try:
             _sort(self, kind, reverse)
@@ -1163,11 +1186,104 @@ Largest element, as ``ndarray.max()`` gives it, computed segment by segment.
         a copy, when the pickler has a ``buffer_callback``).  The allocator is
         not pickled: an unpickled list uses the current default allocator.
         """
+        if _file_backed(self):
+            return _reduce_file(self)
         _pin(self)
         try:
             return _reduce_ex(self, protocol)
         finally:
             _unpin(self)
+
+    # -- files --------------------------------------------------------------
+
+    @staticmethod
+    def open(path, dtype=None, mode="r", *, first_segment=None):
+        """Open or create a file-backed list, which may be larger than RAM.
+
+        Each segment is its own shared mapping of one file, at an offset
+        fixed by the segment geometry: elements lie end to end after a
+        4096-byte header, a segment never moves and the file is never
+        remapped.  The file grows with ``posix_fallocate`` segment by
+        segment, so a full disk raises OSError on the append that needed
+        the space.  Appends reach the file through the page cache; only
+        :meth:`flush` makes them durable (docs/file-format.md).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file.
+        dtype : data-type, optional
+            Required for modes ``'w'`` and ``'x'``; for ``'r'`` and ``'r+'``
+            it is read from the file (and checked if given).
+        mode : {'r', 'r+', 'w', 'x'}, default 'r'
+            ``'r'``: read-only; the list refuses every change (ValueError)
+            and shows the length as of the file's last flush.  ``'r+'``:
+            read and append.  ``'w'``: create, or replace an existing file
+            (readers of the old one keep their data).  ``'x'``: create,
+            failing if the file exists.  One writer at a time: a second
+            raises BlockingIOError.  Readers may open a file while a writer
+            appends.
+        first_segment : int, optional
+            For a new file: elements in the first segment, a power of two
+            whose bytes are a multiple of the page size.  The default gives
+            at least 64 KiB.
+
+        Returns
+        -------
+        SegmentedList
+            Its ``allocator`` is the file's :class:`FileAllocator`.
+
+        Raises
+        ------
+        ValueError
+            If the file is not a segpy list file, is truncated, damaged or
+            of another format version, or holds another dtype; or for a bad
+            mode or first segment.
+        TypeError
+            If a new file gets no dtype, or one a list cannot hold.
+        FileNotFoundError, FileExistsError, BlockingIOError, OSError
+            As :func:`open` would, or if another writer holds the file.
+
+        See Also
+        --------
+        flush, FileAllocator, numpy.memmap
+
+        Examples
+        --------
+        >>> import os, tempfile, segpy
+        >>> path = os.path.join(tempfile.mkdtemp(), "data.seg")
+        >>> lst = segpy.SegmentedList.open(path, "float64", mode="w")
+        >>> lst.extend([1.5, 2.5, 3.5])
+        >>> lst.flush()
+        >>> segpy.SegmentedList.open(path).to_numpy()
+        array([1.5, 2.5, 3.5])
+        """
+        return _open_file(path, dtype, mode, first_segment, -1)
+
+    def flush(self):
+        """Make every element of a file-backed list durable.
+
+        The data is written back and synced first; then the next of the
+        file's two header slots records the new length and is synced.  A
+        crash at any point leaves a file that opens with every element of
+        the last completed flush.  Readers that open the file afterwards see
+        this length.
+
+        Raises
+        ------
+        TypeError
+            If the list is not file-backed.
+        ValueError
+            If it was opened read-only.
+        OSError
+            If the data or the header cannot be written; the file still
+            holds the previous flush.
+
+        See Also
+        --------
+        open
+        """
+        _flush(self)
 
     def __repr__(self):
         cdef Py_ssize_t n

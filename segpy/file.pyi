@@ -1,0 +1,36 @@
+import os
+
+import numpy as np
+from numpy.typing import DTypeLike
+
+from segpy.alloc import Allocator
+
+class FileAllocator(Allocator):
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        dtype: DTypeLike | None = None,
+        mode: str = "r",
+        *,
+        first_segment: int | None = None,
+        max_bytes: int | None = None,
+    ) -> None: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def mode(self) -> str: ...
+    @property
+    def dtype(self) -> np.dtype: ...
+    @property
+    def shift(self) -> int: ...
+    @property
+    def first_segment(self) -> int: ...
+    @property
+    def data_offset(self) -> int: ...
+    @property
+    def length(self) -> int: ...
+    @property
+    def generation(self) -> int: ...
+    @property
+    def writable(self) -> bool: ...
+    def _publish(self, length: int, /) -> None: ...
