@@ -1,7 +1,6 @@
+import os
 from collections.abc import Iterable, Iterator, MutableSequence, Sequence
 from typing import Any, Literal, SupportsIndex, TypeAlias, overload
-
-import os
 
 import numpy as np
 import numpy.typing as npt
