@@ -6,7 +6,9 @@ test modules can import them (pytest runs with ``--import-mode=importlib``,
 which does not).  The tests are grouped by concern, one directory each:
 ``list/`` (the sequence), ``alloc/`` (allocators), ``capi/`` (the Cython and C
 API), ``robust/`` (hostile input, lifetimes, threads, resources), ``api/``
-(signatures and docstrings) and ``bench/`` (the benchmark helpers).
+(signatures and docstrings), ``file/`` (file-backed lists: the format, crash
+safety, sharing by path), ``interop/`` (Arrow and Dask consumers) and ``bench/``
+(the benchmark helpers).
 """
 
 import glob
