@@ -36,9 +36,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.getcwd()) != REPO]
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import segpy  # noqa: E402
+import segpy
 
 
 def rss_anon():

@@ -292,7 +292,11 @@ def _parse_slot(bytes raw):
     except (ValueError, TypeError, SyntaxError, UnicodeDecodeError, MemoryError,
             RecursionError):
         return "checksum"
-    if dt.itemsize != itemsize:
+    # A slot can pass its checksum and still lie (written by another tool,
+    # or forged): nothing in it is trusted that would map the header as
+    # data or make a list of a dtype lists cannot hold.
+    if (dt.itemsize != itemsize or dt.hasobject or dt.subdtype is not None
+            or data_offset < FILE_HEADER_BYTES):
         return "checksum"
     return {"generation": gen, "length": length, "dtype": dt, "shift": shift,
             "data_offset": data_offset, "raw": raw}

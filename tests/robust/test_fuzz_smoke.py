@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import random
 
+import fuzz_file
 import numpy as np
 import pytest
 
@@ -23,8 +24,8 @@ RUNS = int(os.environ.get("SEGPY_FUZZ_SMOKE_RUNS", "300"))
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
 
-HARNESSES = [fuzz_alloc, fuzz_seglist, fuzz_hostile]
-IDS = ["alloc", "seglist", "hostile"]
+HARNESSES = [fuzz_alloc, fuzz_seglist, fuzz_hostile, fuzz_file]
+IDS = ["alloc", "seglist", "hostile", "file"]
 
 
 @pytest.mark.parametrize("harness", HARNESSES, ids=IDS)
