@@ -40,6 +40,7 @@ place before the array is computed is read with its new value.
 
 import mmap
 import operator
+import os
 import uuid
 
 import numpy as np
@@ -156,6 +157,8 @@ def from_file(path, dtype, data_offset, length, first_segment, max_chunk=None):
     offset, n)`` per task; nothing is read here.
     """
     dtype = np.dtype(dtype)
+    # Absolute: the tasks may run in processes with another working directory.
+    path = os.path.abspath(os.fspath(path))
     if length == 0:
         return empty_array(dtype)
     bounds = chunk_bounds(length, first_segment, max_chunk)

@@ -295,6 +295,17 @@ def test_file_blocks_are_read_only_and_cover_only_the_length(tmp_path):
     assert_arrays_identical(arr.compute(), values[:700])
 
 
+def test_a_relative_path_is_made_absolute_for_the_workers(tmp_path, monkeypatch):
+    values = _values(np.dtype(np.int64), 100)
+    _write_file(tmp_path / "list.bin", values)
+    monkeypatch.chdir(tmp_path)
+    arr = _dask.from_file("list.bin", values.dtype, HEADER, 100, 8)
+    paths = {graph_task[1] for graph_task in dict(arr.__dask_graph__()).values()}
+    assert paths == {str(tmp_path / "list.bin")}
+    monkeypatch.chdir(os.path.dirname(tmp_path))
+    assert_arrays_identical(arr.compute(), values)
+
+
 def test_empty_file_list(tmp_path):
     path = _write_file(tmp_path / "list.bin", _values(np.dtype(np.int64), 0))
     arr = _dask.from_file(path, np.int64, HEADER, 0, 8)
