@@ -918,6 +918,64 @@ A growable list of fixed-size numpy elements, stored in segments that never move
             _unpin(self)
         return views
 
+    def to_dask(self, max_chunk=None):
+        """Return the list as a dask array whose chunks are its segments (needs dask).
+
+        Zero-copy for a list in memory: each block of the graph is a view of a
+        segment (as :meth:`segments` gives), so no element is copied until a
+        computation needs it.  For a list backed by a
+        :class:`segpy.FileAllocator` the list is flushed, and each task maps its
+        own byte range of the file when it runs, so that distributed workers
+        read the data from the file rather than through the scheduler.
+
+        The length is fixed now: elements appended later are not in the
+        array.  It is a view, not a snapshot: elements changed in place before
+        it is computed are read with their new values.  docs/dask.md has more.
+
+        Parameters
+        ----------
+        max_chunk : int, optional
+            Cut segments longer than this into chunks of at most `max_chunk`
+            elements (still views of the segments).  By default each non-empty
+            segment is one chunk; the last ones can be large.
+
+        Returns
+        -------
+        dask.array.Array
+            1-D, of the list's dtype, with chunks ``((n0, n1, ...),)``: the
+            lengths of the used segments, each cut by `max_chunk`.  For an
+            empty list, one empty chunk.
+
+        Raises
+        ------
+        ImportError
+            If dask is not installed.
+        TypeError
+            If `max_chunk` is not an int or None.
+        ValueError
+            If `max_chunk` is 0 or negative.
+
+        See Also
+        --------
+        segments : the zero-copy views the chunks are made of.
+        dask.array.from_array : for one contiguous array.
+
+        Examples
+        --------
+        >>> import segpy
+        >>> lst = segpy.SegmentedList('q', range(100), first_segment=16)
+        >>> arr = lst.to_dask()
+        >>> arr.chunks
+        ((16, 32, 52),)
+        >>> int(arr.sum().compute())
+        4950
+        >>> lst.to_dask(max_chunk=20).chunks
+        ((16, 20, 12, 20, 20, 12),)
+        """
+        # Imported here so that 'import segpy' never imports dask.
+        from segpy import _dask
+        return _dask.to_dask(self, max_chunk)
+
     # -- comparison and display --------------------------------------------
 
     def __eq__(self, other):
