@@ -55,13 +55,31 @@ def to_dask(lst, max_chunk=None):
     max_chunk = check_max_chunk(max_chunk)
     file_allocator = getattr(segpy, "FileAllocator", None)
     if file_allocator is not None and isinstance(lst.allocator, file_allocator):
-        # The tasks read the file, possibly from other processes: make every
-        # element appended so far durable and visible to them first.
-        lst.flush()
         alloc = lst.allocator
+        # The tasks read the file, possibly from other processes: make every
+        # element appended so far durable and visible to them first.  (A
+        # read-only list shows published elements only.)
+        if alloc.writable:
+            lst.flush()
+        if max_chunk is None:
+            max_chunk = default_file_chunk(lst.dtype)
         return from_file(alloc.path, lst.dtype, alloc.data_offset, len(lst),
                          lst.first_segment, max_chunk)
     return from_views(lst.segments(), lst.dtype, max_chunk)
+
+
+def default_file_chunk(dtype):
+    """Elements per chunk of a file-backed list when max_chunk is not given:
+    dask's own ``array.chunk-size`` (128 MiB unless configured).
+
+    A file's late segments are huge (half the list is the last one), and a
+    task maps its whole chunk: capped like this, a worker's resident pages
+    stay near the chunk size whatever the list's size.
+    """
+    import dask
+    from dask.utils import parse_bytes
+
+    return max(1, parse_bytes(dask.config.get("array.chunk-size")) // np.dtype(dtype).itemsize)
 
 
 def check_max_chunk(max_chunk):

@@ -937,7 +937,10 @@ A growable list of fixed-size numpy elements, stored in segments that never move
         max_chunk : int, optional
             Cut segments longer than this into chunks of at most `max_chunk`
             elements (still views of the segments).  By default each non-empty
-            segment is one chunk; the last ones can be large.
+            segment of a list in memory is one chunk (the last ones can be
+            large); a file-backed list's chunks are capped at dask's
+            ``array.chunk-size`` (128 MiB by default), the memory a worker
+            maps at once.
 
         Returns
         -------

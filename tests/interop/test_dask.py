@@ -382,3 +382,30 @@ def test_file_tasks_on_a_cluster_read_the_file(client, tmp_path):
         np.array([10**12], np.int64).tofile(f)
     again = client.compute(arr.sum()).result(timeout=TIMEOUT)
     assert again == values.sum() + 10**12
+
+
+def test_a_read_only_file_list_and_the_default_chunk_cap(tmp_path):
+    path = str(tmp_path / "list.seg")
+    w = segpy.SegmentedList.open(path, "int64", mode="w")
+    w.extend(np.arange(3 * 2**20))
+    w.extend([5] * 10)                        # to_dask flushes these
+    arr = w.to_dask()
+    r = segpy.SegmentedList.open(path)        # read-only: to_dask does not flush
+    arr_r = r.to_dask()
+    assert len(r) == 3 * 2**20 + 10 and arr_r.shape == arr.shape
+    # Without max_chunk a file list's chunks are capped at dask's chunk size.
+    import dask
+    with dask.config.set({"array.chunk-size": "4MiB"}):
+        capped = r.to_dask()
+    assert max(capped.chunks[0]) == 2**19 and max(arr.chunks[0]) <= 2**24
+    assert int(capped.sum().compute()) == int(np.arange(3 * 2**20).sum()) + 50
+
+
+def test_a_file_backed_list_on_a_cluster(client, tmp_path):
+    path = str(tmp_path / "cluster.seg")
+    lst = segpy.SegmentedList.open(path, "float64", mode="w")
+    lst.extend(np.linspace(0, 1, 500_000))
+    arr = lst.to_dask(max_chunk=50_000)
+    assert not any(isinstance(x, np.ndarray) for x in _graph_values(arr))
+    total = client.compute(arr.sum()).result(timeout=TIMEOUT)
+    assert total == pytest.approx(np.linspace(0, 1, 500_000).sum())
