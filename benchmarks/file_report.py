@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """File-backed lists: appending more than RAM to a file, against ndarray.tofile.
 
-    python -P benchmarks/file_report.py [--gib G] [--chunk N] [--runs R]
-                                        [--dir DIR] [--json PATH]
+    python -P benchmarks/file_report.py [--gb G] [--chunk N] [--runs R]
+                                        [--pause S] [--dir DIR] [--json PATH]
 
-Each run writes the same ``G`` GiB of int64 twice, in chunks of ``N``
+Each run writes the same ``G`` GB (10**9 bytes; default 16) of int64 twice, in chunks of ``N``
 elements, in alternating order: once by ``SegmentedList.extend`` into a list
 opened with ``SegmentedList.open(path, 'int64', mode='w')`` and once by
 ``chunk.tofile(f)`` into a plain file.  Both end durable (``flush()``, and
@@ -15,7 +15,11 @@ sample is reported.  After the segpy write the file is reopened read-only
 and checked: its length, and every chunk at 64 places spread over it.
 
 The table gives, per run, the two throughputs and their ratio, then the
-median and [min-max] over the runs.  Both files go in ``--dir`` (default:
+median and [min-max] over the runs, and the size of segpy's file (its
+segments are reserved whole: up to twice the data).  Before each write the
+report syncs and waits ``--pause`` seconds (default 10): deleting the
+previous file starts discards (this disk is mounted with ``discard``) that
+would otherwise slow whichever contender comes next.  Both files go in ``--dir`` (default:
 a temporary directory beside the repository, on the same disk) and are
 deleted after each run.
 """
@@ -75,6 +79,11 @@ class Sampler:
         self.peak = max(self.peak, rss_anon())
 
 
+def settle(pause):
+    os.sync()
+    time.sleep(pause)
+
+
 def write_segpy(path, chunk, nchunks):
     with Sampler() as s:
         t = time.perf_counter()
@@ -85,7 +94,7 @@ def write_segpy(path, chunk, nchunks):
         lst.flush()
         elapsed = time.perf_counter() - t
         del lst
-    return elapsed, s.peak
+    return elapsed, s.peak, os.path.getsize(path)
 
 
 def write_tofile(path, chunk, nchunks):
@@ -98,7 +107,7 @@ def write_tofile(path, chunk, nchunks):
             f.flush()
             os.fsync(f.fileno())
         elapsed = time.perf_counter() - t
-    return elapsed, s.peak
+    return elapsed, s.peak, os.path.getsize(path)
 
 
 def check(path, chunk, nchunks):
@@ -117,19 +126,20 @@ def check(path, chunk, nchunks):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--gib", type=float, default=16.0, help="GiB written per contender")
+    ap.add_argument("--gb", type=float, default=16.0, help="GB (1e9 bytes) per contender")
     ap.add_argument("--chunk", type=int, default=1 << 20, help="elements per chunk")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--pause", type=float, default=10.0, help="seconds to settle before a write")
     ap.add_argument("--dir", default=None, help="where the files go")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
-    nchunks = max(1, int(args.gib * (1 << 30)) // (8 * args.chunk))
+    nchunks = max(1, int(args.gb * 1e9) // (8 * args.chunk))
     chunk = np.arange(args.chunk, dtype=np.int64)
     total = nchunks * args.chunk * 8
     where = tempfile.mkdtemp(prefix="segpy-file-report-", dir=args.dir or os.path.dirname(REPO))
     seg_path, raw_path = os.path.join(where, "list.seg"), os.path.join(where, "raw.bin")
     rows = []
-    print(f"# {total / 2**30:.2f} GiB of int64 in {nchunks} chunks of {args.chunk} elements, "
+    print(f"# {total / 1e9:.2f} GB of int64 in {nchunks} chunks of {args.chunk} elements, "
           f"{args.runs} runs, files in {where}")
     print(f"{'run':>3} {'segpy GB/s':>11} {'tofile GB/s':>12} {'ratio':>6} "
           f"{'segpy RssAnon MiB':>18} {'tofile RssAnon MiB':>19} {'intact':>6}")
@@ -140,6 +150,7 @@ def main(argv=None):
                 order.reverse()
             res = {}
             for name, fn, p in order:
+                settle(args.pause)
                 res[name] = fn(p, chunk, nchunks)
                 if name == "tofile":
                     os.unlink(p)
@@ -152,7 +163,7 @@ def main(argv=None):
                 "tofile_gbps": total / res["tofile"][0] / 1e9,
                 "segpy_rss_anon_peak": res["segpy"][1],
                 "tofile_rss_anon_peak": res["tofile"][1],
-                "intact": intact,
+                "intact": intact, "segpy_file_bytes": res["segpy"][2],
             }
             row["ratio"] = row["segpy_gbps"] / row["tofile_gbps"]
             rows.append(row)
@@ -177,10 +188,12 @@ def main(argv=None):
         m, lo, hi = med(key)
         print(f"{label}: {m / scale:.3f} [{lo / scale:.3f}-{hi / scale:.3f}]")
     print(f"reopened intact in every run: {all(r['intact'] for r in rows)}")
+    print(f"segpy's file: {rows[0]['segpy_file_bytes'] / 1e9:.2f} GB for {total / 1e9:.2f} GB "
+          f"of data")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": platform.machine(), "python": platform.python_version(),
-                       "gib": total / 2**30, "chunk": args.chunk, "rows": rows}, f, indent=1)
+                       "gb": total / 1e9, "chunk": args.chunk, "rows": rows}, f, indent=1)
 
 
 if __name__ == "__main__":
