@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 # The public modules: private ones (a leading underscore) promise nothing.
-MODULES = ["segpy.alloc", "segpy.bump", "segpy.heap", "segpy.buffer", "segpy.seglist"]
+MODULES = ["segpy.alloc", "segpy.bump", "segpy.heap", "segpy.buffer", "segpy.file", "segpy.seglist"]
 SNAPSHOT = Path(__file__).resolve().parent.parent / "tests" / "data" / "capi_abi.json"
 
 _get_name = ctypes.pythonapi.PyCapsule_GetName
