@@ -575,8 +575,10 @@ The allocator of a file-backed list: each segment is a shared mapping of one fil
         cdef int rc
         if not self.state.writable:
             raise ValueError(f"{self.path} is open read-only (mode='r')")
-        with nogil:
-            rc = file_publish(self.state, <size_t>length, used)
+        # The GIL is held throughout: another thread's append would call
+        # request (the allocator is not locked) and a shrink would unmap a
+        # segment while it is being synced (docs/trust.md, threads).
+        rc = file_publish(self.state, <size_t>length, used)
         if rc != 0:
             err = self.common.os_errno
             raise OSError(err, f"could not flush {self.path}: {os.strerror(err)}")
