@@ -571,10 +571,16 @@ The allocator of a file-backed list: each segment is a shared mapping of one fil
     def _publish(self, Py_ssize_t length, /):
         """Make the first ``length`` elements durable and publish them (see
         ``_file.pxd``).  Called by :meth:`SegmentedList.flush`."""
-        cdef size_t used = <size_t>length * self._dtype.itemsize
         cdef int rc
         if not self.state.writable:
             raise ValueError(f"{self.path} is open read-only (mode='r')")
+        # Only elements inside the mapped segments can be published: a
+        # header claiming more would describe bytes no one wrote.
+        capacity = (1 << self.shift) * ((1 << self.state.n_maps) - 1)
+        if length < 0 or length > capacity:
+            raise ValueError(f"cannot publish {length} elements: the mapped segments hold "
+                             f"{capacity}")
+        cdef size_t used = <size_t>length * self._dtype.itemsize
         # The GIL is held throughout: another thread's append would call
         # request (the allocator is not locked) and a shrink would unmap a
         # segment while it is being synced (docs/trust.md, threads).

@@ -23,6 +23,7 @@ import gc
 import importlib
 import itertools
 import json
+import os
 import pickle
 import pkgutil
 import sys
@@ -73,6 +74,32 @@ def segpy_types():
             if isinstance(mod, str) and (mod == "segpy" or mod.startswith("segpy.")):
                 found[f"{mod}.{s.__qualname__}"] = s
     return found
+
+
+_FILES = []
+
+
+def _file_list(mode):
+    """A file-backed list of 20 int64 in a fresh file of this child's
+    temporary directory (removed when the child exits)."""
+    import atexit
+    import shutil
+    import tempfile
+
+    import segpy
+
+    if not _FILES:
+        _FILES.append(tempfile.mkdtemp(prefix="segpy-sweep-"))
+        atexit.register(shutil.rmtree, _FILES[0], True)
+    _FILES.append(None)
+    path = os.path.join(_FILES[0], f"f{len(_FILES)}.seg")
+    w = segpy.SegmentedList.open(path, "q", mode="w", first_segment=512)
+    w.extend(range(20))
+    w.flush()
+    if mode == "w":
+        return w
+    del w
+    return segpy.SegmentedList.open(path)
 
 
 def _factories():
@@ -143,6 +170,10 @@ def _factories():
         ("entered scope", lambda: entered_scope(BumpAllocator())),
         ("exited scope", lambda: exited_scope(BumpAllocator())),
         ("allocator context", lambda: segpy.allocator(segpy.SystemAllocator())),
+        ("file list", lambda: _file_list("w")),
+        ("read-only file list", lambda: _file_list("r")),
+        ("FileAllocator", lambda: _file_list("w").allocator),
+        ("read-only FileAllocator", lambda: _file_list("r").allocator),
     ]
     return out
 
