@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """segpy's dask report: a file-backed list summed by a 2-process Dask cluster.
 
-    python -P benchmarks/dask_report.py [--size 4G] [--max-chunk 16M] [--repeat 3]
+    python -P benchmarks/dask_report.py [--size 4G] [--max-chunk none] [--repeat 3]
                                         [--dir DIR] [--json PATH]
 
 Run it with ``python -P`` (or from outside the repository) so that the source
@@ -261,9 +261,10 @@ def main(argv=None):
     ap.add_argument("--size", type=parse_size, default=parse_size("4G"),
                     help="bytes of int64 data, e.g. 4G, 256M (default 4G = 512M elements)")
     ap.add_argument("--max-chunk", type=lambda t: [parse_max_chunk(x) for x in t.split(",")],
-                    default=[16 << 20],
+                    default=[None],
                     help="elements per chunk at most, comma-separated to compare several; "
-                         "'none' for whole segments (default 16M = 128 MB)")
+                         "'none' for to_dask's default (for a file-backed list: dask's "
+                         "array.chunk-size, 128 MiB = 16M int64; the default)")
     ap.add_argument("--repeat", type=int, default=3, help="sums per max_chunk (default 3)")
     ap.add_argument("--dir", default=None,
                     help="where to put the temporary file (default: the system temp dir)")
