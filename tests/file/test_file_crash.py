@@ -47,7 +47,8 @@ WRITER = textwrap.dedent("""
 
 def _run_and_kill(path, seed, how, mode="new"):
     rng = random.Random(seed)
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, path, str(seed), mode],
+    # -P: the checkout's segpy/ (no compiled modules) must not shadow the install.
+    proc = subprocess.Popen([sys.executable, "-P", "-c", WRITER, path, str(seed), mode],
                             stdout=subprocess.PIPE, text=True)
     flushed = 0
     try:

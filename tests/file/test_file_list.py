@@ -270,7 +270,8 @@ def test_the_disk_filling_up_is_an_oserror_on_the_append(path):
         lst.flush()
         print(len(lst))
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
+    # -P: the checkout's segpy/ (no compiled modules) must not shadow the install.
+    out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, check=False,
                          timeout=120)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.split()
