@@ -5,7 +5,8 @@ The families, the hypothesis profiles and the helpers live in
 test modules can import them (pytest runs with ``--import-mode=importlib``,
 which does not).  The tests are grouped by concern, one directory each:
 ``list/`` (the sequence), ``alloc/`` (allocators), ``capi/`` (the Cython and C
-API), ``robust/`` (hostile input, lifetimes, threads, resources), ``api/``
+API), ``robust/`` (hostile input, lifetimes, threads, resources), ``interop/``
+(Arrow export and import against pyarrow, polars, DuckDB, nanoarrow), ``api/``
 (signatures and docstrings) and ``bench/`` (the benchmark helpers).
 """
 
