@@ -24,30 +24,22 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import os
 import statistics
 import sys
 import time
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+from pathlib import Path
 
 # report.py sets the BLAS thread count and drops the source tree from sys.path
-# on import, before numpy and segpy are imported: keep this order.
-# isort: off
-from report import (
-    fmt_t,
-    json_rows,
-    machine_info,
-    paired_ratio,
-    print_table,
-    run_group,
-)
+# when imported, so it comes before numpy and segpy.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import report  # noqa: I001
 
 import numpy as np
 
 import segpy
-# isort: on
+
+fmt_t = report.fmt_t
+run_group = report.run_group
 
 
 def optional(name):
@@ -126,25 +118,31 @@ def measure_duckdb(pa, duckdb, lst, ref, repeat):
     return s
 
 
+OPTIONS = [
+    ("--n", dict(type=int, nargs="+", default=None,
+                 help="int64 elements (default 1_000_000 10_000_000; "
+                      "1_000_000 2_000_000 with --quick)")),
+    ("--repeat", dict(type=int, default=None,
+                      help="timed repetitions per measure (default 15; 5 with --quick)")),
+    ("--calls", dict(type=int, default=1000,
+                     help="pa.chunked_array calls per timed sample (default %(default)s); "
+                          "its time is per call")),
+    ("--quick", dict(action="store_true", help="smaller N, fewer repetitions")),
+    ("--json", dict(metavar="PATH", help="also save all samples as JSON")),
+]
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--n", type=int, nargs="+", default=None,
-                    help="int64 elements (default 1_000_000 10_000_000; 1_000_000 2_000_000 "
-                         "with --quick)")
-    ap.add_argument("--repeat", type=int, default=None,
-                    help="timed repetitions per measure (default 15; 5 with --quick)")
-    ap.add_argument("--calls", type=int, default=1000,
-                    help="pa.chunked_array calls per timed sample (default %(default)s); "
-                         "its time is per call")
-    ap.add_argument("--quick", action="store_true", help="smaller N, fewer repetitions")
-    ap.add_argument("--json", metavar="PATH", help="also save all samples as JSON")
+    for flag, kw in OPTIONS:
+        ap.add_argument(flag, **kw)
     args = ap.parse_args(argv)
 
     sizes = args.n or ([1_000_000, 2_000_000] if args.quick else [1_000_000, 10_000_000])
     repeat = args.repeat if args.repeat is not None else (5 if args.quick else 15)
     pa, pl, duckdb, na = (optional(m) for m in ("pyarrow", "polars", "duckdb", "nanoarrow"))
 
-    info = machine_info()
+    info = report.machine_info()
     for name, mod in [("pyarrow", pa), ("polars", pl), ("duckdb", duckdb), ("nanoarrow", na)]:
         info[name] = getattr(mod, "__version__", "?") if mod is not None else "missing"
     print("segpy Arrow interchange report")
@@ -159,7 +157,7 @@ def main(argv=None):
     checks = {}
 
     def add(measure, samples, seg, base, target):
-        ratio = paired_ratio(samples, seg, base)
+        ratio = report.paired_ratio(samples, seg, base)
         verdict = "info" if target is None else ("PASS" if ratio <= target else "FAIL")
         rows.append((measure, fmt_range(samples[seg]), fmt_range(samples[base]),
                      f"{ratio:.4f}" if ratio < 0.1 else f"{ratio:.2f}",
@@ -227,7 +225,7 @@ def main(argv=None):
     del lists
     elapsed = time.perf_counter() - t_start
 
-    n_t, n_f, n_na = print_table(rows)
+    n_t, n_f, n_na = report.print_table(rows)
     print()
     for k, v in checks.items():
         print(f"  {k}: {v}")
@@ -236,16 +234,11 @@ def main(argv=None):
           f"ratios.  Elapsed {elapsed:.0f} s.")
 
     if args.json:
-        out = {
-            "info": info,
-            "config": {"sizes": sizes, "repeat": repeat, "quick": args.quick},
-            "rows": json_rows(rows),
-            "checks": checks,
-            "samples": raw,
-            "elapsed_s": elapsed,
-        }
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=1)
+        Path(args.json).write_text(json.dumps(dict(
+            info=info, config=dict(sizes=sizes, repeat=repeat, calls=args.calls,
+                                   quick=args.quick),
+            rows=report.json_rows(rows), checks=checks, samples=raw, elapsed_s=elapsed,
+        ), indent=1))
         print(f"saved {args.json}")
     return 1 if n_f else 0
 
