@@ -1,5 +1,5 @@
 # Views and iterators: the zero-copy segment views (and the export object
-# that keeps their memory alive) and the forward and reverse iterators.
+# that keeps their memory alive, which Arrow exports use too) and the forward and reverse iterators.
 # Included by seglist.pyx.
 #
 # Layering rule: boundary code; reads elements through the inline checked
@@ -24,6 +24,17 @@ cdef class _SegmentExport:
 segpy_seal_new(_SegmentExport, "the base object of a SegmentedList.segments() view")
 
 
+cdef _SegmentExport _new_segment_export(SegmentedList self):
+    """A new export of the list: while it lives the list keeps its segments
+    (clear and shrink_to_fit release none) and refuses __init__.  The base
+    of every segment view and the owner of every Arrow export."""
+    cdef _SegmentExport owner = _SegmentExport.__new__(_SegmentExport)
+    owner.lst = self
+    self._exports += 1
+    self._views_made += 1
+    return owner
+
+
 cdef object _segment_view(SegmentedList self, int j, Py_ssize_t n):
     """A writable view of the first ``n`` elements of segment ``j``.
 
@@ -33,7 +44,7 @@ cdef object _segment_view(SegmentedList self, int j, Py_ssize_t n):
     that is not the list's).
     """
     cdef cnp.npy_intp dims[1]
-    cdef _SegmentExport owner = _SegmentExport.__new__(_SegmentExport)
+    cdef _SegmentExport owner = _new_segment_export(self)
     dims[0] = n
     dt = self._dtype
     if j < 0 or j >= self.c.nseg or n < 0 or n > seglist_segment_len(&self.c, j):
@@ -42,9 +53,6 @@ cdef object _segment_view(SegmentedList self, int j, Py_ssize_t n):
     arr = PyArray_NewFromDescr(
         <PyTypeObject*>np.ndarray, <cnp.dtype>dt, 1, dims, NULL, self.c.segs[j],
         cnp.NPY_ARRAY_CARRAY_RO if self._readonly else cnp.NPY_ARRAY_CARRAY, NULL)
-    owner.lst = self
-    self._exports += 1
-    self._views_made += 1
     cnp.set_array_base(arr, owner)
     return arr
 

@@ -9,6 +9,7 @@ public methods.  The methods themselves are a few lines each that convert,
 call a module function and raise; the work is in the include files.
 """
 
+import ast
 import operator
 import pickle as _pickle
 import sys
@@ -60,16 +61,25 @@ from cpython.ref cimport PyObject
 from libc.stdint cimport int8_t
 from libc.stdint cimport int16_t
 from libc.stdint cimport int32_t
+from libc.stdint cimport INT64_MAX
 from libc.stdint cimport int64_t
 from libc.stdint cimport SIZE_MAX
 from cpython.pyport cimport PY_SSIZE_T_MAX
+from cpython.pycapsule cimport PyCapsule_CheckExact
 from cpython.pycapsule cimport PyCapsule_GetContext
+from cpython.pycapsule cimport PyCapsule_GetName
+from cpython.pycapsule cimport PyCapsule_GetPointer
+from cpython.pycapsule cimport PyCapsule_IsValid
 from cpython.pycapsule cimport PyCapsule_New
 from cpython.pycapsule cimport PyCapsule_SetContext
 from libc.stdint cimport uint8_t
 from libc.stdint cimport uint16_t
 from libc.stdint cimport uint32_t
 from libc.stdint cimport uint64_t
+from libc.errno cimport ENOMEM
+from libc.stdlib cimport calloc
+from libc.stdlib cimport free
+from libc.stdlib cimport malloc
 from libc.string cimport memcpy
 from libc.string cimport memmove
 from libc.string cimport memset
@@ -139,6 +149,8 @@ include "_seglist_views.pxi"
 include "_seglist_bulk.pxi"
 include "_seglist_pickle.pxi"
 include "_seglist_file.pxi"
+include "_seglist_arrow.pxi"
+include "_seglist_arrow_import.pxi"
 include "_bind_args.pxi"
 
 # SegmentedList.__init__'s parameters: (dtype, iterable=(), *, allocator=None,
@@ -978,6 +990,161 @@ A growable list of fixed-size numpy elements, stored in segments that never move
         # Imported here so that 'import segpy' never imports dask.
         from segpy import _dask
         return _dask.to_dask(self, max_chunk)
+
+    # -- Arrow (the PyCapsule interface; _seglist_arrow.pxi, docs/interop.md) --
+
+    def __arrow_c_schema__(self):
+        """Export the list's Arrow type (the Arrow PyCapsule interface).
+
+        Returns
+        -------
+        PyCapsule
+            Named ``"arrow_schema"``.  docs/interop.md maps dtypes to Arrow
+            types; values are never null.
+
+        Raises
+        ------
+        TypeError
+            For a dtype Arrow cannot express (complex, unicode, raw void,
+            non-native byte order, datetimes in units other than s/ms/us/ns).
+
+        Examples
+        --------
+        >>> import segpy
+        >>> lst = segpy.SegmentedList('q', [1, 2, 3])
+        >>> type(lst.__arrow_c_schema__()).__name__
+        'PyCapsule'
+        """
+        return _arrow_c_schema(self)
+
+    def __arrow_c_stream__(self, requested_schema=None):
+        """Export the list as an Arrow stream of one array per used segment.
+
+        No copy: each array's data buffer is the segment itself, except for
+        a bool list, which Arrow stores as bits: each segment is then packed
+        into a bitmap when the consumer takes its array.  The stream holds
+        the elements present when it is made; it and every array taken from
+        it keep the segments alive and count as segment views (see
+        :meth:`segments`) until the consumer releases them.
+
+        Parameters
+        ----------
+        requested_schema : PyCapsule or None
+            A best-effort request for another type (the PyCapsule interface
+            allows ignoring it): the list always exports its own type.
+
+        Returns
+        -------
+        PyCapsule
+            Named ``"arrow_array_stream"``.  ``pyarrow.chunked_array(lst)``
+            and ``polars.Series(lst)`` take it.
+
+        Raises
+        ------
+        TypeError
+            For a dtype Arrow cannot express (see :meth:`__arrow_c_schema__`),
+            or a `requested_schema` that is not an ``"arrow_schema"`` capsule.
+
+        Examples
+        --------
+        >>> import segpy
+        >>> lst = segpy.SegmentedList('q', range(10), first_segment=4)
+        >>> segpy.SegmentedList.from_arrow(lst).tolist() == list(range(10))
+        True
+        """
+        return _arrow_c_stream(self, requested_schema)
+
+    def arrow_chunks(self):
+        """Return one Arrow array object per used segment, zero-copy.
+
+        For consumers that take single arrays (``__arrow_c_array__``), as
+        ``pyarrow.chunked_array(lst.arrow_chunks())``.  The list itself has
+        no ``__arrow_c_array__``: a consumer that sees both prefers it and
+        would concatenate the segments.  Each object keeps its segment
+        alive, as a segment view does.
+
+        Returns
+        -------
+        list
+            Objects with ``__arrow_c_array__`` and ``__arrow_c_schema__``,
+            one per segment that holds elements, in order.
+
+        Raises
+        ------
+        TypeError
+            For a dtype Arrow cannot express.
+
+        Examples
+        --------
+        >>> import segpy
+        >>> chunks = segpy.SegmentedList('q', range(10), first_segment=4).arrow_chunks()
+        >>> len(chunks), len(chunks[1])
+        (2, 6)
+        """
+        return _arrow_chunks(self)
+
+    def arrow_array(self):
+        """Return a contiguous copy of the list as one Arrow array object.
+
+        For a consumer that needs a single buffer:
+        ``pyarrow.array(lst.arrow_array())``.  The copy is the one
+        :meth:`to_numpy` makes; the object keeps it alive and has
+        ``__arrow_c_array__`` and ``__arrow_c_schema__``.  Raises TypeError,
+        as :meth:`__arrow_c_schema__` does, for a dtype Arrow cannot express.
+
+        See Also
+        --------
+        arrow_chunks : the segments themselves, without a copy.
+
+        Examples
+        --------
+        >>> import segpy
+        >>> len(segpy.SegmentedList('d', [1.5, 2.5]).arrow_array())
+        2
+        """
+        return _arrow_array(self)
+
+    @classmethod
+    def from_arrow(cls, source, /, *, allocator=None, first_segment=None):
+        """Build a list from Arrow data: a copy of its values.
+
+        Parameters
+        ----------
+        source : object
+            Anything with ``__arrow_c_stream__`` (preferred) or
+            ``__arrow_c_array__``: a pyarrow array or chunked array, a polars
+            Series, a SegmentedList...  The type maps back as
+            docs/interop.md states (a record exported by segpy comes back with
+            its fields, from the schema metadata).
+        allocator : Allocator or None
+            As for the constructor.
+        first_segment : int or None
+            As for the constructor.
+
+        Returns
+        -------
+        SegmentedList
+
+        Raises
+        ------
+        TypeError
+            For a source without the Arrow protocol, one whose methods return
+            the wrong objects, or an Arrow type a list cannot hold (strings,
+            structs, dictionaries, timestamps with a time zone...).
+        ValueError
+            If the data contains nulls, or is malformed (buffer or child
+            counts, lengths, offsets).
+        OSError
+            If the producer's stream fails (its error number and message).
+
+        Examples
+        --------
+        >>> import segpy
+        >>> a = segpy.SegmentedList('f', [0.5, 1.5])
+        >>> segpy.SegmentedList.from_arrow(a)
+        SegmentedList([0.5, 1.5], dtype=float32)
+        """
+        return _from_arrow(cls, source, allocator, first_segment)
 
     # -- comparison and display --------------------------------------------
 
