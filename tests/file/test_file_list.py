@@ -360,3 +360,24 @@ def test_growth_is_allowed_while_views_exist(path):
     del v
     lst.clear()
     assert len(lst) == 0 and lst.allocator.stats["n_regions"] == 0
+
+
+def test_arrow_export_of_a_file_backed_list_is_zero_copy(path):
+    w = SegmentedList.open(path, "int64", mode="w", first_segment=512)
+    w.extend(range(5000))
+    w.flush()
+    for lst in (w, SegmentedList.open(path)):
+        back = SegmentedList.from_arrow(lst)          # segpy's own consumer
+        assert back.tolist() == list(range(5000))
+        assert not isinstance(back.allocator, FileAllocator)
+    pa = pytest.importorskip("pyarrow")
+    r = SegmentedList.open(path)
+    chunked = pa.chunked_array(r)
+    views = r.segments()
+    assert [c.buffers()[1].address for c in chunked.chunks] == [v.ctypes.data for v in views]
+    assert chunked.to_numpy().tolist() == list(range(5000))
+    # The export holds the segments: clearing the writer keeps them mapped.
+    wchunks = pa.chunked_array(w)
+    w.clear()
+    assert wchunks.to_numpy()[-1] == 4999
+    del wchunks
