@@ -905,6 +905,14 @@ A growable list of fixed-size numpy elements, stored in segments that never move
             one covers only the elements present now.  A view stays valid, at
             the same address, while the list grows, and keeps the list alive.
             While any view exists :meth:`clear` keeps the segments.
+            Elements appended meanwhile (by a finaliser the call ran, or by
+            another thread) are not in the views: they show the list as the
+            call found it.
+
+        Raises
+        ------
+        RuntimeError
+            If the list shrank or was re-initialised during the call.
 
         Examples
         --------
@@ -923,9 +931,13 @@ A growable list of fixed-size numpy elements, stored in segments that never move
                 n = min(seglist_segment_len(&self.c, j), left)
                 views.append(_segment_view(self, j, n))
                 left -= n
-            # Each view's allocation may have run a finaliser that resized
-            # the list; views of the old lengths would then not be the list.
-            _check_unchanged(self, length, epoch, "segments()")
+            # Each view's allocation may have run a finaliser (or let another
+            # thread run) that changed the list.  Appends are harmless: the
+            # views are the list as of the call (segments never move).  A
+            # shrink or a released segment is not: views of the old lengths
+            # would show elements the list no longer has.
+            if self.c.epoch != epoch or self.c.length < length:
+                _raise_changed("segments()")
         finally:
             _unpin(self)
         return views
