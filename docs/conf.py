@@ -137,7 +137,14 @@ def _keep_autodoc_signature(app, what, name, obj, options, signature, return_ann
     return None
 
 
+def _performance_is_outdated(app, env, added, changed, removed):
+    # The page's text depends on files Sphinx does not track: re-read it on
+    # every build, so a new report shows without a clean build.
+    return ["performance"] if "performance" in env.found_docs else []
+
+
 def setup(app):
     app.connect("source-read", _fill_performance_page)
+    app.connect("env-get-outdated", _performance_is_outdated)
     # Before numpydoc's own handler (priority 500).
     app.connect("autodoc-process-signature", _keep_autodoc_signature, priority=400)
