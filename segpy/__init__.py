@@ -1,8 +1,9 @@
 """segpy: a growable typed list of fixed-size numpy elements in segments that never move.
 
 The main class is :class:`SegmentedList`.  Its segments come from an allocator
-(:class:`SystemAllocator` by default) through a small C interface that Cython
-and C code can use too.
+(a process-wide :class:`Heap` by default; :func:`allocator` and the
+``allocator=`` argument choose another) through a small C interface that
+Cython and C code can use too.
 """
 
 try:

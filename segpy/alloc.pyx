@@ -69,9 +69,22 @@ cdef size_t parse_size(object value, str name, object if_none=None,
 
 
 class AllocatorError(RuntimeError):
-    """An allocator detected misuse or damage: a double release, a foreign
-    pointer, overwritten guard bytes or headers, or a reset / rewind while
-    blocks are live in the affected range.  The message names the block."""
+    """An allocator detected misuse or damage.
+
+    A double release, a foreign pointer, overwritten guard bytes or headers,
+    or a reset / rewind while blocks are live in the affected range.  The
+    message names the block.  The allocator is left as it was.
+
+    Examples
+    --------
+    >>> import segpy
+    >>> arena = segpy.BumpAllocator()
+    >>> block = arena.allocate(64)
+    >>> arena.reset()                    # would free the live block
+    Traceback (most recent call last):
+        ...
+    segpy.alloc.AllocatorError: bump allocator: blocks are live in the affected range: ...
+    """
 
 
 # Requests from 64 KiB up are mapped directly: below that, libc's heap is
@@ -733,6 +746,22 @@ A raw block of memory from an allocator.
     Once released, every use raises ValueError; the freed memory is never
     touched.  A block cannot be released while views of it exist
     (BufferError), so no view can outlive its memory.
+
+    See Also
+    --------
+    Allocator.allocate, Allocator.release, Allocator.grow
+
+    Examples
+    --------
+    >>> import numpy as np, segpy
+    >>> block = segpy.Heap().allocate(32, align=16)
+    >>> block.nbytes, block.align, block.address % 16
+    (32, 16, 0)
+    >>> np.frombuffer(block, dtype=np.int64).shape
+    (4,)
+    >>> block.release()
+    >>> block.released
+    True
     """
     cdef Allocator owner       # None once released
     cdef char* ptr

@@ -469,6 +469,17 @@ The allocator of a file-backed list: each segment is a shared mapping of one fil
     FileNotFoundError, FileExistsError, BlockingIOError, OSError
         As :func:`open` would, or if another writer holds the file.
 
+    Attributes
+    ----------
+    path : str
+        The file's absolute path.
+    mode : str
+        The mode it was opened with.
+    shift : int
+        ``log2(first_segment)``.
+    data_offset : int
+        Byte offset of element 0 in the file (the header's size).
+
     See Also
     --------
     SegmentedList.open, SegmentedList.flush

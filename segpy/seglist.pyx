@@ -424,6 +424,14 @@ A growable list of fixed-size numpy elements, stored in segments that never move
         The segments go back to the allocator, except while views from
         :meth:`segments` exist: then the list keeps them (the views stay
         valid) and later appends reuse them.
+
+        Examples
+        --------
+        >>> import segpy
+        >>> lst = segpy.SegmentedList("q", range(1000))
+        >>> lst.clear()
+        >>> len(lst), lst.capacity
+        (0, 0)
         """
         _check_writable(self)
         seglist_truncate(&self.c, 0)
@@ -579,7 +587,19 @@ A growable list of fixed-size numpy elements, stored in segments that never move
         return k
 
     def count(self, x, /):
-        """Return the number of elements equal to `x` (numpy's ``==``)."""
+        """Return the number of elements equal to `x` (numpy's ``==``).
+
+        Ints and floats compare exactly, as Python compares them; a value
+        that cannot be compared with the elements is counted as absent.
+
+        Examples
+        --------
+        >>> import segpy
+        >>> segpy.SegmentedList("q", [1, 2, 1, 3]).count(1)
+        2
+        >>> segpy.SegmentedList("f4", [0.1]).count(0.1)   # float32(0.1) != 0.1
+        0
+        """
         _pin(self)
         try:
             return _find(self, x, 0, self.c.length, True)
@@ -594,7 +614,16 @@ A growable list of fixed-size numpy elements, stored in segments that never move
             _unpin(self)
 
     def reverse(self):
-        """Reverse the elements in place."""
+        """Reverse the elements in place.
+
+        Examples
+        --------
+        >>> import segpy
+        >>> lst = segpy.SegmentedList("q", range(5))
+        >>> lst.reverse()
+        >>> lst.tolist()
+        [4, 3, 2, 1, 0]
+        """
         _check_writable(self)
         _seglist_reverse(&self.c)
 
@@ -604,6 +633,14 @@ A growable list of fixed-size numpy elements, stored in segments that never move
         Each field of a record, each part of a complex number and each
         character of a ``'U'`` string is swapped on its own; ``'S'`` and
         1-byte types are unchanged.  The dtype is not changed.
+
+        Examples
+        --------
+        >>> import segpy
+        >>> lst = segpy.SegmentedList("<u2", [1, 256])
+        >>> lst.byteswap()
+        >>> lst.tolist()
+        [256, 1]
         """
         _check_writable(self)
         for view in self.segments():
@@ -615,12 +652,32 @@ A growable list of fixed-size numpy elements, stored in segments that never move
         Capacity then ends at the end of the last used segment (segments
         are never split).  While segment views exist nothing is released,
         as in :meth:`clear`.
+
+        Examples
+        --------
+        >>> import segpy
+        >>> lst = segpy.SegmentedList("q", range(1000), first_segment=64)
+        >>> del lst[100:]
+        >>> lst.capacity                 # segments 0 and 1, plus one spare
+        448
+        >>> lst.shrink_to_fit()
+        >>> lst.capacity
+        192
         """
         if not _pinned(self):
             seglist_release_unused(&self.c, 0)
 
     def tolist(self):
-        """Return the elements as a list, each as ``lst[i]`` returns it."""
+        """Return the elements as a list, each as ``lst[i]`` returns it.
+
+        Examples
+        --------
+        >>> import segpy
+        >>> segpy.SegmentedList("f8", [1, 2.5]).tolist()
+        [1.0, 2.5]
+        >>> segpy.SegmentedList("M8[D]", ["2024-01-01"]).tolist()
+        [np.datetime64('2024-01-01')]
+        """
         if self._kind != K_GENERIC or self._dtype.kind in _NUMERIC_KINDS:
             # ndarray.tolist gives the same Python scalars as _box, faster.
             return self.to_numpy().tolist()
@@ -694,6 +751,18 @@ A growable list of fixed-size numpy elements, stored in segments that never move
         """Write the elements' bytes to the binary file object `f` (``f.write``).
 
         Written in blocks of at most 1 MiB, each a new bytes object.
+
+        See Also
+        --------
+        fromfile, tobytes
+
+        Examples
+        --------
+        >>> import io, segpy
+        >>> f = io.BytesIO()
+        >>> segpy.SegmentedList("<i2", [1, 2]).tofile(f)
+        >>> f.getvalue()
+        b'\\x01\\x00\\x02\\x00'
         """
         cdef Py_ssize_t pos = 0, k
         cdef Py_ssize_t block = max(1, (1 << 20) // self.c.itemsize)
