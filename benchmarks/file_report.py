@@ -19,7 +19,8 @@ median and [min-max] over the runs, and the size of segpy's file (its
 segments are reserved whole: up to twice the data).  Before each write the
 report syncs and waits ``--pause`` seconds (default 10): deleting the
 previous file starts discards (this disk is mounted with ``discard``) that
-would otherwise slow whichever contender comes next.  Both files go in ``--dir`` (default:
+would otherwise slow whichever contender comes next.  An untimed round of
+``--warmup-gb`` (default 2) per contender comes first.  Both files go in ``--dir`` (default:
 a temporary directory beside the repository, on the same disk) and are
 deleted after each run.
 """
@@ -130,6 +131,8 @@ def main(argv=None):
     ap.add_argument("--chunk", type=int, default=1 << 20, help="elements per chunk")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--pause", type=float, default=10.0, help="seconds to settle before a write")
+    ap.add_argument("--warmup-gb", type=float, default=2.0,
+                    help="GB each contender writes once, untimed, before the runs")
     ap.add_argument("--dir", default=None, help="where the files go")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
@@ -144,6 +147,14 @@ def main(argv=None):
     print(f"{'run':>3} {'segpy GB/s':>11} {'tofile GB/s':>12} {'ratio':>6} "
           f"{'segpy RssAnon MiB':>18} {'tofile RssAnon MiB':>19} {'intact':>6}")
     try:
+        # One untimed round first, as report.py does: the first large write
+        # of a session was measured at half the speed of the later ones,
+        # whichever contender made it.
+        warm = max(1, int(args.warmup_gb * 1e9) // (8 * args.chunk)) if args.warmup_gb else 0
+        for fn, p in ((write_segpy, seg_path), (write_tofile, raw_path)) if warm else ():
+            settle(args.pause)
+            fn(p, chunk, warm)
+            os.unlink(p)
         for r in range(args.runs):
             order = [("segpy", write_segpy, seg_path), ("tofile", write_tofile, raw_path)]
             if r % 2:
