@@ -39,12 +39,13 @@ How it measures, on a noisy shared machine:
   rounds do not.  At N >= ``--fresh-from`` (default 10^8) there is one
   repetition and no warm-up (every block is then freshly mapped anyway), and
   the append times come from the peak-memory runs: one fresh interpreter
-  per contender, which times its append loop while its peak RSS is taken.
-* Below 10^5 elements each sample times several calls (building and
-  dropping as many containers, so their freeing is timed), so that a sample
-  is not shorter than the timer's noise.  From 10^5 on a sample is one call,
-  and the container it built is freed after the clock stops.
-* The cyclic GC is off while timing.
+  per contender, which times its append loop while its peak RSS is taken
+  (there the container is not freed within the timing).
+* A sample times building a container and dropping it: freeing is part of
+  a container's cost (a list frees its ints only then).  Below 10^5
+  elements a sample times several such calls (10^5 elements in all), so
+  that it is not shorter than the timer's noise.  The cyclic GC is off
+  while timing.
 * Peak RSS: after the imports (and building the values), the high-water mark
   is reset by writing ``5`` to ``/proc/self/clear_refs``; the growth of VmHWM
   over the RSS at that point, per element, is what the tables show (its
@@ -364,13 +365,11 @@ def task_cost(task, args) -> float:
 
 
 def _batched(fn, number):
-    """``fn`` itself, or ``number`` calls of it whose results are dropped as
-    they come (their freeing is timed: a program that builds many small
-    containers frees them too, and keeping them all alive made every
-    sample grow the heap afresh, timing the kernel's page faults)."""
-    if number == 1:
-        return fn
-
+    """``number`` calls of ``fn`` whose results are dropped as they come, so
+    that freeing them is timed: a list's ints are freed only when the list
+    is, so timing the build alone would leave part of its cost out (and
+    keeping small containers alive made every sample grow the heap afresh,
+    timing the kernel's page faults)."""
     def run():
         for _ in range(number):
             fn()
