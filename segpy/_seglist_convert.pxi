@@ -450,7 +450,8 @@ cdef inline Py_ssize_t _index(SegmentedList self, object idx) except? -1:
 
 
 cdef int _setup(SegmentedList self, object dt, Allocator alloc, int shift) except -1:
-    if seglist_init(&self.c, dt.itemsize, shift, &alloc.iface) != SEGPY_OK:
+    if _seglist_init_empty(&self.c, (<cnp.dtype>dt).itemsize, shift,
+                           &alloc.iface) != SEGPY_OK:
         raise ValueError(f"cannot set up a list of {dt!r} with first segment 2**{shift}")
     self._dtype = dt
     self._allocator = alloc

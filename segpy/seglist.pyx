@@ -217,9 +217,13 @@ A growable list of fixed-size numpy elements, stored in segments that never move
         _setup(self, _FLOAT64, current_allocator(), 6)
 
     def __init__(self, *args, **kwargs):
-        # Bound by hand so that a bad call names the class (_bind_args.pxi).
-        dtype, iterable, allocator, first_segment = _bind_args(
-            "SegmentedList", args, kwargs, _INIT_NAMES, 2, _INIT_DEFAULTS)
+        # Bound by hand so that a bad call names the class (_bind_args.pxi);
+        # SegmentedList(dtype), the common call, without building tuples.
+        if not kwargs and len(args) == 1:
+            dtype, iterable, allocator, first_segment = args[0], (), None, None
+        else:
+            dtype, iterable, allocator, first_segment = _bind_args(
+                "SegmentedList", args, kwargs, _INIT_NAMES, 2, _INIT_DEFAULTS)
         dt = _list_dtype(dtype)
         cdef Allocator alloc = _resolve_allocator(allocator)
         cdef int shift = _shift_for(first_segment, (<cnp.dtype>dt).itemsize)
