@@ -40,7 +40,10 @@ How it measures, on a noisy shared machine:
   repetition and no warm-up (every block is then freshly mapped anyway), and
   the append times come from the peak-memory runs: one fresh interpreter
   per contender, which times its append loop while its peak RSS is taken
-  (there the container is not freed within the timing).
+  (there the container is not freed within the timing).  Before each such
+  measure, twice its payload is faulted in and freed, untimed, so that the
+  contender that runs first does not pay alone for the process's first use
+  of that much memory.
 * A sample times building a container and dropping it: freeing is part of
   a container's cost (a list frees its ints only then).  Below 10^5
   elements a sample times several such calls (10^5 elements in all), so
@@ -356,7 +359,7 @@ def task_cost(task, args) -> float:
         return _COST["memory"] * n * k
     rounds = repeats_for(n, args) + (0 if n >= args.fresh_from else 1)
     elements = reads_for(n, args) if m == "get" else max(n, SAMPLE_ELEMENTS)
-    build = _COST["build"] * n * k if m in ("get", "iterate", "to_numpy") else 0.0
+    build = _COST["build"] * n * k if m == "get" else 0.0
     return _COST[m] * elements * rounds * k + build
 
 
@@ -377,7 +380,43 @@ def _batched(fn, number):
     return run
 
 
-def time_measure(measure, dtype, n, args, tick):
+READ_MEASURES = ("get", "iterate", "to_numpy")
+
+
+class FilledCache:
+    """The filled containers of the read measures, built once per (dtype, N)
+    and shared by get, iterate and to_numpy (a list of 10^8 ints takes
+    seconds to build); dropped when another (dtype, N) is asked for."""
+
+    def __init__(self):
+        self.key = None
+        self.filled = None
+
+    def get(self, dtype, n):
+        if self.key != (dtype, n):
+            self.drop()
+            self.filled = {impl: build_filled(impl, n, as_dtype(dtype))
+                           for impl in impls_for(dtype)}
+            self.key = (dtype, n)
+        return self.filled
+
+    def drop(self):
+        self.key = self.filled = None
+        gc.collect()
+
+
+def settle_memory(nbytes: int) -> None:
+    """Fault in and free ``nbytes``, untimed, before a single-repetition
+    measure.  The first contender to touch that much fresh memory in the
+    process paid the kernel's first-time cost (finding and zeroing huge
+    pages) that later ones did not: extend at 10^8 measured segpy, which
+    runs first, at 10x numpy one-shot, which runs last, while in a process
+    of their own either paid about the same for its first build."""
+    buf = np.ones(max(nbytes, 8) // 8)
+    del buf
+
+
+def time_measure(measure, dtype, n, args, tick, cache=None):
     impls = impls_for(dtype)
     repeat = repeats_for(n, args)
     warmup = 0 if n >= args.fresh_from else 1
@@ -398,7 +437,7 @@ def time_measure(measure, dtype, n, args, tick):
             contenders[impl] = _batched(
                 lambda impl=impl: extend_all(impl, dtype, chunks, bchunks), number)
     else:
-        filled = {impl: build_filled(impl, n, dt) for impl in impls}
+        filled = (cache or FilledCache()).get(dtype, n)
         if measure == "get":
             reads = reads_for(n, args)
             idx = random_indices(n, reads)
@@ -420,6 +459,8 @@ def time_measure(measure, dtype, n, args, tick):
                     lambda impl=impl, c=filled[impl]: to_numpy(impl, dtype, c), number)
         else:
             raise ValueError(measure)
+    if warmup == 0:
+        settle_memory(2 * n * dt.itemsize)
     samples = run_group(contenders, repeat, warmup, tick)
     return {impl: [s / per for s in v] for impl, v in samples.items()}
 
@@ -698,9 +739,12 @@ def main(argv=None):
     tasks = plan(args)
     progress = Progress(sum(task_cost(t, args) for t in tasks), not args.no_progress)
     results = {}            # (measure, dtype) -> {n: {impl: samples or rss dict}}
+    cache = FilledCache()
     t_start = time.perf_counter()
     for task in tasks:
         dtype, m, n = task
+        if m not in READ_MEASURES:
+            cache.drop()
         cost = task_cost(task, args)
         progress.step(f"{m} {dtype} N={fmt_n(n)}")
         if m == "memory":
@@ -715,8 +759,9 @@ def main(argv=None):
             rounds = repeats_for(n, args) + (0 if n >= args.fresh_from else 1)
             unit = cost / max(1, k * rounds)
             results.setdefault((m, dtype), {})[n] = time_measure(
-                m, dtype, n, args, lambda unit=unit: progress.add(unit))
+                m, dtype, n, args, lambda unit=unit: progress.add(unit), cache)
         gc.collect()
+    cache.drop()
     progress.close()
     elapsed = time.perf_counter() - t_start
 
