@@ -594,6 +594,7 @@ def write_plots(results, args, outdir) -> list:
     """One PNG per (measure, dtype): time (or memory) per element vs N, log axes."""
     try:
         import matplotlib
+        import matplotlib.ticker
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
@@ -621,6 +622,12 @@ def write_plots(results, args, outdir) -> list:
                        label="payload")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        # Plain numbers on the y axis: a plot often spans less than a decade,
+        # where matplotlib's default labels minor ticks as 4x10^1.
+        plain = matplotlib.ticker.FormatStrFormatter("%g")
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_locator(matplotlib.ticker.LogLocator(10, subs=(2.0, 5.0)))
+        ax.yaxis.set_minor_formatter(plain)
         ax.set_xlabel("N (elements)")
         ax.set_ylabel("peak RSS growth, bytes per element" if m == "memory"
                       else ("ns per read" if m == "get" else "ns per element"))
