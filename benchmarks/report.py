@@ -1,33 +1,87 @@
 #!/usr/bin/env python3
-"""segpy's report command: the performance targets, side by side, in one run.
+"""segpy's report: segpy against its peers across sizes, as a table and plots.
 
-    python benchmarks/report.py [--n N] [--repeat R] [--quick] [--json PATH]
+    python -P benchmarks/report.py [--quick] [--plots DIR] [--sizes 1e3,1e4,...]
 
-Run it from outside the repository root (or with ``python -P``) so that the
+Run it with ``python -P`` (or from outside the repository root) so that the
 source ``segpy/`` directory, which holds no compiled modules, does not shadow
-the installed package.
+the installed package.  It needs the ``benchmarks/`` directory beside it
+(``benchmarks/benchmarks/common.py`` defines the contenders, shared with the
+asv suite), which is not installed with the package: that is why there is no
+``segpy-report`` console script.
 
-Every contender of a measure runs inside each repetition, one after the other
-(the order alternates between repetitions), so a noisy shared machine slows
-them alike.  Each repetition yields one ratio per (segpy, baseline) pair; the
-table shows the medians of the times and the median of the paired ratios.
-One untimed warm-up round comes first: the first use of a fresh 80 MB block in
-a process costs page faults that later rounds do not pay.
+What is measured, for int64 at ``--sizes`` (default 10^3 ... 10^8) and for a
+40-byte record dtype at ``--record-sizes`` (default 10^3 ... 10^6):
 
-Peak RSS is measured in a fresh interpreter per contender: the high-water mark
-(VmHWM, reset through /proc/self/clear_refs; ru_maxrss where that is not
-possible) minus the RSS just before the container is built, divided by the
-payload (8 bytes per int64).
+append    ``ap = c.append; for x in values: ap(x)`` into a new container
+          (values: ``range(N)``, or a list of N tuples for records)
+extend    a new container extended by ndarray chunks of ``--chunk`` elements
+get       ``for i in idx: c[i]`` over random indices (``--reads`` of them)
+iterate   ``for x in c: pass``
+to_numpy  a new contiguous ndarray of the N elements
+memory    peak RSS growth while appending N one by one, in a fresh process
+
+The contenders: segpy; a Python ``list`` (made an ndarray by ``np.array``);
+``array.array`` (int64 only: it cannot hold records, the tables say "n/a");
+numpy doubling (``common.NumpyDoubling``: an ndarray whose capacity doubles by
+copying); numpy one-shot, an ndarray made once at its final size, the natural
+way per measure: ``np.empty(N)`` filled by ``a[i] = x`` (append), one
+``np.concatenate`` of the chunks (extend), ``ndarray.copy()`` (to_numpy).
+The read measures index and iterate the ndarray itself for both numpy
+contenders.  ``common.py`` has the exact code of each.
+
+How it measures, on a noisy shared machine:
+
+* All contenders of a (measure, dtype, N) run inside every repetition, one
+  after another, and their order alternates between repetitions, so a busy
+  neighbour slows them alike.  One untimed warm-up round comes first: the
+  first use of a fresh block in a process pays page faults that later
+  rounds do not.  At N >= ``--fresh-from`` (default 10^8) there is one
+  repetition and no warm-up (every block is then freshly mapped anyway), and
+  the append times come from the peak-memory runs: one fresh interpreter
+  per contender, which times its append loop while its peak RSS is taken
+  (there the container is not freed within the timing).  Before each such
+  measure, twice its payload is faulted in and freed, untimed, so that the
+  contender that runs first does not pay alone for the process's first use
+  of that much memory.
+* A sample times building a container and dropping it: freeing is part of
+  a container's cost (a list frees its ints only then).  Below 10^5
+  elements a sample times several such calls (10^5 elements in all), so
+  that it is not shorter than the timer's noise.  The cyclic GC is off
+  while timing.
+* Peak RSS: after the imports (and building the values), the high-water mark
+  is reset by writing ``5`` to ``/proc/self/clear_refs``; the growth of VmHWM
+  over the RSS at that point, per element, is what the tables show (its
+  ratio to the payload in parentheses).  Where ``clear_refs`` is not
+  writable, ``ru_maxrss`` is used instead.  Record values are made as they
+  are appended here, so that a list pays for its tuples as it pays for its
+  ints.
+
+How the table is computed, and why this way.  Each figure is the median over
+the repetitions of one contender's time per element (ns).  The ratio beside
+segpy's figure is segpy's figure divided by the best peer's figure (the
+lowest), **as both are printed**, so anyone can check it with the two numbers
+beside it.  An earlier version printed medians beside the median of the
+per-repetition ratios; the two statistics differ whenever repetitions are
+noisy, and rows contradicted themselves (a ratio below 1 beside a larger
+segpy median).  The pairing that made per-repetition ratios attractive is
+kept where it matters, in the interleaving: both medians come from the same
+repetitions, run side by side.
+
+Targets: at every N, segpy is no slower than the best peer on append, extend
+and to_numpy (ratio <= 1.00); get and iterate are shown for information.  The
+exit status is 1 if a target fails.
 """
 
 from __future__ import annotations
 
 import argparse
-import array
 import gc
 import json
+import math
 import os
 import platform
+import shlex
 import statistics
 import sys
 import time
@@ -50,20 +104,40 @@ import numpy as np
 
 import segpy
 
-from benchmarks import common
 from benchmarks.common import (
-    DTYPE,
-    TYPECODE,
-    NumpyDoubling,
-    append_loop,
+    IMPLS,
+    LABELS,
+    NotApplicable,
+    append_all,
     append_peak_rss,
+    append_values,
+    as_dtype,
+    build_filled,
     byte_views,
-    make_chunks,
+    check_applicable,
+    extend_all,
+    get_loop,
+    iterate,
     random_indices,
+    readable,
+    sample_array,
+    to_numpy,
 )
 
+MEASURES = ("append", "extend", "get", "iterate", "to_numpy", "memory")
+#: Measures with a target: segpy <= the best peer.
+TARGETED = ("append", "extend", "to_numpy")
+PEERS = [i for i in IMPLS if i != "segpy"]
+DEFAULT_SIZES = "1e3,1e4,1e5,1e6,1e7,1e8"
+DEFAULT_RECORD_SIZES = "1e3,1e4,1e5,1e6"
+QUICK_SIZES = "1e3,1e4,1e5,1e6"
+QUICK_RECORD_SIZES = "1e3,1e4,1e5"
+#: Elements a sample covers at least (small N: several calls per sample).
+SAMPLE_ELEMENTS = 100_000
+
 # --------------------------------------------------------------------------
-# timing helpers
+# timing helpers (seq_report.py imports these too)
+
 
 def timed(fn):
     """Run ``fn()`` once with the cyclic GC off; return (seconds, result)."""
@@ -78,126 +152,28 @@ def timed(fn):
     return t1 - t0, out
 
 
-def run_group(contenders: dict, repeat: int, warmup: int = 1) -> dict:
-    """Time every contender ``repeat`` times, interleaved; results freed untimed."""
+def run_group(contenders: dict, repeat: int, warmup: int = 1, tick=None) -> dict:
+    """Time every contender ``repeat`` times, interleaved, the order reversed
+    every other repetition, after ``warmup`` untimed rounds; what a call
+    returns is freed after its clock stops.  ``tick()`` runs after each call."""
     names = list(contenders)
     samples = {k: [] for k in names}
     for r in range(-warmup, repeat):
         order = names if r % 2 == 0 else names[::-1]
         for k in order:
             dt, out = timed(contenders[k])
-            del out  # freeing a 10M-element container happens outside the timing
+            del out
             if r >= 0:
                 samples[k].append(dt)
+            if tick is not None:
+                tick()
     return samples
 
 
 def paired_ratio(samples, num, den):
+    """The median of the per-repetition ratios (seq_report.py's statistic)."""
     return statistics.median(a / b for a, b in zip(samples[num], samples[den]))
 
-
-# --------------------------------------------------------------------------
-# the measures
-
-def measure_append(n, repeat, with_info):
-    def seg():
-        return append_loop(segpy.SegmentedList(DTYPE), n)
-
-    def lst():
-        return append_loop([], n)
-
-    def arr():
-        return append_loop(array.array(TYPECODE), n)
-
-    def npd():
-        return append_loop(NumpyDoubling(DTYPE), n)
-
-    c = {"segpy": seg, "list": lst, "array": arr}
-    if with_info:
-        c["numpy_doubling"] = npd
-    return run_group(c, repeat)
-
-
-def measure_extend(n, chunk, repeat, with_info):
-    chunks = make_chunks(n, chunk)
-    bchunks = byte_views(chunks)
-
-    def seg():
-        lst = segpy.SegmentedList(DTYPE)
-        ext = lst.extend
-        for ch in chunks:
-            ext(ch)
-        return lst
-
-    def frombytes():
-        a = array.array(TYPECODE)
-        fb = a.frombytes
-        for ch in bchunks:
-            fb(ch)
-        return a
-
-    def concat():
-        return np.concatenate(chunks)
-
-    def npd():
-        d = NumpyDoubling(DTYPE)
-        for ch in chunks:
-            d.extend(ch)
-        return d
-
-    def list_extend():
-        out = []
-        for ch in chunks:
-            out.extend(ch)
-        return out
-
-    c = {"segpy": seg, "array.frombytes": frombytes, "np.concatenate": concat}
-    if with_info:
-        c["numpy_doubling"] = npd
-        c["list.extend"] = list_extend
-    s = run_group(c, repeat)
-    # sanity: same contents
-    assert np.array_equal(seg().to_numpy(), concat())
-    return s
-
-
-def measure_to_numpy(seg_list, ref, arr, repeat):
-    c = {
-        "segpy": seg_list.to_numpy,
-        "ndarray.copy": ref.copy,
-        "np.frombuffer(array).copy": lambda: np.frombuffer(arr, dtype=DTYPE).copy(),
-    }
-    return run_group(c, repeat)
-
-
-def measure_getitem(seg_list, arr, idx, repeat):
-    def seg():
-        lst = seg_list
-        for i in idx:
-            lst[i]
-
-    def a():
-        lst = arr
-        for i in idx:
-            lst[i]
-
-    return run_group({"segpy": seg, "array": a}, repeat)
-
-
-def measure_iter(seg_list, arr, repeat):
-    def seg():
-        for _x in seg_list:
-            pass
-
-    def a():
-        for _x in arr:
-            pass
-
-    return run_group({"segpy": seg, "array": a}, repeat)
-
-
-# --------------------------------------------------------------------------
-# report
 
 def fmt_t(s):
     if s >= 1:
@@ -229,8 +205,9 @@ def machine_info():
         pass
     try:
         with open("/proc/meminfo") as f:
-            info["mem_total"] = f.readline().split(":", 1)[1].strip()
-    except OSError:
+            kb = int(f.readline().split(":", 1)[1].split()[0])
+            info["mem_total"] = f"{kb / 2**20:.1f} GiB"
+    except (OSError, ValueError, IndexError):
         pass
     try:
         with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
@@ -244,18 +221,17 @@ def machine_info():
     return info
 
 
-# The cells of a result row, in order; a row may carry a seventh, a note.
+# The cells of a result row of seq_report.py's table, in order.
 COLUMNS = ("measure", "segpy", "baseline", "ratio", "target", "result", "note")
 
 
 def json_rows(rows):
-    """The result rows as dicts keyed by COLUMNS, for the --json output."""
+    """Result rows as dicts keyed by COLUMNS, for a --json output."""
     return [dict(zip(COLUMNS, r)) for r in rows]
 
 
 def print_table(rows):
-    """Print the result table (the first six cells of each row: measure,
-    segpy, baseline, ratio, target, result); return the counts of targeted
+    """Print seq_report.py's six-column table; return the counts of targeted
     rows, failed rows and 'n/a' rows."""
     headers = COLUMNS[:6]
     table = [r[:6] for r in rows]
@@ -275,138 +251,559 @@ def print_table(rows):
     return n_t, results.count("FAIL"), results.count("n/a")
 
 
+# --------------------------------------------------------------------------
+# progress
+
+
+class Progress:
+    """A one-line progress bar on stderr (a line per step when not a tty)."""
+
+    def __init__(self, total: float, enabled: bool = True):
+        self.total = max(total, 1e-9)
+        self.done = 0.0
+        self.what = ""
+        self.t0 = time.perf_counter()
+        self.enabled = enabled
+        self.tty = sys.stderr.isatty()
+        self.last = -1.0
+
+    def step(self, what: str) -> None:
+        self.what = what
+        if self.enabled and not self.tty:
+            print(f"  [{time.perf_counter() - self.t0:6.1f} s] {what}", file=sys.stderr,
+                  flush=True)
+        self.draw()
+
+    def add(self, units: float) -> None:
+        self.done = min(self.total, self.done + units)
+        self.draw()
+
+    def draw(self) -> None:
+        if not (self.enabled and self.tty):
+            return
+        now = time.perf_counter()
+        if now - self.last < 0.1 and self.done < self.total:
+            return
+        self.last = now
+        frac = self.done / self.total
+        bar = "#" * int(30 * frac) + "-" * (30 - int(30 * frac))
+        line = f"[{bar}] {100 * frac:3.0f}% {now - self.t0:6.1f} s  {self.what}"
+        print("\r" + line[:110].ljust(110), end="", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.enabled and self.tty:
+            self.done = self.total
+            self.draw()
+            print(file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------
+# the plan: what runs at which size, and how often
+
+#: Rough seconds per element and contender, only to weigh the progress bar.
+_COST = {"append": 8e-8, "extend": 3e-9, "get": 6e-8, "iterate": 5e-8, "to_numpy": 5e-9,
+         "memory": 1e-7, "build": 1e-8}
+
+
+def repeats_for(n: int, args) -> int:
+    if args.repeat is not None:
+        return args.repeat
+    if n >= args.fresh_from:
+        return 1
+    if n >= 10_000_000:
+        return 3
+    if n >= 1_000_000:
+        return 3 if args.quick else 5
+    return 5 if args.quick else 9
+
+
+def number_for(n: int) -> int:
+    """Calls per sample: at least SAMPLE_ELEMENTS elements per sample."""
+    return max(1, SAMPLE_ELEMENTS // max(n, 1))
+
+
+def reads_for(n: int, args) -> int:
+    return args.reads if args.reads is not None else min(max(n, 100_000), 1_000_000)
+
+
+def impls_for(dtype: str) -> list:
+    out = []
+    for impl in IMPLS:
+        try:
+            check_applicable(impl, dtype)
+        except NotApplicable:
+            continue
+        out.append(impl)
+    return out
+
+
+def plan(args) -> list:
+    """(dtype, measure, n) in the order they run."""
+    tasks = []
+    for dtype, sizes in (("int64", args.sizes), ("record", args.record_sizes)):
+        for n in sizes:
+            for m in args.measures:
+                if m == "memory" and n not in args.mem_sizes:
+                    continue
+                if m == "append" and n >= args.fresh_from and "memory" in args.measures \
+                        and n in args.mem_sizes:
+                    continue            # timed by the memory runs
+                tasks.append((dtype, m, n))
+    return tasks
+
+
+def task_cost(task, args) -> float:
+    dtype, m, n = task
+    k = len(impls_for(dtype)) * (2.5 if dtype == "record" else 1.0)
+    if m == "memory":
+        return _COST["memory"] * n * k
+    rounds = repeats_for(n, args) + (0 if n >= args.fresh_from else 1)
+    elements = reads_for(n, args) if m == "get" else max(n, SAMPLE_ELEMENTS)
+    build = _COST["build"] * n * k if m == "get" else 0.0
+    return _COST[m] * elements * rounds * k + build
+
+
+# --------------------------------------------------------------------------
+# the measures: impl -> per-element seconds of each repetition
+
+
+def _batched(fn, number):
+    """``number`` calls of ``fn`` whose results are dropped as they come, so
+    that freeing them is timed: a list's ints are freed only when the list
+    is, so timing the build alone would leave part of its cost out (and
+    keeping small containers alive made every sample grow the heap afresh,
+    timing the kernel's page faults)."""
+    def run():
+        for _ in range(number):
+            fn()
+
+    return run
+
+
+READ_MEASURES = ("get", "iterate", "to_numpy")
+
+
+class FilledCache:
+    """The filled containers of the read measures, built once per (dtype, N)
+    and shared by get, iterate and to_numpy (a list of 10^8 ints takes
+    seconds to build); dropped when another (dtype, N) is asked for."""
+
+    def __init__(self):
+        self.key = None
+        self.filled = None
+
+    def get(self, dtype, n):
+        if self.key != (dtype, n):
+            self.drop()
+            self.filled = {impl: build_filled(impl, n, as_dtype(dtype))
+                           for impl in impls_for(dtype)}
+            self.key = (dtype, n)
+        return self.filled
+
+    def drop(self):
+        self.key = self.filled = None
+        gc.collect()
+
+
+def settle_memory(nbytes: int) -> None:
+    """Fault in and free ``nbytes``, untimed, before a single-repetition
+    measure.  The first contender to touch that much fresh memory in the
+    process paid the kernel's first-time cost (finding and zeroing huge
+    pages) that later ones did not: extend at 10^8 measured segpy, which
+    runs first, at 10x numpy one-shot, which runs last, while in a process
+    of their own either paid about the same for its first build."""
+    buf = np.ones(max(nbytes, 8) // 8)
+    del buf
+
+
+def time_measure(measure, dtype, n, args, tick, cache=None):
+    impls = impls_for(dtype)
+    repeat = repeats_for(n, args)
+    warmup = 0 if n >= args.fresh_from else 1
+    number = number_for(n)
+    per = number * n
+    dt = as_dtype(dtype)
+    contenders = {}
+    if measure == "append":
+        values = append_values(dtype, n)
+        for impl in impls:
+            contenders[impl] = _batched(
+                lambda impl=impl: append_all(impl, dtype, values, n), number)
+    elif measure == "extend":
+        chunk = max(1, args.chunk)
+        chunks = [sample_array(dtype, min(chunk, n - s), s) for s in range(0, n, chunk)]
+        bchunks = byte_views(chunks)
+        for impl in impls:
+            contenders[impl] = _batched(
+                lambda impl=impl: extend_all(impl, dtype, chunks, bchunks), number)
+    else:
+        filled = (cache or FilledCache()).get(dtype, n)
+        if measure == "get":
+            reads = reads_for(n, args)
+            idx = random_indices(n, reads)
+            per = reads
+            for impl in impls:
+                c = readable(impl, filled[impl])
+                contenders[impl] = lambda c=c: get_loop(c, idx)
+        elif measure == "iterate":
+            for impl in impls:
+                c = readable(impl, filled[impl])
+                contenders[impl] = _batched(lambda c=c: iterate(c), number)
+        elif measure == "to_numpy":
+            ref = to_numpy("numpy_oneshot", dtype, filled["numpy_oneshot"])
+            for impl in impls:
+                out = to_numpy(impl, dtype, filled[impl])
+                if not np.array_equal(out, ref):
+                    raise AssertionError(f"to_numpy: {impl} disagrees")
+                contenders[impl] = _batched(
+                    lambda impl=impl, c=filled[impl]: to_numpy(impl, dtype, c), number)
+        else:
+            raise ValueError(measure)
+    if warmup == 0:
+        settle_memory(2 * n * dt.itemsize)
+    samples = run_group(contenders, repeat, warmup, tick)
+    return {impl: [s / per for s in v] for impl, v in samples.items()}
+
+
+def memory_measure(dtype, n):
+    return {impl: append_peak_rss(impl, n, dtype) for impl in impls_for(dtype)}
+
+
+# --------------------------------------------------------------------------
+# the tables
+
+
+def fmt_fig(x: float) -> str:
+    """Three significant figures, no exponent (ns per element, bytes per element)."""
+    if x >= 100:
+        return f"{x:.0f}"
+    if x >= 10:
+        return f"{x:.1f}"
+    if x >= 1:
+        return f"{x:.2f}"
+    return f"{x:.3f}"
+
+
+def fmt_n(n: int) -> str:
+    e = round(math.log10(n)) if n > 0 else 0
+    return f"10^{e}" if 10 ** e == n else f"{n:,}"
+
+
+def ratio_of(seg: str, best: str) -> str:
+    """The ratio of two printed figures, as printed (the table's only ratio)."""
+    return f"{float(seg) / float(best):.2f}"
+
+
+def table_rows(results, measure, dtype):
+    """The rows of one (measure, dtype) table: [N, peers..., segpy, best, ratio, verdict]."""
+    rows = []
+    for n, per_impl in sorted(results.get((measure, dtype), {}).items()):
+        figs = {}
+        cells = [fmt_n(n)]
+        for impl in IMPLS:
+            if impl not in per_impl:
+                figs[impl] = None
+                continue
+            if measure == "memory":
+                r = per_impl[impl]
+                figs[impl] = fmt_fig(max(r["growth_bytes"], 0) / n)
+            else:
+                figs[impl] = fmt_fig(statistics.median(per_impl[impl]) * 1e9)
+        for impl in PEERS:
+            if figs[impl] is None:
+                cells.append("n/a")
+            elif measure == "memory":
+                cells.append(f"{figs[impl]} ({per_impl[impl]['ratio']:.2f}x)")
+            else:
+                cells.append(figs[impl])
+        peers = [(float(figs[i]), i) for i in PEERS if figs[i] is not None]
+        best = min(peers)[1]
+        seg = figs["segpy"]
+        if float(figs[best]) == 0:
+            ratio = "-"
+        else:
+            ratio = ratio_of(seg, figs[best])
+        if measure == "memory":
+            cells.append(f"{seg} ({per_impl['segpy']['ratio']:.2f}x)")
+        else:
+            cells.append(seg)
+        cells.append(f"{figs[best]} ({LABELS[best]})")
+        cells.append(ratio)
+        if measure in TARGETED and ratio != "-":
+            cells.append("PASS" if float(ratio) <= 1.0 else "FAIL")
+        else:
+            cells.append("info")
+        rows.append(cells)
+    return rows
+
+
+def headers_for(measure):
+    unit = "bytes per element (x payload)" if measure == "memory" else "ns per element"
+    return (["N"] + [LABELS[i] for i in PEERS]
+            + ["segpy", "best peer", "segpy / best", "target"]), unit
+
+
+def title_for(measure, dtype, results):
+    what = {
+        "append": "append one at a time",
+        "extend": "extend by ndarray chunks",
+        "get": "get: c[i] at random indices (ns per read)",
+        "iterate": "iterate: for x in c",
+        "to_numpy": "to_numpy: a new contiguous ndarray",
+        "memory": "peak memory while appending one at a time",
+    }[measure]
+    dt = "int64" if dtype == "int64" else f"record ({as_dtype(dtype).itemsize} bytes)"
+    return f"{what}, {dt}"
+
+
+def text_table(headers, rows) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+
+    def line(cells):
+        return "  ".join(c.rjust(w) for c, w in zip(cells, widths)).rstrip()
+
+    return "\n".join([line(headers), "  ".join("-" * w for w in widths)]
+                     + [line(r) for r in rows])
+
+
+def md_table(headers, rows) -> str:
+    out = ["| " + " | ".join(headers) + " |",
+           "|" + "|".join("---:" for _ in headers) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def all_tables(results, args):
+    """[(title, unit, headers, rows)] in report order."""
+    out = []
+    for dtype in ("int64", "record"):
+        for m in args.measures:
+            if (m, dtype) not in results or not results[(m, dtype)]:
+                continue
+            headers, unit = headers_for(m)
+            out.append((title_for(m, dtype, results), unit, headers,
+                        table_rows(results, m, dtype)))
+    return out
+
+
+# --------------------------------------------------------------------------
+# the plots
+
+
+def write_plots(results, args, outdir) -> list:
+    """One PNG per (measure, dtype): time (or memory) per element vs N, log axes."""
+    try:
+        import matplotlib
+        import matplotlib.ticker
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed (pip install segpy[bench]): no plots",
+              file=sys.stderr)
+        return []
+    written = []
+    for (m, dtype), per_n in sorted(results.items()):
+        if not per_n:
+            continue
+        fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+        for impl in IMPLS:
+            ns = sorted(n for n in per_n if impl in per_n[n])
+            if not ns:
+                continue
+            if m == "memory":
+                ys = [max(per_n[n][impl]["growth_bytes"], 1) / n for n in ns]
+            else:
+                ys = [statistics.median(per_n[n][impl]) * 1e9 for n in ns]
+            ax.plot(ns, ys, marker="o", label=LABELS[impl],
+                    linewidth=2.5 if impl == "segpy" else 1.5,
+                    color="black" if impl == "segpy" else None)
+        if m == "memory":
+            ax.axhline(as_dtype(dtype).itemsize, color="grey", linestyle=":",
+                       label="payload")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        # Plain numbers on the y axis: a plot often spans less than a decade,
+        # where matplotlib's default labels minor ticks as 4x10^1.
+        plain = matplotlib.ticker.FormatStrFormatter("%g")
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_locator(matplotlib.ticker.LogLocator(10, subs=(2.0, 5.0)))
+        ax.yaxis.set_minor_formatter(plain)
+        ax.set_xlabel("N (elements)")
+        ax.set_ylabel("peak RSS growth, bytes per element" if m == "memory"
+                      else ("ns per read" if m == "get" else "ns per element"))
+        ax.set_title(title_for(m, dtype, results))
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize="small")
+        fig.tight_layout()
+        path = os.path.join(outdir, f"{m}_{dtype}.png")
+        fig.savefig(path)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def write_markdown(tables, info, args, elapsed, plots, outdir) -> str:
+    cmd = "python -P benchmarks/report.py " + " ".join(shlex.quote(a) for a in args.argv)
+    lines = [
+        "# segpy performance report", "",
+        f"Command: `{cmd.strip()}`  ",
+        (f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
+         f"elapsed {elapsed:.0f} s"), "",
+        "| machine | |", "|---|---|",
+        f"| CPU | {info.get('cpu', '?')} |",
+        f"| cores | {info.get('cpus', '?')} |",
+        f"| RAM | {info.get('mem_total', '?')} |",
+        f"| Python | {info['python']} ({info['implementation']}) |",
+        f"| numpy | {info['numpy']} |",
+        f"| segpy | {info['segpy']} |",
+        f"| platform | {info['platform']} |",
+        f"| load average at start | {info.get('loadavg', '?')} |",
+        "",
+        ("Each figure is the median over interleaved repetitions (order alternating, one "
+        "untimed warm-up) of one contender's time per element in ns; *segpy / best* is "
+        "segpy's figure over the best peer's, both as printed. Memory: peak RSS growth per "
+        "element while appending one at a time in a fresh process, its ratio to the "
+        "payload in parentheses. array.array cannot hold records (n/a). "
+         "See `benchmarks/report.py` for the exact code of each contender."),
+        "",
+    ]
+    for title, unit, headers, rows in tables:
+        lines += [f"## {title}", "", f"{unit}", "", md_table(headers, rows), ""]
+    if plots:
+        lines += ["## Plots", ""] + [f"- `{os.path.basename(p)}`" for p in plots] + [""]
+    path = os.path.join(outdir, "table.md")
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+    return path
+
+
+# --------------------------------------------------------------------------
+
+
+def parse_sizes(text: str) -> list:
+    out = []
+    for part in text.split(","):
+        part = part.strip()
+        if part:
+            out.append(int(float(part)))
+    return sorted(set(out))
+
+
 def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--n", type=int, default=None,
-                    help="int64 elements (default 10_000_000; 2_000_000 with --quick)")
+    ap.add_argument("--sizes", default=None,
+                    help=f"int64 sizes (default {DEFAULT_SIZES}; {QUICK_SIZES} with --quick)")
+    ap.add_argument("--record-sizes", default=None,
+                    help=f"record sizes (default {DEFAULT_RECORD_SIZES}; "
+                         f"{QUICK_RECORD_SIZES} with --quick; '' for none)")
+    ap.add_argument("--mem-sizes", default=None,
+                    help="sizes with a peak-memory run (default: every size >= 1e5)")
+    ap.add_argument("--measures", default=",".join(MEASURES),
+                    help="comma-separated subset of %(default)s")
     ap.add_argument("--repeat", type=int, default=None,
-                    help="timed repetitions per measure (default 9; 5 with --quick)")
-    ap.add_argument("--chunk", type=int, default=common.CHUNK,
+                    help="repetitions per measure (default: 9 up to 1e5, 5 at 1e6, "
+                         "3 at 1e7, 1 from --fresh-from; fewer with --quick)")
+    ap.add_argument("--chunk", type=int, default=65_536,
                     help="ndarray chunk length for extend (default %(default)s)")
     ap.add_argument("--reads", type=int, default=None,
-                    help="random lst[i] reads per repetition (default min(n, 1_000_000))")
-    ap.add_argument("--rss-n", type=int, default=None,
-                    help="elements appended in the peak-RSS subprocesses "
-                         "(default: 10_000_000, whatever --n is, so the ratio "
-                         "is not dominated by 2 MiB huge-page granularity)")
+                    help="random reads per get sample (default N within [1e5, 1e6])")
+    ap.add_argument("--fresh-from", type=float, default=1e8,
+                    help="from this N on: one repetition, no warm-up, append timed "
+                         "in the memory runs (default %(default)g)")
     ap.add_argument("--quick", action="store_true",
-                    help="smaller N and fewer repetitions (under a minute)")
-    ap.add_argument("--no-info", action="store_true",
-                    help="skip the informational (untargeted) contenders")
-    ap.add_argument("--json", metavar="PATH", help="also save all samples as JSON")
+                    help="sizes up to 1e6 and fewer repetitions (well under a minute)")
+    ap.add_argument("--plots", metavar="DIR",
+                    default=os.path.join(HERE, "results"),
+                    help="where the PNGs and table.md go (default %(default)s)")
+    ap.add_argument("--no-plots", action="store_true", help="write no PNGs and no table.md")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ap.add_argument("--json", metavar="PATH", help="also save every sample as JSON")
     args = ap.parse_args(argv)
-
-    n = args.n if args.n is not None else (2_000_000 if args.quick else 10_000_000)
-    repeat = args.repeat if args.repeat is not None else (5 if args.quick else 9)
-    reads = args.reads if args.reads is not None else min(n, 1_000_000)
-    rss_n = args.rss_n if args.rss_n is not None else 10_000_000
-    with_info = not args.no_info and not args.quick
+    args.argv = argv
+    args.fresh_from = int(args.fresh_from)
+    args.sizes = parse_sizes(args.sizes if args.sizes is not None
+                             else (QUICK_SIZES if args.quick else DEFAULT_SIZES))
+    args.record_sizes = parse_sizes(
+        args.record_sizes if args.record_sizes is not None
+        else (QUICK_RECORD_SIZES if args.quick else DEFAULT_RECORD_SIZES))
+    args.mem_sizes = (parse_sizes(args.mem_sizes) if args.mem_sizes is not None
+                      else [n for n in args.sizes + args.record_sizes if n >= 100_000])
+    args.measures = [m.strip() for m in args.measures.split(",") if m.strip()]
+    bad = [m for m in args.measures if m not in MEASURES]
+    if bad:
+        ap.error(f"unknown measures {bad}; choose from {MEASURES}")
 
     info = machine_info()
     print("segpy report")
     for k, v in info.items():
         print(f"  {k:15s} {v}")
-    print(f"  N = {n:,} int64 ({n * 8 / 1e6:.0f} MB payload), chunk = {args.chunk:,}, "
-          f"reads = {reads:,}, repeat = {repeat} (+1 warm-up), RSS N = {rss_n:,}")
+    print(f"  int64 sizes {', '.join(map(fmt_n, args.sizes))}; record sizes "
+          f"{', '.join(map(fmt_n, args.record_sizes)) or 'none'}; memory at "
+          f"{', '.join(map(fmt_n, args.mem_sizes)) or 'none'}; chunk {args.chunk:,}")
     print(flush=True)
 
+    tasks = plan(args)
+    progress = Progress(sum(task_cost(t, args) for t in tasks), not args.no_progress)
+    results = {}            # (measure, dtype) -> {n: {impl: samples or rss dict}}
+    cache = FilledCache()
     t_start = time.perf_counter()
-    rows = []   # (measure, segpy, baseline, ratio, target, verdict, note)
-    raw = {}
-
-    def add(measure, samples, base, target, seg="segpy", note=""):
-        s = statistics.median(samples[seg])
-        b = statistics.median(samples[base])
-        ratio = paired_ratio(samples, seg, base)
-        verdict = "" if target is None else ("PASS" if ratio <= target else "FAIL")
-        rows.append((measure, fmt_t(s), fmt_t(b), f"{ratio:.2f}",
-                     "-" if target is None else f"<= {target:g}", verdict or "info", note))
-
-    def progress(what):
-        print(f"  [{time.perf_counter() - t_start:6.1f} s] {what}", file=sys.stderr, flush=True)
-
-    progress("append")
-    s = raw["append"] = measure_append(n, repeat, with_info)
-    add("append: ap(x) loop vs list.append", s, "list", 1.1)
-    add("append: ap(x) loop vs array.append", s, "array", 0.6)
-    if with_info:
-        add("append: ap(x) loop vs numpy doubling", s, "numpy_doubling", None)
-
-    progress("extend")
-    s = raw["extend"] = measure_extend(n, args.chunk, repeat, with_info)
-    add(f"extend({args.chunk:,}-elt chunks) vs array.frombytes", s, "array.frombytes", 1.0)
-    add("extend(chunks) vs one np.concatenate", s, "np.concatenate", 1.5)
-    if with_info:
-        add("extend(chunks) vs numpy doubling extend", s, "numpy_doubling", None)
-        add("extend(chunks) vs list.extend(ndarray)", s, "list.extend", None)
-
-    # Filled containers for the read-side measures, built once.
-    ref = np.arange(n, dtype=DTYPE)
-    seg_list = segpy.SegmentedList(DTYPE)
-    seg_list.extend(ref)
-    arr = array.array(TYPECODE)
-    arr.frombytes(ref.view(np.uint8))
-
-    progress("to_numpy")
-    s = raw["to_numpy"] = measure_to_numpy(seg_list, ref, arr, repeat)
-    add("to_numpy() vs ndarray.copy()", s, "ndarray.copy", 1.2)
-    add("to_numpy() vs np.frombuffer(array).copy()", s, "np.frombuffer(array).copy", None)
-
-    progress("getitem")
-    idx = random_indices(n, reads)
-    s = raw["getitem"] = measure_getitem(seg_list, arr, idx, repeat)
-    add(f"lst[i], {reads:,} random int indices vs array[i]", s, "array", 1.0)
-    del idx
-
-    progress("iteration")
-    s = raw["iter"] = measure_iter(seg_list, arr, repeat)
-    add("for x in lst vs for x in array", s, "array", 1.0)
-    del seg_list, arr, ref
-    gc.collect()
-
-    progress("peak RSS (fresh subprocesses)")
-    rss = {}
-    for impl in ["segpy", "array", "numpy_doubling"] + (["list"] if with_info else []):
-        rss[impl] = append_peak_rss(impl, rss_n)
-    raw["peak_rss"] = rss
-    payload_mb = rss_n * 8 / 1e6
-
-    def rss_row(impl, target, label):
-        r = rss[impl]
-        mb = r["growth_bytes"] / 1e6
-        verdict = "info" if target is None else ("PASS" if r["ratio"] <= target else "FAIL")
-        rows.append((f"peak RSS, append {rss_n / 1e6:g}M: {label}", f"{mb:.1f} MB",
-                     f"{payload_mb:.0f} MB", f"{r['ratio']:.3f}",
-                     "-" if target is None else f"<= {target:g}", verdict,
-                     f"payload = {payload_mb:.0f} MB; {r['method']}"))
-
-    rss_row("segpy", 1.10, "segpy / payload")
-    rss_row("array", None, "array.array / payload")
-    rss_row("numpy_doubling", None, "numpy doubling / payload")
-    if "list" in rss:
-        rss_row("list", None, "list of int / payload")
-
+    for task in tasks:
+        dtype, m, n = task
+        if m not in READ_MEASURES:
+            cache.drop()
+        cost = task_cost(task, args)
+        progress.step(f"{m} {dtype} N={fmt_n(n)}")
+        if m == "memory":
+            rss = memory_measure(dtype, n)
+            results.setdefault(("memory", dtype), {})[n] = rss
+            if n >= args.fresh_from and "append" in args.measures:
+                results.setdefault(("append", dtype), {})[n] = {
+                    impl: [r["seconds"] / n] for impl, r in rss.items()}
+            progress.add(cost)
+        else:
+            k = len(impls_for(dtype))
+            rounds = repeats_for(n, args) + (0 if n >= args.fresh_from else 1)
+            unit = cost / max(1, k * rounds)
+            results.setdefault((m, dtype), {})[n] = time_measure(
+                m, dtype, n, args, lambda unit=unit: progress.add(unit), cache)
+        gc.collect()
+    cache.drop()
+    progress.close()
     elapsed = time.perf_counter() - t_start
 
-    n_t, n_f, _ = print_table(rows)
-    print()
-    print(f"{n_t - n_f}/{n_t} targets met.  Times are medians over {repeat} interleaved "
-          f"repetitions; ratio = median of the per-repetition segpy/baseline ratios "
-          f"(peak RSS: growth over the payload).  Elapsed {elapsed:.0f} s.")
+    tables = all_tables(results, args)
+    n_fail = n_targets = 0
+    for title, unit, headers, rows in tables:
+        print(f"{title}  [{unit}]")
+        print(text_table(headers, rows))
+        print()
+        n_targets += sum(1 for r in rows if r[-1] in ("PASS", "FAIL"))
+        n_fail += sum(1 for r in rows if r[-1] == "FAIL")
+    print(f"{n_targets - n_fail}/{n_targets} targets met (segpy <= best peer on "
+          f"{', '.join(TARGETED)}).  Figures: medians of interleaved repetitions; "
+          f"segpy / best = the two printed figures' ratio.  Elapsed {elapsed:.0f} s.")
+
+    if not args.no_plots:
+        os.makedirs(args.plots, exist_ok=True)
+        plots = write_plots(results, args, args.plots)
+        md = write_markdown(tables, info, args, elapsed, plots, args.plots)
+        print(f"wrote {md} and {len(plots)} plots to {args.plots}")
 
     if args.json:
         out = {
             "info": info,
-            "config": {"n": n, "repeat": repeat, "chunk": args.chunk, "reads": reads,
-                       "rss_n": rss_n, "quick": args.quick},
-            "rows": json_rows(rows),
-            "samples": raw,
+            "argv": argv,
+            "tables": [{"title": t, "unit": u, "headers": h, "rows": r}
+                       for t, u, h, r in tables],
+            "samples": {f"{m}/{d}": {str(n): v for n, v in per_n.items()}
+                        for (m, d), per_n in results.items()},
             "elapsed_s": elapsed,
         }
         with open(args.json, "w") as f:
             json.dump(out, f, indent=1)
         print(f"saved {args.json}")
-    return 1 if n_f else 0
+    return 1 if n_fail else 0
 
 
 if __name__ == "__main__":

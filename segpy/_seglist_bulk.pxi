@@ -468,7 +468,7 @@ cdef object _to_numpy_range(SegmentedList self, object start, object stop, objec
     a, b, _ = slice(start, stop).indices(length)
     n = b - a if b > a else 0
     if out is None:
-        arr = np.empty(n, dtype=self._dtype)
+        arr = _empty_array(self._dtype, n)
         _check_unchanged(self, length, epoch, "to_numpy()")
         _read_range(self, a, cnp.PyArray_DATA(arr), n)
         return arr

@@ -23,10 +23,33 @@ cdef inline int _fail(seglist_t* s, int code, size_t nbytes) noexcept nogil:
 cdef int seglist_init(seglist_t* s, Py_ssize_t itemsize, int shift,
                       segpy_allocator_t* alloc) noexcept nogil:
     """Make ``s`` an empty list; allocates nothing.  Returns 0 or SEGPY_EINVAL."""
+    return _set_empty(s, itemsize, shift, alloc, sizeof(seglist_t))
+
+
+cdef int _seglist_init_empty(seglist_t* s, Py_ssize_t itemsize, int shift,
+                             segpy_allocator_t* alloc) noexcept nogil:
+    """``seglist_init`` for a list struct that holds no segment.
+
+    Safety: ``s`` must satisfy the struct's invariants (a SegmentedList's
+    own struct: zeroed by its allocation, kept by every function since).
+    With ``nseg == 0`` they say every ``segs`` and ``bases`` slot is 0
+    already, so only the fields before the tables are cleared: a
+    construction cleared the 1 KiB of tables twice (in ``__cinit__`` and in
+    ``__init__``), a seventh of ``SegmentedList('q')``.  With a segment held
+    it is ``seglist_init``.  Returns 0 or SEGPY_EINVAL.
+    """
+    if s.nseg != 0:
+        return seglist_init(s, itemsize, shift, alloc)
+    return _set_empty(s, itemsize, shift, alloc, <size_t>(<char*>s.segs - <char*>s))
+
+
+cdef inline int _set_empty(seglist_t* s, Py_ssize_t itemsize, int shift,
+                           segpy_allocator_t* alloc, size_t nclear) noexcept nogil:
+    # Both inits: validate, clear the first nclear bytes, set the fields.
     cdef Py_ssize_t epoch = s.epoch
     if itemsize <= 0 or shift < 0 or shift > SEGPY_MAX_SHIFT or alloc == NULL:
         return _fail(s, SEGPY_EINVAL, <size_t>itemsize if itemsize > 0 else 0)
-    memset(s, 0, sizeof(seglist_t))
+    memset(s, 0, nclear)
     # Carried over and bumped: anything that cached an address from the old
     # geometry (an iterator's cursor) sees that it changed.
     s.epoch = epoch + 1

@@ -23,6 +23,7 @@ from libc.limits cimport LONG_MAX
 from libc.stdlib cimport calloc
 from libc.stdlib cimport free
 from libc.string cimport strlen
+from cpython.contextvars cimport get_value
 from cpython.object cimport PyTypeObject
 from cpython.ref cimport PyObject
 
@@ -900,7 +901,8 @@ def _set_default(Allocator a not None):
 cdef Allocator current_allocator():
     """The allocator new lists use: the context's, else the process default."""
     global _process_default
-    a = _current_allocator.get()
+    # PyContextVar_Get, not the .get method: every construction asks.
+    a = get_value(_current_allocator)
     if a is not None:
         return <Allocator>a
     if _process_default is None:

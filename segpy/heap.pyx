@@ -161,6 +161,32 @@ cdef inline hblock_t* _find(heap_t* h, size_t size) noexcept nogil:
     return h.heads[fl * HEAP_SL_COUNT + sl]
 
 
+cdef enum:
+    # Blocks of its own bucket a request looks at before mapping a region.
+    _FIT_SCAN_MAX = 16
+
+
+cdef inline hblock_t* _find_in_own_bucket(heap_t* h, size_t size) noexcept nogil:
+    # First fit among the first few blocks of the bucket `size` itself maps
+    # to, which _find skips (it rounds up to the next bucket so that any
+    # block it takes fits).  Tried only before mapping a new region: a freed
+    # region of exactly one segment's size (the only block of its bucket)
+    # was otherwise never reused by the next request of that size, so every
+    # list built after another freed one mapped, and faulted in, a fresh
+    # region while the cache filled with unusable ones.
+    cdef int fl, sl, k = 0
+    _mapping(size, &fl, &sl)
+    if fl >= HEAP_FL_COUNT:
+        return NULL
+    cdef hblock_t* b = h.heads[fl * HEAP_SL_COUNT + sl]
+    while b != NULL and k < _FIT_SCAN_MAX:
+        if _bsize(b) >= size:
+            return b
+        b = b.next_free
+        k += 1
+    return NULL
+
+
 cdef inline bint _whole_region(hblock_t* b) noexcept nogil:
     # A free block spanning its region: first block and followed by the end header.
     return b.prev_size == 0 and _bsize(_next(b)) == 0
@@ -631,6 +657,8 @@ cdef void* _request_slow(heap_t* h, size_t nbytes, size_t align) noexcept nogil:
         # The buckets have nothing big enough, but the dv does (say, a cached
         # region that was last split from): better than mapping.
         b = h.dv
+    if b == NULL:
+        b = _find_in_own_bucket(h, search)
     if b == NULL:
         minimal = _alloc.round_up(search + HEAP_REGION_HDR + HEAP_END_HDR, segpy_page_size())
         if minimal > h.region_size or search >= h.large_threshold:

@@ -157,6 +157,8 @@ include "_bind_args.pxi"
 # first_segment=None), as its docstring's first line says.
 _INIT_NAMES = ("dtype", "iterable", "allocator", "first_segment")
 _INIT_DEFAULTS = (_REQUIRED, (), None, None)
+# The dtype of a list made by __new__ alone, parsed once.
+cdef object _FLOAT64 = np.dtype(np.float64)
 
 
 @cython.no_gc_clear
@@ -224,15 +226,19 @@ A growable list of fixed-size numpy elements, stored in segments that never move
     def __cinit__(self, *args, **kwargs):
         # A valid empty float64 list until __init__ runs, so that an object
         # made by __new__ alone is safe to use.
-        _setup(self, np.dtype(np.float64), current_allocator(), 6)
+        _setup(self, _FLOAT64, current_allocator(), 6)
 
     def __init__(self, *args, **kwargs):
-        # Bound by hand so that a bad call names the class (_bind_args.pxi).
-        dtype, iterable, allocator, first_segment = _bind_args(
-            "SegmentedList", args, kwargs, _INIT_NAMES, 2, _INIT_DEFAULTS)
+        # Bound by hand so that a bad call names the class (_bind_args.pxi);
+        # SegmentedList(dtype), the common call, without building tuples.
+        if not kwargs and len(args) == 1:
+            dtype, iterable, allocator, first_segment = args[0], (), None, None
+        else:
+            dtype, iterable, allocator, first_segment = _bind_args(
+                "SegmentedList", args, kwargs, _INIT_NAMES, 2, _INIT_DEFAULTS)
         dt = _list_dtype(dtype)
         cdef Allocator alloc = _resolve_allocator(allocator)
-        cdef int shift = _shift_for(first_segment, dt.itemsize)
+        cdef int shift = _shift_for(first_segment, (<cnp.dtype>dt).itemsize)
         if iterable is None:
             # As array.array('q', None) and list(None): not an empty list.
             raise TypeError("'NoneType' object is not iterable")

@@ -1,199 +1,192 @@
-"""asv benchmarks: segpy.SegmentedList against its baselines.
+"""asv benchmarks: segpy.SegmentedList against its baselines, over dtype and size.
 
-Every suite is parameterised by ``impl`` and holds segpy *and* its baselines,
-so that ``asv compare`` / the html view shows them side by side:
+Every suite is parameterised by ``impl``, ``dtype`` and ``n`` and holds segpy
+*and* its baselines, the same contenders as ``report.py`` (both call the
+functions of common.py), so that ``asv compare`` and the html view show them
+side by side:
 
-``segpy``           segpy.SegmentedList(int64)
-``list``            a Python list
-``array``           array.array('q')
+``segpy``           segpy.SegmentedList
+``list``            a Python list (to_numpy: ``np.array(lst, dtype)``)
+``array``           array.array('q'); skipped for records, which it cannot hold
 ``numpy_doubling``  common.NumpyDoubling (ndarray, capacity doubled by copy)
+``numpy_oneshot``   an ndarray made at its final size: ``np.empty(n)`` filled
+                    (append), ``np.concatenate`` (extend), ``ndarray.copy``
 
-plus suite-specific extras (``np_concatenate`` for extend, ``ndarray_copy``
-for to_numpy).  Sizes come from common.py (N = 10M int64 by default; set
-SEGPY_BENCH_N to change it).
+``dtype`` is ``int64`` or ``record`` (common.RECORD, 40 bytes).  The sizes
+come from SEGPY_BENCH_SIZES (default ``1000,100000,1000000``).
 
-The big benchmarks use ``number = 1`` so that asv re-runs ``setup`` and
-``teardown`` around every sample: each sample builds a fresh container and
-freeing it happens in ``teardown``, outside the timing.
+The suites use ``number = 1`` so that asv re-runs ``setup`` and ``teardown``
+around every sample: each sample builds a fresh container and freeing it
+happens in ``teardown``, outside the timing.
 """
 
 from __future__ import annotations
 
 import gc
-
-import numpy as np
+import os
 
 from . import common
 from .common import (
     CHUNK,
-    DTYPE,
-    N,
-    append_loop,
+    IMPLS,
+    NotApplicable,
+    append_all,
+    append_values,
     build_filled,
     byte_views,
-    extend_chunks,
-    make_chunks,
-    new_container,
+    check_applicable,
+    extend_all,
+    get_loop,
+    iterate,
     random_indices,
+    readable,
+    sample_array,
+    to_numpy,
 )
 
-BASE_IMPLS = ["segpy", "list", "array", "numpy_doubling"]
+DTYPE_NAMES = ["int64", "record"]
+SIZES = [int(float(s)) for s in
+         os.environ.get("SEGPY_BENCH_SIZES", "1000,100000,1000000").split(",") if s.strip()]
 
 
-class _Big:
-    """Timing attributes shared by the 10M-element suites."""
+class _Suite:
+    """Timing attributes and the parameter grid shared by every suite."""
 
+    params = [IMPLS, DTYPE_NAMES, SIZES]
+    param_names = ["impl", "dtype", "n"]
     number = 1
     repeat = (3, 10, 20.0)  # min samples, max samples, max seconds
     warmup_time = 0.0
     timeout = 600.0
-    param_names = ["impl"]
+
+    def _applicable(self, impl, dtype):
+        # asv reports a setup that raises NotImplementedError as skipped.
+        try:
+            check_applicable(impl, dtype)
+        except NotApplicable as e:
+            raise NotImplementedError(str(e)) from None
 
 
-# A filled container is expensive to build (a 10M-element list takes ~1 s and
-# ~400 MB), and asv re-runs setup before every sample when number == 1, so the
-# read-only suites cache the one they are using at module level.
+# A filled container is expensive to build (a 1M-element list of records
+# takes about a second), and asv re-runs setup before every sample when
+# number == 1, so the read-only suites cache the one they are using.
 _FILLED: dict = {}
 
 
-def _filled(impl):
-    if impl not in _FILLED:
+def _filled(impl, dtype, n):
+    key = (impl, dtype, n)
+    if key not in _FILLED:
         _FILLED.clear()
         gc.collect()
-        _FILLED[impl] = build_filled(impl, N)
-    return _FILLED[impl]
+        _FILLED[key] = build_filled(impl, n, common.as_dtype(dtype))
+    return _FILLED[key]
 
 
-class Append(_Big):
-    """``ap = lst.append; for x in range(N): ap(x)`` into a new container."""
+class Append(_Suite):
+    """``ap = c.append; for x in values: ap(x)`` into a new container
+    (numpy_oneshot: ``a[i] = x`` into ``np.empty(n)``)."""
 
-    params = [BASE_IMPLS]
-
-    def setup(self, impl):
+    def setup(self, impl, dtype, n):
+        self._applicable(impl, dtype)
         self.out = None
-        # The payload's first use in a process pays page-fault / THP costs that
-        # later ones do not: one untimed round puts every contender on the
-        # same footing.
-        if not getattr(self, "_warmed", False):
-            append_loop(new_container(impl), N)
-            self._warmed = True
+        self.values = append_values(dtype, n)
+        # The payload's first use in a process pays page faults that later
+        # ones do not: one untimed round puts every contender on the same
+        # footing.
+        append_all(impl, dtype, self.values, n)
 
-    def teardown(self, impl):
+    def teardown(self, impl, dtype, n):
         self.out = None
 
-    def time_append(self, impl):
-        self.out = append_loop(new_container(impl), N)
+    def time_append(self, impl, dtype, n):
+        self.out = append_all(impl, dtype, self.values, n)
 
 
-class AppendMemory:
-    """Peak RSS while appending N int64 one by one.
+class AppendMemory(_Suite):
+    """Peak RSS while appending n elements one by one.
 
     ``peakmem_append`` is asv's own measure: the benchmark process's peak RSS,
     which includes the interpreter, numpy and segpy (~25-30 MB).
     ``track_rss_over_payload`` runs a fresh interpreter and reports
-    (peak RSS - RSS just before building) / (8 * N): the figure the memory
-    target (<= 1.10 for segpy) is about.
+    (peak RSS - RSS just before building) / payload, as report.py does.
     """
 
-    params = [BASE_IMPLS]
-    param_names = ["impl"]
-    timeout = 600.0
+    def setup(self, impl, dtype, n):
+        self._applicable(impl, dtype)
 
-    def peakmem_append(self, impl):
-        append_loop(new_container(impl), N)
+    def peakmem_append(self, impl, dtype, n):
+        append_all(impl, dtype, append_values(dtype, n), n)
 
-    def track_rss_over_payload(self, impl):
-        return common.append_peak_rss(impl, N)["ratio"]
+    def track_rss_over_payload(self, impl, dtype, n):
+        return common.append_peak_rss(impl, n, dtype)["ratio"]
 
     track_rss_over_payload.unit = "x payload"
 
 
-class Extend(_Big):
-    """Extend a new container by N int64 in CHUNK-element ndarray chunks.
+class Extend(_Suite):
+    """A new container extended by ``n`` elements in CHUNK-element ndarrays.
 
-    ``array`` is ``array.frombytes`` per chunk (on a zero-copy uint8 view of the
-    ndarray: frombytes refuses itemsize != 1), ``list`` is ``list.extend`` of
-    the ndarray (numpy scalars), ``np_concatenate`` is one ``np.concatenate``
-    of all chunks.
+    array: ``frombytes`` of each chunk's uint8 view (frombytes refuses
+    itemsize != 1); list: ``list.extend(chunk.tolist())``; numpy_oneshot: one
+    ``np.concatenate`` of all chunks.
     """
 
-    params = [["segpy", "array", "list", "numpy_doubling", "np_concatenate"]]
-
-    def setup(self, impl):
+    def setup(self, impl, dtype, n):
+        self._applicable(impl, dtype)
         self.out = None
-        self.chunks = make_chunks(N, CHUNK)
+        self.chunks = [sample_array(dtype, min(CHUNK, n - s), s) for s in range(0, n, CHUNK)]
         self.bchunks = byte_views(self.chunks)
-        if not getattr(self, "_warmed", False):
-            extend_chunks(impl, self.chunks, self.bchunks)
-            self._warmed = True
+        extend_all(impl, dtype, self.chunks, self.bchunks)     # warm, untimed
 
-    def teardown(self, impl):
+    def teardown(self, impl, dtype, n):
         self.out = None
 
-    def time_extend(self, impl):
-        self.out = extend_chunks(impl, self.chunks, self.bchunks)
+    def time_extend(self, impl, dtype, n):
+        self.out = extend_all(impl, dtype, self.chunks, self.bchunks)
 
 
-class GetItem(_Big):
-    """``for i in idx: lst[i]`` with N_READS random Python-int indices."""
+class GetItem(_Suite):
+    """``for i in idx: c[i]`` with min(max(n, 1e5), 1e6) random Python-int indices.
 
-    params = [BASE_IMPLS]
-
-    def setup(self, impl):
-        self.lst = _filled(impl)
-        self.idx = random_indices(N, common.N_READS)
-
-    def time_getitem(self, impl):
-        lst = self.lst
-        for i in self.idx:
-            lst[i]
-
-
-class Iterate(_Big):
-    """``for x in lst: pass`` over N elements."""
-
-    params = [BASE_IMPLS]
-
-    def setup(self, impl):
-        self.lst = _filled(impl)
-
-    def time_iterate(self, impl):
-        for _x in self.lst:
-            pass
-
-
-class ToNumpy(_Big):
-    """A fresh contiguous int64 ndarray holding the N elements.
-
-    ``segpy``: ``lst.to_numpy()``; ``ndarray_copy``: ``ndarray.copy()`` of an
-    equal contiguous array (the target's baseline); ``list``:
-    ``np.array(list)``; ``array``: ``np.frombuffer(a, int64).copy()``;
-    ``numpy_doubling``: copy of the live prefix.
+    numpy_doubling and numpy_oneshot index their ndarray.
     """
 
-    params = [["segpy", "ndarray_copy", "list", "array", "numpy_doubling"]]
+    def setup(self, impl, dtype, n):
+        self._applicable(impl, dtype)
+        self.c = readable(impl, _filled(impl, dtype, n))
+        self.idx = random_indices(n, min(max(n, 100_000), common.N_READS))
 
-    def setup(self, impl):
+    def time_getitem(self, impl, dtype, n):
+        get_loop(self.c, self.idx)
+
+
+class Iterate(_Suite):
+    """``for x in c: pass`` over n elements (the ndarray for the numpy ones)."""
+
+    def setup(self, impl, dtype, n):
+        self._applicable(impl, dtype)
+        self.c = readable(impl, _filled(impl, dtype, n))
+
+    def time_iterate(self, impl, dtype, n):
+        iterate(self.c)
+
+
+class ToNumpy(_Suite):
+    """A new contiguous ndarray of the n elements.
+
+    segpy: ``lst.to_numpy()``; list: ``np.array(lst, dtype)``; array:
+    ``np.frombuffer(a, int64).copy()``; numpy_doubling: a copy of the live
+    prefix; numpy_oneshot: ``ndarray.copy()``.
+    """
+
+    def setup(self, impl, dtype, n):
+        self._applicable(impl, dtype)
         self.out = None
-        if impl == "ndarray_copy":
-            self.src = np.arange(N, dtype=DTYPE)
-        else:
-            self.src = _filled(impl)
-        self.time_to_numpy(impl)  # warm: first touch of a fresh 8N-byte block
+        self.src = _filled(impl, dtype, n)
+        to_numpy(impl, dtype, self.src)   # warm: first touch of a fresh block
+
+    def teardown(self, impl, dtype, n):
         self.out = None
 
-    def teardown(self, impl):
-        self.out = None
-
-    def time_to_numpy(self, impl):
-        src = self.src
-        if impl == "segpy" or impl == "numpy_doubling":
-            self.out = src.to_numpy()
-        elif impl == "ndarray_copy":
-            self.out = src.copy()
-        elif impl == "list":
-            self.out = np.array(src, dtype=DTYPE)
-        elif impl == "array":
-            self.out = np.frombuffer(src, dtype=DTYPE).copy()
-        else:
-            raise ValueError(impl)
+    def time_to_numpy(self, impl, dtype, n):
+        self.out = to_numpy(impl, dtype, self.src)

@@ -8,7 +8,25 @@ Environment knobs (read at import time):
 ``SEGPY_BENCH_N``
     number of int64 elements in the big benchmarks (default 10_000_000).
 ``SEGPY_BENCH_CHUNK``
-    ndarray chunk length for the ``extend`` benchmarks (default 1_000_000).
+    ndarray chunk length for the ``extend`` benchmarks (default 65_536, as
+    report.py's ``--chunk``).
+``SEGPY_BENCH_SIZES``
+    the sizes of the asv suite ``bench_seglist.py`` (default
+    ``1000,100000,1000000``).
+
+The contenders (``IMPLS``), shared by the asv suite and ``report.py``:
+
+``segpy``           segpy.SegmentedList
+``list``            a Python list (to_numpy: ``np.array(lst, dtype)``)
+``array``           array.array (int64 only: it cannot hold records)
+``numpy_doubling``  :class:`NumpyDoubling`, an ndarray grown by doubling
+``numpy_oneshot``   an ndarray made once at its final size: ``np.empty(n)``
+                    filled one by one (append), one ``np.concatenate`` of
+                    the chunks (extend), ``ndarray.copy`` (to_numpy)
+
+Each measure is a function of ``(impl, dtype, ...)`` here, so that both tools
+time the same code.  A contender that cannot do a measure (array.array with a
+record dtype) raises :class:`NotApplicable`.
 """
 
 from __future__ import annotations
@@ -21,7 +39,7 @@ import numpy as np
 #: Element count of the big benchmarks (int64, so the payload is 8*N bytes).
 N = int(os.environ.get("SEGPY_BENCH_N", "10_000_000"))
 #: Length of the ndarray chunks fed to ``extend``.
-CHUNK = int(os.environ.get("SEGPY_BENCH_CHUNK", "1_000_000"))
+CHUNK = int(os.environ.get("SEGPY_BENCH_CHUNK", "65_536"))
 #: Number of random ``lst[i]`` reads per benchmark call.
 N_READS = int(os.environ.get("SEGPY_BENCH_READS", "1_000_000"))
 DTYPE = np.dtype(np.int64)
@@ -29,10 +47,56 @@ DTYPE = np.dtype(np.int64)
 TYPECODE = "q"
 SEED = 20240601
 
+#: The record dtype of the benchmarks: 40 bytes, a typical table row.
+RECORD = np.dtype([("id", "<i8"), ("x", "<f8"), ("y", "<f8"), ("z", "<f8"),
+                   ("flag", "<i4"), ("pad", "<i4")])
+#: The benchmarked dtypes by name.
+DTYPES = {"int64": DTYPE, "record": RECORD}
+#: Every contender, segpy first.
+IMPLS = ["segpy", "list", "array", "numpy_doubling", "numpy_oneshot"]
+#: Their names in tables and plots.
+LABELS = {"segpy": "segpy", "list": "list + np.array", "array": "array.array",
+          "numpy_doubling": "numpy doubling", "numpy_oneshot": "numpy one-shot"}
 
-def make_chunks(n: int = N, chunk: int = CHUNK) -> list[np.ndarray]:
-    """``n`` consecutive int64 values as a list of contiguous ndarrays of ``chunk``."""
-    return [np.arange(s, min(s + chunk, n), dtype=DTYPE) for s in range(0, n, chunk)]
+
+class NotApplicable(Exception):
+    """The contender cannot do this measure (array.array holds no records)."""
+
+
+def as_dtype(dtype) -> np.dtype:
+    """``dtype`` given by name (a key of DTYPES) or as anything np.dtype takes."""
+    return DTYPES[dtype] if isinstance(dtype, str) and dtype in DTYPES else np.dtype(dtype)
+
+
+def check_applicable(impl: str, dtype) -> None:
+    """Raise NotApplicable if ``impl`` cannot hold ``dtype``."""
+    if impl == "array" and as_dtype(dtype) != DTYPE:
+        raise NotApplicable("array.array cannot hold records")
+
+
+def sample_array(dtype, n: int, start: int = 0) -> np.ndarray:
+    """``n`` elements of ``dtype``: ``start..start+n-1`` for int64, records
+    whose ``id`` is that and whose other fields derive from it."""
+    dt = as_dtype(dtype)
+    ids = np.arange(start, start + n, dtype=np.int64)
+    if dt == DTYPE:
+        return ids
+    out = np.empty(n, dtype=dt)
+    for name in dt.names:
+        out[name] = ids
+    return out
+
+
+def append_values(dtype, n: int, fresh: bool = False):
+    """What the append loops append: ``range(n)`` for int64, else ``n``
+    tuples, one per record: a list made before the clock starts, or with
+    ``fresh`` a generator making each tuple as it is appended (the peak-RSS
+    runs: a list then pays for its tuples, as it pays for its ints)."""
+    if as_dtype(dtype) == DTYPE:
+        return range(n)
+    if fresh:
+        return ((i, float(i), float(i), float(i), i, i) for i in range(n))
+    return sample_array(dtype, n).tolist()
 
 
 def byte_views(chunks: list[np.ndarray]) -> list[np.ndarray]:
@@ -49,12 +113,6 @@ def random_indices(n: int = N, count: int = N_READS, seed: int = SEED) -> list[i
     """``count`` random indices in ``[0, n)`` as a list of Python ints (same for all)."""
     rng = np.random.default_rng(seed)
     return rng.integers(0, n, size=count, dtype=np.int64).tolist()
-
-
-def filled_array(n: int = N) -> array.array:
-    a = array.array(TYPECODE)
-    a.frombytes(np.arange(n, dtype=DTYPE).view(np.uint8))
-    return a
 
 
 class NumpyDoubling:
@@ -120,65 +178,71 @@ class NumpyDoubling:
     def to_numpy(self) -> np.ndarray:
         return self._buf[: self._n].copy()
 
+    def array(self) -> np.ndarray:
+        """The live elements as an ndarray view (no copy)."""
+        return self._buf[: self._n]
+
     @property
     def capacity(self) -> int:
         return self._buf.shape[0]
 
 
 # --------------------------------------------------------------------------
-# Contender builders shared by asv and report.py.  Each takes the data and
-# returns the finished container, so the caller can free it outside timing.
+# The measures, one function per measure taking the contender's name.  Each
+# returns what it built, so that the caller frees it outside the timing.
 
-def new_segpy():
+def new_segpy(dtype=DTYPE):
     import segpy
 
-    return segpy.SegmentedList(DTYPE)
+    return segpy.SegmentedList(as_dtype(dtype))
 
 
-def append_loop(lst, n: int = N):
-    """``ap = lst.append; for x in range(n): ap(x)`` -- returns ``lst``."""
+def append_loop(lst, values=N):
+    """``ap = lst.append; for x in values: ap(x)`` (an int means ``range``); returns ``lst``."""
     ap = lst.append
-    for x in range(n):
+    for x in range(values) if isinstance(values, int) else values:
         ap(x)
     return lst
 
 
-def new_container(impl: str):
+def new_container(impl: str, dtype=DTYPE):
+    """An empty growable container of ``impl`` (not numpy_oneshot: it has no growth)."""
+    check_applicable(impl, dtype)
     if impl == "segpy":
-        return new_segpy()
+        return new_segpy(dtype)
     if impl == "list":
         return []
     if impl == "array":
         return array.array(TYPECODE)
     if impl == "numpy_doubling":
-        return NumpyDoubling(DTYPE)
+        return NumpyDoubling(as_dtype(dtype))
     raise ValueError(impl)
 
 
-def build_filled(impl: str, n: int = N):
-    """A container of ``impl`` holding ``0..n-1`` (built the fast way)."""
-    data = np.arange(n, dtype=DTYPE)
-    if impl == "segpy":
-        lst = new_segpy()
-        lst.extend(data)
-        return lst
-    if impl == "list":
-        return data.tolist()
-    if impl == "array":
-        a = array.array(TYPECODE)
-        a.frombytes(data.view(np.uint8))
+def append_all(impl: str, dtype, values, n: int):
+    """``n`` elements appended one at a time from ``values`` (see append_values).
+
+    numpy_oneshot knows ``n`` up front: ``np.empty(n)`` then ``a[i] = x``.
+    """
+    check_applicable(impl, dtype)
+    if impl == "numpy_oneshot":
+        a = np.empty(n, dtype=as_dtype(dtype))
+        for i, x in enumerate(range(values) if isinstance(values, int) else values):
+            a[i] = x
         return a
-    if impl == "numpy_doubling":
-        d = NumpyDoubling(DTYPE)
-        d.extend(data)
-        return d
-    raise ValueError(impl)
+    return append_loop(new_container(impl, dtype), values)
 
 
-def extend_chunks(impl: str, chunks, bchunks=None):
-    """Extend a *new* container of ``impl`` by every chunk; return it."""
+def extend_all(impl: str, dtype, chunks, bchunks=None):
+    """A new container of ``impl`` extended by every ndarray of ``chunks``.
+
+    array: ``frombytes`` of each chunk's uint8 view (``bchunks``, made
+    untimed); list: ``list.extend(chunk.tolist())``, Python ints or tuples as
+    ``np.array`` later wants them; numpy_oneshot: one ``np.concatenate``.
+    """
+    check_applicable(impl, dtype)
     if impl == "segpy":
-        lst = new_segpy()
+        lst = new_segpy(dtype)
         ext = lst.extend
         for c in chunks:
             ext(c)
@@ -193,15 +257,72 @@ def extend_chunks(impl: str, chunks, bchunks=None):
         lst = []
         ext = lst.extend
         for c in chunks:
-            ext(c)  # iterates the ndarray: numpy int64 scalars end up in the list
+            ext(c.tolist())
         return lst
     if impl == "numpy_doubling":
-        d = NumpyDoubling(DTYPE)
+        d = NumpyDoubling(as_dtype(dtype))
         for c in chunks:
             d.extend(c)
         return d
-    if impl == "np_concatenate":
+    if impl == "numpy_oneshot":
         return np.concatenate(chunks)
+    raise ValueError(impl)
+
+
+def build_filled(impl: str, n: int = N, dtype=DTYPE):
+    """A container of ``impl`` holding ``sample_array(dtype, n)`` (built the fast way)."""
+    check_applicable(impl, dtype)
+    data = sample_array(dtype, n)
+    if impl == "segpy":
+        lst = new_segpy(dtype)
+        lst.extend(data)
+        return lst
+    if impl == "list":
+        return data.tolist()
+    if impl == "array":
+        a = array.array(TYPECODE)
+        a.frombytes(data.view(np.uint8))
+        return a
+    if impl == "numpy_doubling":
+        d = NumpyDoubling(as_dtype(dtype))
+        d.extend(data)
+        return d
+    if impl == "numpy_oneshot":
+        return data
+    raise ValueError(impl)
+
+
+def readable(impl: str, container):
+    """What the read measures index and iterate: the container, or for
+    numpy_doubling the ndarray of its live elements (a numpy user reads the
+    array, not the Python wrapper)."""
+    return container.array() if impl == "numpy_doubling" else container
+
+
+def get_loop(c, idx) -> None:
+    """``for i in idx: c[i]``."""
+    for i in idx:
+        c[i]
+
+
+def iterate(c) -> None:
+    """``for x in c: pass``."""
+    for _x in c:
+        pass
+
+
+def to_numpy(impl: str, dtype, c) -> np.ndarray:
+    """A new contiguous ndarray of ``c``'s elements: ``to_numpy()`` (segpy and
+    numpy doubling), ``np.array(lst, dtype)``, ``np.frombuffer(a, dtype).copy()``,
+    ``ndarray.copy()``."""
+    if impl in ("segpy", "numpy_doubling"):
+        return c.to_numpy()
+    if impl == "list":
+        return np.array(c, dtype=as_dtype(dtype))
+    if impl == "array":
+        return np.frombuffer(c, dtype=DTYPE).copy()
+    if impl == "numpy_oneshot":
+        return c.copy()
     raise ValueError(impl)
 
 
@@ -209,9 +330,9 @@ def extend_chunks(impl: str, chunks, bchunks=None):
 # Peak RSS of appending N elements one by one, measured in a fresh process.
 
 _RSS_CHILD = r"""
-import gc, json, os, resource, sys
-sys.path.insert(0, sys.argv[3])
-from benchmarks.common import append_loop, new_container
+import gc, json, os, resource, sys, time
+sys.path.insert(0, sys.argv[4])
+from benchmarks.common import append_all, append_values
 
 def status_kb(key):
     try:
@@ -223,14 +344,15 @@ def status_kb(key):
         pass
     return None
 
-impl, n = sys.argv[1], int(sys.argv[2])
+impl, dtype, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 import numpy, array
 if impl == "segpy":
     import segpy
-lst = new_container(impl)
+values = append_values(dtype, n, fresh=True)
 gc.collect()
-# Reset the high-water mark so that import-time transients do not count
-# (Linux >= 4.0); otherwise fall back on ru_maxrss, which cannot be reset.
+# Reset the high-water mark so that import-time transients and the values
+# do not count (Linux >= 4.0); otherwise fall back on ru_maxrss, which
+# cannot be reset.
 method = "VmHWM"
 try:
     with open("/proc/self/clear_refs", "w") as f:
@@ -238,38 +360,43 @@ try:
 except OSError:
     method = "ru_maxrss"
 base_kb = status_kb("VmRSS")
-if method == "VmHWM":
-    hwm0 = status_kb("VmHWM")
-append_loop(lst, n)
+gc.disable()
+t0 = time.perf_counter()
+lst = append_all(impl, dtype, values, n)
+seconds = time.perf_counter() - t0
 if method == "VmHWM":
     peak_kb = status_kb("VmHWM")
 else:
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 end_kb = status_kb("VmRSS")
-print(json.dumps({"impl": impl, "n": n, "method": method, "base_kb": base_kb,
-                  "peak_kb": peak_kb, "end_kb": end_kb, "len": len(lst)}))
+print(json.dumps({"impl": impl, "dtype": dtype, "n": n, "method": method,
+                  "base_kb": base_kb, "peak_kb": peak_kb, "end_kb": end_kb,
+                  "len": len(lst), "seconds": seconds}))
 """
 
 
-def append_peak_rss(impl: str, n: int = N, itemsize: int = DTYPE.itemsize) -> dict:
-    """Append ``n`` ints one by one into a new ``impl`` container in a fresh
-    interpreter; return a dict with the peak RSS growth (bytes) over the RSS
-    just before building, and ``ratio`` = growth / payload (``n * itemsize``)."""
+def append_peak_rss(impl: str, n: int = N, dtype: str = "int64") -> dict:
+    """Append ``n`` elements one by one into a new ``impl`` container in a
+    fresh interpreter (``append_all``); return a dict with the peak RSS
+    growth (bytes) over the RSS just before building, ``ratio`` = growth /
+    payload (``n * itemsize``) and ``seconds``, the append loop's time (the
+    cyclic GC off)."""
     import json
     import subprocess
     import sys
 
+    check_applicable(impl, dtype)
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ)
     env.setdefault("OPENBLAS_NUM_THREADS", "1")
     out = subprocess.run(
-        [sys.executable, "-P", "-c", _RSS_CHILD, impl, str(n), here],
+        [sys.executable, "-P", "-c", _RSS_CHILD, impl, dtype, str(n), here],
         check=True, capture_output=True, text=True, cwd=os.path.expanduser("~"), env=env,
     ).stdout
     r = json.loads(out.strip().splitlines()[-1])
     if r["len"] != n:
         raise RuntimeError(f"{impl}: built {r['len']} elements, expected {n}")
     r["growth_bytes"] = (r["peak_kb"] - r["base_kb"]) * 1024
-    r["payload_bytes"] = n * itemsize
+    r["payload_bytes"] = n * as_dtype(dtype).itemsize
     r["ratio"] = r["growth_bytes"] / r["payload_bytes"]
     return r
