@@ -302,14 +302,18 @@ def _parse_slot(bytes raw):
             "data_offset": data_offset, "raw": raw}
 
 
-cdef size_t _bytes_for(size_t length, size_t first_bytes, size_t itemsize, int shift):
+def _bytes_for(length, first_bytes, shift):
     """File bytes after the header that the segments holding ``length``
-    elements take (whole segments: the writer fallocates them whole)."""
-    cdef size_t s0 = <size_t>1 << shift
-    cdef int n = 0
-    while (s0 << n) - s0 < length:       # capacity of n segments: s0 * (2**n - 1)
-        n += 1
-    return first_bytes * ((<size_t>1 << n) - 1)
+    elements take (whole segments: the writer fallocates them whole).
+
+    ``n`` segments hold ``s0 * (2**n - 1)`` elements, so ``n`` is the bit
+    length of ``ceil(length / s0)``.  In Python ints: a forged header's
+    length can be anything up to 2**64 - 1, and the answer must then be a
+    size no file has (so the file is refused as truncated), not a C shift
+    past the word's width.
+    """
+    s0 = 1 << shift
+    return first_bytes * ((1 << (-(-length // s0)).bit_length()) - 1)
 
 
 def _read_header(int fd, str path):
@@ -338,8 +342,7 @@ def _read_header(int fd, str path):
     if h["data_offset"] % page_size or first_bytes % page_size:
         raise ValueError(f"{path} was written with {h['data_offset']}-byte alignment, which "
                          f"this machine's {page_size}-byte pages cannot map")
-    need = h["data_offset"] + _bytes_for(h["length"], first_bytes, h["dtype"].itemsize,
-                                         h["shift"])
+    need = h["data_offset"] + _bytes_for(h["length"], first_bytes, h["shift"])
     if size < need:
         raise ValueError(f"{path} is truncated: {size} bytes, but its header describes "
                          f"{h['length']} elements, which need {need}")

@@ -136,6 +136,16 @@ def test_bad_files_are_refused_with_a_clear_error(path, case, match):
         FileAllocator(path)
 
 
+@pytest.mark.parametrize("length", [8193, 2**40, 2**62, 2**64 - 1])
+def test_a_forged_length_past_the_end_is_refused_promptly(path, length):
+    # A valid slot whose length no file could hold: refused as truncated
+    # (the size it needs is computed without overflow, and without a loop).
+    data = np.arange(8192, dtype="<i8").tobytes()
+    write_file(path, [None, slot_bytes(1, length)], data)
+    with pytest.raises(ValueError, match="truncated"):
+        SegmentedList.open(path)
+
+
 def test_a_file_truncated_after_a_flush_is_refused(path):
     n = made_by_segpy(path, 50000)
     with open(path, "r+b") as f:
