@@ -62,7 +62,8 @@ cdef inline segpy_allocator_t* wire(
     """Fill the interface that heads ``c`` (``ctx`` is ``c`` itself, which
     heads the allocator's state) and return it: the handle a
     ``segpy_*_create`` function gives its caller.  ``grow`` may be NULL
-    (the allocator never grows a block in place)."""
+    (the allocator never grows a block in place).  ``store`` is NULL here
+    (appends are plain memcpy); an allocator with its own sets it after."""
     c.iface.ctx = c
     c.iface.request = request
     c.iface.release = release
@@ -70,6 +71,7 @@ cdef inline segpy_allocator_t* wire(
     c.iface.name = name
     c.iface.grow = grow
     c.iface.destroy = destroy
+    c.iface.store = NULL
     return &c.iface
 
 

@@ -67,6 +67,9 @@ cdef enum:
     FILE_SHIFT_AT = 40           # a u32; read as the low half of a u64 (descr length above)
     FILE_DATA_OFFSET_AT = 48
     FILE_MAX_SEGMENTS = 64
+    # Stores from this size up go to the file with pwrite rather than
+    # through the mapping (file_store; docs/file-format.md has the figures).
+    FILE_STORE_PWRITE_BYTES = 65536
 
 
 ctypedef struct file_t:

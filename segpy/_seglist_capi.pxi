@@ -72,7 +72,9 @@ cdef int seglist_raise(const seglist_t* s, Allocator owner, int rc,
 
     Returns 0 for SEGPY_OK.  SEGPY_ENOMEM and SEGPY_ETOOBIG become
     MemoryError with the messages ``append`` raises (``extra`` is the
-    number of elements the failed call wanted to add); SEGPY_EINVAL becomes
+    number of elements the failed call wanted to add), or the allocator's
+    own error (OSError for a file that cannot grow); SEGPY_ESTORE (a file
+    write of appended elements failed) becomes OSError; SEGPY_EINVAL becomes
     ValueError; SEGPY_ERELEASE becomes ``segpy.AllocatorError``.  ``owner``
     is the Allocator the list was built on (its stats go in the message).
     Needs the GIL.
@@ -88,6 +90,8 @@ cdef int seglist_raise(const seglist_t* s, Allocator owner, int rc,
         raise TypeError(f"segpy error {rc}: the list's Allocator is needed to describe it")
     if rc == SEGPY_ENOMEM:
         raise_alloc_error(owner, s.failed_bytes, "a new segment")
+    if rc == SEGPY_ESTORE:
+        raise_alloc_error(owner, s.failed_bytes, "the appended elements")
     if rc == SEGPY_EINVAL:
         raise ValueError(
             f"invalid argument for a SegmentedList of {s.itemsize}-byte elements "

@@ -197,12 +197,15 @@ cdef int _raise_cannot_store(SegmentedList self, object x, str why="") except -1
 
 
 cdef int _raise_grow_error(SegmentedList self, Py_ssize_t extra) except -1:
-    """Turn the C core's last error into MemoryError; the list is unchanged."""
+    """Turn the C core's last error into MemoryError (or the file allocator's
+    OSError); the list is unchanged."""
     # Growth fails only for want of addressable elements or of memory; the
     # messages live in seglist_raise, the C API's boundary helper.
     if self._readonly:
         _raise_readonly(self)
-    cdef int rc = SEGPY_ETOOBIG if self.c.last_error == SEGPY_ETOOBIG else SEGPY_ENOMEM
+    cdef int rc = self.c.last_error
+    if rc != SEGPY_ETOOBIG and rc != SEGPY_ESTORE:
+        rc = SEGPY_ENOMEM
     return seglist_raise(&self.c, self._allocator, rc, extra)
 
 

@@ -181,6 +181,34 @@ cdef char* seglist_emplace_slow(seglist_t* s) noexcept nogil:
     return p
 
 
+cdef int _write_range(seglist_t* s, Py_ssize_t start, const void* src, Py_ssize_t n,
+                      bint via_store) noexcept nogil:
+    """Copy ``n`` elements from ``src`` to indices ``[start, start+n)``, one
+    copy per segment: a memcpy, or with ``via_store`` the allocator's
+    ``store``, which may fail (then its code is returned and the range is
+    unspecified, so it is used only for elements being appended)."""
+    cdef const char* p = <const char*>src
+    cdef char* dst
+    cdef Py_ssize_t off, k
+    cdef int j, rc
+    while n > 0:
+        j = seglist_locate(s, start, &off)
+        k = seglist_segment_len(s, j) - off
+        if k > n:
+            k = n
+        dst = s.segs[j] + off * s.itemsize
+        if via_store:
+            rc = s.alloc.store(s.alloc.ctx, dst, p, <size_t>k * <size_t>s.itemsize)
+            if rc != 0:
+                return rc
+        else:
+            memcpy(dst, p, k * s.itemsize)
+        p += k * s.itemsize
+        start += k
+        n -= k
+    return SEGPY_OK
+
+
 cdef int seglist_write_range(seglist_t* s, Py_ssize_t start, const void* src,
                              Py_ssize_t n) noexcept nogil:
     """Copy ``n`` elements from ``src`` to indices ``[start, start+n)``: one memcpy per segment.
@@ -188,19 +216,7 @@ cdef int seglist_write_range(seglist_t* s, Py_ssize_t start, const void* src,
     Safety: the range must lie within the allocated capacity (it may extend
     past ``length``; the caller then sets the length).  Returns 0.
     """
-    cdef const char* p = <const char*>src
-    cdef Py_ssize_t off, k
-    cdef int j
-    while n > 0:
-        j = seglist_locate(s, start, &off)
-        k = seglist_segment_len(s, j) - off
-        if k > n:
-            k = n
-        memcpy(s.segs[j] + off * s.itemsize, p, k * s.itemsize)
-        p += k * s.itemsize
-        start += k
-        n -= k
-    return SEGPY_OK
+    return _write_range(s, start, src, n, False)
 
 
 cdef int seglist_read_range(const seglist_t* s, Py_ssize_t start, void* dst,
@@ -232,10 +248,12 @@ cdef int seglist_read_range(const seglist_t* s, Py_ssize_t start, void* dst,
 cdef int seglist_append_n(seglist_t* s, const void* src, Py_ssize_t n) noexcept nogil:
     """Append ``n`` elements copied from ``src``; all or nothing.
 
-    Returns 0, SEGPY_EINVAL (n < 0), SEGPY_ETOOBIG or SEGPY_ENOMEM; on
-    failure the list is unchanged.
+    Returns 0, SEGPY_EINVAL (n < 0), SEGPY_ETOOBIG, SEGPY_ENOMEM or
+    SEGPY_ESTORE (the allocator's own store failed, e.g. a file write); on
+    failure the list is unchanged, its segments included.
     """
     cdef int rc
+    cdef int nseg0 = s.nseg
     if n <= 0:
         return SEGPY_OK if n == 0 else _fail(s, SEGPY_EINVAL, 0)
     if n > s.max_length - s.length:
@@ -243,7 +261,13 @@ cdef int seglist_append_n(seglist_t* s, const void* src, Py_ssize_t n) noexcept 
     rc = seglist_reserve(s, s.length + n)
     if rc != SEGPY_OK:
         return rc
-    seglist_write_range(s, s.length, src, n)
+    if _write_range(s, s.length, src, n, s.alloc.store != NULL) != SEGPY_OK:
+        # The new elements were never part of the list: drop the segments
+        # this call added, and the list is as it was.
+        while s.nseg > nseg0:
+            _pop_segment(s)
+        seglist_sync_cursor(s)
+        return _fail(s, SEGPY_ESTORE, <size_t>n * <size_t>s.itemsize)
     s.length += n
     seglist_sync_cursor(s)
     return SEGPY_OK

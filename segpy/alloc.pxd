@@ -26,6 +26,15 @@ Contract of the function pointers (all ``noexcept nogil``):
   grow in place) or ``SEGPY_ALIMIT`` (``max_bytes`` forbids): nothing
   changed, not an error; or a negative misuse code as ``release`` does.
   NULL for an allocator that never grows in place.
+* ``store(ctx, dst, src, nbytes)`` copies ``nbytes`` bytes from ``src`` to
+  ``dst``, a range inside one live block of this allocator, as ``memcpy``
+  would, but by the allocator's own means: the file allocator writes large
+  runs with ``pwrite`` into the file its blocks map, which skips a page
+  fault per page.  Returns 0, or ``SEGPY_AIO`` (``os_errno`` says why; the
+  range's bytes are then unspecified) or a misuse code for a range it did
+  not hand out.  NULL (the usual case): a store is a plain ``memcpy``.  A
+  list calls it only for elements it is appending, which are not yet part
+  of the list, so a failed store loses nothing.
 * ``destroy(ctx)`` gives everything the allocator holds back (its memory
   and its state); the interface is dangling afterwards.  Call it through
   ``segpy_allocator_destroy``.
@@ -66,6 +75,8 @@ ctypedef int (*segpy_stats_fn)(void* ctx, segpy_alloc_stats_t* out) noexcept nog
 ctypedef int (*segpy_grow_fn)(void* ctx, void* ptr, size_t old_nbytes,
                               size_t new_nbytes) noexcept nogil
 ctypedef void (*segpy_destroy_fn)(void* ctx) noexcept nogil
+ctypedef int (*segpy_store_fn)(void* ctx, void* dst, const void* src,
+                               size_t nbytes) noexcept nogil
 
 ctypedef struct segpy_allocator_t:
     void* ctx
@@ -75,6 +86,7 @@ ctypedef struct segpy_allocator_t:
     const char* name
     segpy_grow_fn grow         # NULL: never grows in place
     segpy_destroy_fn destroy
+    segpy_store_fn store       # NULL: appended elements are stored with memcpy
 
 
 # Error codes of the allocator family.  0 is success.

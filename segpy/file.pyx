@@ -35,6 +35,7 @@ from segpy._file cimport FILE_LENGTH_AT
 from segpy._file cimport FILE_MAX_SEGMENTS
 from segpy._file cimport FILE_SHIFT_AT
 from segpy._file cimport FILE_SLOT_BYTES
+from segpy._file cimport FILE_STORE_PWRITE_BYTES
 from segpy._file cimport file_t
 from segpy._os cimport segpy_errno
 from segpy._os cimport segpy_os_close
@@ -168,6 +169,41 @@ cdef int file_release(void* ctx, void* ptr, size_t nbytes) noexcept nogil:
     return 0
 
 
+cdef int file_store(void* ctx, void* dst, const void* src, size_t nbytes) noexcept nogil:
+    """The interface's store: appended elements go to the file by ``pwrite``.
+
+    A store through a fresh ``MAP_SHARED`` mapping takes a page fault per
+    page; ``pwrite`` puts the same bytes in the page cache directly, which
+    the mapping shares (so it sees them at once) and ``file_publish``'s
+    msync then writes back like any other dirty page.  Small stores are
+    cheaper as a memcpy than as a system call.  ``[dst, dst + nbytes)`` must
+    lie in one live segment: anything else is refused as foreign.
+    """
+    cdef file_t* f = <file_t*>ctx
+    cdef char* d = <char*>dst
+    cdef int j
+    cdef size_t seg, off = 0
+    if nbytes < FILE_STORE_PWRITE_BYTES:
+        memcpy(dst, src, nbytes)
+        return 0
+    for j in range(f.n_maps - 1, -1, -1):
+        seg = f.first_bytes << j
+        if f.maps[j] <= d:
+            off = <size_t>(d - f.maps[j])
+            if off <= seg and nbytes <= seg - off:
+                break
+    else:
+        return _alloc.misuse(&f.common, alloc.SEGPY_AFOREIGN, "store", -1, 0, nbytes,
+                             "not inside one of the file's mapped segments")
+    if not f.writable:
+        return _io_fail(f, nbytes, 9)       # EBADF: a read-only file is never written
+    if _alloc.injected_failure(&f.common):
+        return _io_fail(f, nbytes, 0)
+    if segpy_os_pwrite_all(f.fd, src, nbytes, _segment_offset(f, j) + off) != 0:
+        return _io_fail(f, nbytes, segpy_errno())
+    return 0
+
+
 cdef int file_stats(void* ctx, alloc.segpy_alloc_stats_t* out) noexcept nogil:
     cdef file_t* f = <file_t*>ctx
     _alloc.stats_out(&f.common, out)
@@ -241,8 +277,10 @@ cdef alloc.segpy_allocator_t* segpy_file_create(
     f.data_offset = _get_le64(slot + FILE_DATA_OFFSET_AT)
     f.first_bytes = (<size_t>_get_le64(slot + FILE_ITEMSIZE_AT)
                      << (_get_le64(slot + FILE_SHIFT_AT) & 0xffffffffULL))
-    return _alloc.wire(&f.common, "file", file_request, file_release, file_stats,
-                       NULL, _file_free)
+    cdef alloc.segpy_allocator_t* iface = _alloc.wire(
+        &f.common, "file", file_request, file_release, file_stats, NULL, _file_free)
+    iface.store = file_store
+    return iface
 
 
 # ---------------------------------------------------------------------------

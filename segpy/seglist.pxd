@@ -133,6 +133,7 @@ cdef enum:
     SEGPY_ETOOBIG = -2            # beyond max_length / size_t
     SEGPY_EINVAL = -3             # bad argument (itemsize, shift, range)
     SEGPY_ERELEASE = -4           # the allocator refused a release
+    SEGPY_ESTORE = -5             # the allocator could not store appended elements (I/O)
 
 
 ctypedef struct seglist_t:

@@ -292,6 +292,60 @@ def test_injected_failure_is_an_oserror_and_the_list_is_unchanged(path):
     assert len(lst) == 513
 
 
+@pytest.mark.parametrize("dt", ["int64", "int8", np.dtype([("x", "<f8"), ("n", "<i4")])])
+@pytest.mark.parametrize("start", [0, 1, 511, 4097])
+def test_large_appends_reach_the_list_and_the_file(path, dt, start):
+    # Appends of 64 KiB and more are written with pwrite, not through the
+    # mapping (file_store): the list, a flush and a reopen must all see them,
+    # whatever the offsets within segments.
+    dt = np.dtype(dt)
+    lst = SegmentedList.open(path, dt, mode="w")
+    head = _values(dt, start, seed=1)
+    big = _values(dt, 300_001, seed=2)
+    lst.extend(head)
+    lst.extend(big)
+    lst.extend(big[::-1])               # a converted (non-contiguous) source
+    want = np.concatenate([head, big, big[::-1]])
+    assert lst.to_numpy().tobytes() == want.tobytes()
+    assert b"".join(bytes(v) for v in lst.segments()) == want.tobytes()
+    lst.flush()
+    data = np.memmap(path, dtype=dt, mode="r", offset=lst.allocator.data_offset,
+                     shape=(len(want),))
+    assert data.tobytes() == want.tobytes()
+    del data, lst
+    assert SegmentedList.open(path).to_numpy().tobytes() == want.tobytes()
+
+
+def test_a_failed_file_write_leaves_the_list_and_its_segments_unchanged(path):
+    lst = SegmentedList.open(path, "int64", mode="w", first_segment=512)
+    lst.extend(range(512))
+    before = lst.allocator.stats
+    big = np.arange(100_000, dtype=np.int64)
+    causes = set()
+    # The extend asks for 7 segments (OS calls 0-6), then writes the large
+    # pieces with pwrite (calls 7, 8, ...): arm a failure at each in turn.
+    for after in range(12):
+        lst.allocator.inject_failure(after)
+        try:
+            lst.extend(big)
+        except OSError as e:
+            assert "injected failure" in str(e)
+            causes.add("store" if "appended elements" in str(e) else "segment")
+            assert lst.tolist() == list(range(512))
+            stats = lst.allocator.stats
+            for key in ("bytes_mapped", "bytes_in_use", "n_regions"):
+                assert stats[key] == before[key], key
+        else:
+            assert np.array_equal(lst[512:].to_numpy(), big)
+            del lst[512:]
+            lst.shrink_to_fit()
+    assert causes == {"store", "segment"}
+    lst.allocator.inject_failure(10 ** 6)      # disarm
+    lst.extend(big)
+    lst.flush()
+    assert np.array_equal(SegmentedList.open(path)[512:].to_numpy(), big)
+
+
 def test_max_bytes_bounds_the_mapped_bytes(path):
     fa = FileAllocator(path, "int64", "w", max_bytes=1 << 16, first_segment=512)
     assert fa.max_bytes == 1 << 16
