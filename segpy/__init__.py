@@ -40,11 +40,12 @@ from segpy import alloc as _alloc
 _alloc._set_default(Heap())
 del _alloc
 
-# A SegmentedList is a drop-in typed MutableSequence (docs/sequence.md).
-from collections.abc import MutableSequence as _MutableSequence
-
-_MutableSequence.register(SegmentedList)
-del _MutableSequence
+# A SegmentedList has every method of collections.abc.MutableSequence but is
+# deliberately not registered as one, like numpy.ndarray and pyarrow's
+# arrays: consumers such as polars treat a registered Sequence as a Python
+# collection and convert it element by element before they look for the
+# Arrow stream, which turns a zero-copy hand-off into a copy
+# (docs/sequence.md, "Not a registered MutableSequence").
 
 __all__ = [
     "Allocator",

@@ -1,5 +1,5 @@
 import os
-from collections.abc import Iterable, Iterator, MutableSequence, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Literal, SupportsIndex, TypeAlias, overload
 
 import dask.array
@@ -10,7 +10,9 @@ from typing_extensions import Self
 
 from segpy.alloc import Allocator
 
-class SegmentedList(MutableSequence[Any]):  # registered, not inherited, at run time
+# Every MutableSequence method, but not a registered MutableSequence at run
+# time (segpy/__init__.py says why), so not one here either.
+class SegmentedList:
     def __init__(
         self,
         dtype: npt.DTypeLike,
@@ -63,7 +65,7 @@ class SegmentedList(MutableSequence[Any]):  # registered, not inherited, at run 
     def __copy__(self) -> SegmentedList: ...
     def __deepcopy__(self, memo: Any, /) -> SegmentedList: ...
     def __add__(self, other: SegmentedList) -> SegmentedList: ...
-    def __iadd__(self, other: Iterable[Any] | npt.ArrayLike) -> Self: ...  # type: ignore[override]
+    def __iadd__(self, other: Iterable[Any] | npt.ArrayLike) -> Self: ...
     def __mul__(self, n: SupportsIndex) -> SegmentedList: ...
     def __rmul__(self, n: SupportsIndex) -> SegmentedList: ...
     def __imul__(self, n: SupportsIndex) -> Self: ...

@@ -161,6 +161,10 @@ _INIT_DEFAULTS = (_REQUIRED, (), None, None)
 cdef object _FLOAT64 = np.dtype(np.float64)
 
 
+# A sequence to pattern matching (``match lst: case [first, *rest]``), as
+# list and array.array are; but not registered as a collections.abc
+# MutableSequence: see segpy/__init__.py.
+@cython.collection_type("sequence")
 @cython.no_gc_clear
 cdef class SegmentedList:
     """SegmentedList(dtype, iterable=(), *, allocator=None, first_segment=None)

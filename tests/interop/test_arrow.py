@@ -232,9 +232,13 @@ def test_polars():
     pl = pytest.importorskip("polars")
     na = pytest.importorskip("nanoarrow")
     lst = make("q", 100)
-    # polars.Series rechunks a stream into one buffer (a copy, polars' choice).
+    # polars.Series reads the stream: one chunk per segment, zero-copy (it
+    # would copy element by element were the list a registered Sequence).
     s = pl.Series(lst)
     assert s.to_list() == lst.tolist()
+    assert s.n_chunks() == len(lst.segments())
+    assert [a.buffers[1] for a in na.c_array_stream(s)] == segment_addresses(lst)
+    del s
     # From a pyarrow chunked array without rechunking it keeps the segments.
     s = pl.from_arrow(pa.chunked_array(lst), rechunk=False)
     assert s.n_chunks() == len(lst.segments())

@@ -12,6 +12,7 @@ import gc
 import io
 import operator
 import pickle
+import subprocess
 import sys
 import weakref
 
@@ -88,15 +89,40 @@ def assert_unchanged_after(lst, exc, fn, match=None):
 # -- the protocol ---------------------------------------------------------------------
 
 
-def test_is_a_mutable_sequence():
+def test_has_the_mutable_sequence_surface_but_is_not_registered():
     lst = SegmentedList("q", [3, 1, 2])
-    assert isinstance(lst, collections.abc.MutableSequence)
-    assert issubclass(SegmentedList, collections.abc.Sequence)
-    # Every abstract and mixin method is SegmentedList's own, not the ABC's.
+    # Not registered, like numpy.ndarray: consumers that test for a Sequence
+    # before the Arrow stream (polars) would copy it element by element.
+    assert not isinstance(lst, collections.abc.Sequence)
+    assert not issubclass(SegmentedList, collections.abc.MutableSequence)
+    # Every abstract and mixin method is SegmentedList's own.
     for name in ("__getitem__", "__setitem__", "__delitem__", "__len__", "insert", "append",
                  "extend", "pop", "remove", "reverse", "__iadd__", "index", "count",
                  "__contains__", "__iter__", "__reversed__", "clear"):
         assert name in SegmentedList.__dict__, name
+    # ... so that the ABC's own mixins are never what runs for a user who
+    # registers the class (a child process: registration is permanent).
+    code = ("import collections.abc as c, segpy; "
+            "c.MutableSequence.register(segpy.SegmentedList); "
+            "l = segpy.SegmentedList('q', [1, 2]); l += [3]; "
+            "print(isinstance(l, c.MutableSequence), l.tolist())")
+    out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120)
+    assert out.stdout.split("\n")[0] == "True [1, 2, 3]"
+
+
+def test_matches_sequence_patterns():
+    # Py_TPFLAGS_SEQUENCE is set, as for list and array.array.
+    match SegmentedList("q", [3, 1, 2]):
+        case [first, *rest]:
+            assert first == 3 and list(rest) == [1, 2]
+        case _:
+            pytest.fail("a SegmentedList did not match a sequence pattern")
+    match SegmentedList("q"):
+        case [_, *_]:
+            pytest.fail("an empty list matched a non-empty pattern")
+        case []:
+            pass
 
 
 def test_weakref():
@@ -122,7 +148,6 @@ def test_subclass_with_its_own_init():
     s.insert(0, -1)
     s.append(10)
     assert s.pop() == 10 and s.pop(0) == -1
-    assert isinstance(s, collections.abc.MutableSequence)
     assert weakref.ref(s)() is s
     # As array.array: what a method makes anew is of the base type.
     for made in (s[1:3], s[::2], s.copy(), copy.copy(s), copy.deepcopy(s), s + s, s * 2, 2 * s):
