@@ -21,6 +21,7 @@ counts with :func:`examples`, which scales with the active profile.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -343,3 +344,9 @@ def make_allocator(name: str, max_bytes: int | None = None) -> segpy.Allocator:
     """A fresh allocator of the registry's kind ``name``, bounded if asked."""
     make = ALLOCATORS[name]
     return make() if max_bytes is None else make(max_bytes=max_bytes)
+
+
+def stable_id(value):
+    """A test id from ``repr(value)`` without its memory address: pytest-xdist
+    needs every worker to collect the same ids."""
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(value))

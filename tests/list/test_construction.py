@@ -14,6 +14,7 @@ from seg_support import (
     assert_arrays_identical,
     converted,
     default_first_segment,
+    stable_id,
 )
 
 # -- dtypes ---------------------------------------------------------------------
@@ -190,7 +191,7 @@ def test_initial_iterable(make):
 
 
 @pytest.mark.parametrize("empty", [(), [], iter(()), np.zeros(0, "q"), b"", range(0)],
-                         ids=repr)
+                         ids=stable_id)
 def test_empty_initial_iterable_allocates_nothing(empty, allocator):
     lst = SegmentedList("q", empty, allocator=allocator)
     assert len(lst) == 0

@@ -16,7 +16,7 @@ from hypothesis.extra.numpy import arrays
 import segpy
 from segpy import SegmentedList
 
-from seg_support import assert_arrays_identical, examples
+from seg_support import assert_arrays_identical, examples, stable_id
 
 
 @pytest.fixture
@@ -175,7 +175,7 @@ def test_extend_with_array_of_wrong_kind(lst, bad):
     assert_unchanged_after(lst, TypeError, lambda: lst.extend(bad))
 
 
-@pytest.mark.parametrize("bad", [5, None, 1.5, object()], ids=repr)
+@pytest.mark.parametrize("bad", [5, None, 1.5, object()], ids=stable_id)
 def test_extend_with_non_iterable(lst, bad):
     assert_unchanged_after(lst, TypeError, lambda: lst.extend(bad))
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from segpy import SegmentedList
 
-from seg_support import examples
+from seg_support import examples, stable_id
 
 _HUGE = ["2**62", "2**63-1", "2**63", "2**64", "2**64+1", "2**100",
          "-2**62", "-2**63", "-2**63-1", "-2**64", "-2**100"]
@@ -134,7 +134,7 @@ def test_index_protocol_objects():
 
 # (A list of ints is numpy-style fancy indexing, tested in test_bulk.py.)
 @pytest.mark.parametrize("idx", [1.0, 0.0, np.float64(0), "0", b"0", None, (0,), 1j,
-                                 object()], ids=repr)
+                                 object()], ids=stable_id)
 def test_non_int_index_is_type_error(idx):
     lst = SegmentedList("q", range(3))
     with pytest.raises(TypeError, match="integer"):
