@@ -17,12 +17,17 @@ and checked: its length, and every chunk at 64 places spread over it.
 The table gives, per run, the two throughputs and their ratio, then the
 median and [min-max] over the runs, and the size of segpy's file (its
 segments are reserved whole: up to twice the data).  Before each write the
-report syncs and waits ``--pause`` seconds (default 10): deleting the
-previous file starts discards (this disk is mounted with ``discard``) that
-would otherwise slow whichever contender comes next.  An untimed round of
-``--warmup-gb`` (default 2) per contender comes first.  Both files go in ``--dir`` (default:
-a temporary directory beside the repository, on the same disk) and are
-deleted after each run.
+report syncs, waits ``--pause`` seconds (default 2), and then waits until
+the disk has done no I/O for 2 s (read from /sys/dev/block; at most 180 s;
+the table shows the seconds waited): deleting the previous 16 GB file
+starts discards (this disk is mounted with ``discard``) that run for tens
+of seconds and would otherwise slow whichever contender comes next.  An
+untimed round of ``--warmup-gb`` (default 16: a smaller one left the
+first timed write slow, whichever contender made it) per contender comes
+first.
+Both files go in ``--dir`` (default: a temporary directory beside the
+repository, on the same disk); each is deleted before the other contender
+writes.
 """
 
 from __future__ import annotations
@@ -80,9 +85,42 @@ class Sampler:
         self.peak = max(self.peak, rss_anon())
 
 
-def settle(pause):
+def _disk_stat_path(where):
+    """/sys's I/O counters of the block device holding ``where`` (None if unknown)."""
+    st = os.stat(where)
+    p = f"/sys/dev/block/{os.major(st.st_dev)}:{os.minor(st.st_dev)}/stat"
+    return p if os.path.exists(p) else None
+
+
+def _io_counters(stat_path):
+    # Fields (Documentation/block/stat.rst): reads, writes and discards
+    # completed, and the I/Os in flight; any change means the disk is busy.
+    with open(stat_path) as fh:
+        f = fh.read().split()
+    return tuple(f[i] for i in (0, 4, 8, 11) if i < len(f))
+
+
+def settle(pause, stat_path, idle=2.0, limit=180.0):
+    """Sync, wait ``pause`` seconds, then until the disk has done no I/O for
+    ``idle`` seconds (at most ``limit``).  Deleting a 16 GB file starts
+    discards (this disk is mounted with ``discard``) that run for tens of
+    seconds; a fixed pause let them slow whichever contender came next, so
+    the first writer of each run measured up to half the speed of the
+    second.  Returns the seconds spent."""
+    t0 = time.perf_counter()
     os.sync()
     time.sleep(pause)
+    if stat_path is None:
+        return time.perf_counter() - t0
+    last, since = _io_counters(stat_path), time.perf_counter()
+    while time.perf_counter() - t0 < limit:
+        time.sleep(0.25)
+        now = _io_counters(stat_path)
+        if now != last:
+            last, since = now, time.perf_counter()
+        elif time.perf_counter() - since >= idle:
+            break
+    return time.perf_counter() - t0
 
 
 def write_segpy(path, chunk, nchunks):
@@ -130,8 +168,9 @@ def main(argv=None):
     ap.add_argument("--gb", type=float, default=16.0, help="GB (1e9 bytes) per contender")
     ap.add_argument("--chunk", type=int, default=1 << 20, help="elements per chunk")
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--pause", type=float, default=10.0, help="seconds to settle before a write")
-    ap.add_argument("--warmup-gb", type=float, default=2.0,
+    ap.add_argument("--pause", type=float, default=2.0,
+                    help="seconds to wait before a write, before waiting for the disk to be idle")
+    ap.add_argument("--warmup-gb", type=float, default=16.0,
                     help="GB each contender writes once, untimed, before the runs")
     ap.add_argument("--dir", default=None, help="where the files go")
     ap.add_argument("--json", default=None)
@@ -141,18 +180,19 @@ def main(argv=None):
     total = nchunks * args.chunk * 8
     where = tempfile.mkdtemp(prefix="segpy-file-report-", dir=args.dir or os.path.dirname(REPO))
     seg_path, raw_path = os.path.join(where, "list.seg"), os.path.join(where, "raw.bin")
+    stat_path = _disk_stat_path(where)
     rows = []
     print(f"# {total / 1e9:.2f} GB of int64 in {nchunks} chunks of {args.chunk} elements, "
           f"{args.runs} runs, files in {where}")
     print(f"{'run':>3} {'segpy GB/s':>11} {'tofile GB/s':>12} {'ratio':>6} "
-          f"{'segpy RssAnon MiB':>18} {'tofile RssAnon MiB':>19} {'intact':>6}")
+          f"{'segpy RssAnon MiB':>18} {'tofile RssAnon MiB':>19} {'intact':>6} {'settled s':>10}")
     try:
         # One untimed round first, as report.py does: the first large write
         # of a session was measured at half the speed of the later ones,
         # whichever contender made it.
         warm = max(1, int(args.warmup_gb * 1e9) // (8 * args.chunk)) if args.warmup_gb else 0
         for fn, p in ((write_segpy, seg_path), (write_tofile, raw_path)) if warm else ():
-            settle(args.pause)
+            settle(args.pause, stat_path)
             fn(p, chunk, warm)
             os.unlink(p)
         for r in range(args.runs):
@@ -160,13 +200,15 @@ def main(argv=None):
             if r % 2:
                 order.reverse()
             res = {}
+            waited = []
             for name, fn, p in order:
-                settle(args.pause)
+                waited.append(settle(args.pause, stat_path))
                 res[name] = fn(p, chunk, nchunks)
-                if name == "tofile":
-                    os.unlink(p)
-            intact = check(seg_path, chunk, nchunks)
-            os.unlink(seg_path)
+                # Each contender's file is deleted (after the check) before
+                # the other writes, so each writes with the same free space.
+                if name == "segpy":
+                    intact = check(seg_path, chunk, nchunks)
+                os.unlink(p)
             row = {
                 "run": r,
                 "segpy_s": res["segpy"][0], "tofile_s": res["tofile"][0],
@@ -175,12 +217,14 @@ def main(argv=None):
                 "segpy_rss_anon_peak": res["segpy"][1],
                 "tofile_rss_anon_peak": res["tofile"][1],
                 "intact": intact, "segpy_file_bytes": res["segpy"][2],
+                "settle_s": waited,
             }
             row["ratio"] = row["segpy_gbps"] / row["tofile_gbps"]
             rows.append(row)
             print(f"{r:>3} {row['segpy_gbps']:>11.3f} {row['tofile_gbps']:>12.3f} "
                   f"{row['ratio']:>6.2f} {row['segpy_rss_anon_peak'] / 2**20:>18.1f} "
-                  f"{row['tofile_rss_anon_peak'] / 2**20:>19.1f} {intact!s:>6}")
+                  f"{row['tofile_rss_anon_peak'] / 2**20:>19.1f} {intact!s:>6} "
+                  f"{'/'.join(f'{w:.0f}' for w in waited):>10}")
     finally:
         for p in (seg_path, raw_path):
             if os.path.exists(p):
