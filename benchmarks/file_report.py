@@ -19,9 +19,8 @@ median and [min-max] over the runs, and the size of segpy's file (its
 segments are reserved whole: up to twice the data).  Before each write the
 report syncs, waits ``--pause`` seconds (default 2), and then waits until
 the disk has done no I/O for 2 s (read from /sys/dev/block; at most 180 s;
-the table shows the seconds waited): deleting the previous 16 GB file
-starts discards (this disk is mounted with ``discard``) that run for tens
-of seconds and would otherwise slow whichever contender comes next.  An
+the table shows the seconds waited), so that the previous job's writeback
+and its deletion's discards cannot slow the next.  An
 untimed round of ``--warmup-gb`` (default 16: a smaller one left the
 first timed write slow, whichever contender made it) per contender comes
 first.
@@ -102,11 +101,9 @@ def _io_counters(stat_path):
 
 def settle(pause, stat_path, idle=2.0, limit=180.0):
     """Sync, wait ``pause`` seconds, then until the disk has done no I/O for
-    ``idle`` seconds (at most ``limit``).  Deleting a 16 GB file starts
-    discards (this disk is mounted with ``discard``) that run for tens of
-    seconds; a fixed pause let them slow whichever contender came next, so
-    the first writer of each run measured up to half the speed of the
-    second.  Returns the seconds spent."""
+    ``idle`` seconds (at most ``limit``), so that the previous job's
+    writeback and its deletion's discards (this disk is mounted with
+    ``discard``) cannot slow the next job.  Returns the seconds spent."""
     t0 = time.perf_counter()
     os.sync()
     time.sleep(pause)
