@@ -201,8 +201,7 @@ cdef int _raise_grow_error(SegmentedList self, Py_ssize_t extra) except -1:
     OSError); the list is unchanged."""
     # Growth fails only for want of addressable elements or of memory; the
     # messages live in seglist_raise, the C API's boundary helper.
-    if self._readonly:
-        _raise_readonly(self)
+    _check_writable(self)     # read-only, or in a concurrent phase: not a growth failure
     cdef int rc = self.c.last_error
     if rc != SEGPY_ETOOBIG and rc != SEGPY_ESTORE:
         rc = SEGPY_ENOMEM

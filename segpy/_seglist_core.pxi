@@ -1,6 +1,7 @@
-# The C core of SegmentedList: storage, growth, range reads and writes, and
-# moving elements inside a list.  Included by seglist.pyx (one extension, so
-# the C compiler can inline across files).
+# The C core of SegmentedList: storage, growth, range reads and writes,
+# moving elements inside a list, and concurrent pushes (at the end).
+# Included by seglist.pyx (one extension, so the C compiler can inline
+# across files).
 #
 # Layering rule: everything here is ``noexcept nogil``, touches no Python
 # object and reports failure by return value (and ``s.last_error``).  It
@@ -8,6 +9,9 @@
 # The boundary files call the functions without a leading underscore; the
 # ``_``-named helpers are private to this file.  The functions declared in
 # seglist.pxd are the public C API; the move kernels below are private.
+# One exception to "no Python": a concurrent push that needs a new segment
+# takes the GIL to make it (``_seglist_cc_reserve``), because the GIL is
+# what serialises an allocator that other lists share.
 
 # ===========================================================================
 # The C core.  Everything here is noexcept nogil and reports failure through
@@ -589,3 +593,225 @@ cdef int _seglist_reverse(seglist_t* s) noexcept nogil:
         i += k
         j -= k
     return SEGPY_OK
+
+
+# -- Concurrent pushes (the seglist_cc_* functions) ------------------------------
+#
+# Layout of a phase (``start`` = the length when it began):
+#
+#   index:  0 ......... start ....... a ....... b ...... next      limit
+#           | the list  | run of T1   | run T2  | run T1 |  ...  |
+#           +-----------+-------------+---------+--------+       |
+#           segments installed so far: [0, nseg) ------------->  | first segment
+#                                                                  that could not
+#                                                                  be made
+#
+# Invariants: ``next`` only grows (one atomic add per run); ``limit`` only
+# falls, always to a segment start at or above every installed segment's
+# end, and only under the GIL; ``s.nseg`` grows under the GIL, published
+# with a release store after the segment's ``segs``/``bases`` entries, so
+# a thread that reads ``nseg`` with an acquire load may use every segment
+# below it.  Every slot in [start, min(next, limit)) is written by the run
+# that reserved it before the phase ends (the caller joins the writers).
+
+cdef extern from *:
+    """
+    #if defined(_MSC_VER)
+    #include <intrin.h>
+    static inline Py_ssize_t segpy_cc_fetch_add(Py_ssize_t *p, Py_ssize_t v) {
+        return (Py_ssize_t)_InterlockedExchangeAdd64((long long volatile *)p, (long long)v);
+    }
+    /* MSVC's volatile accesses are acquire loads and release stores on x64. */
+    static inline Py_ssize_t segpy_cc_load(Py_ssize_t *p) { return *(Py_ssize_t volatile *)p; }
+    static inline void segpy_cc_store(Py_ssize_t *p, Py_ssize_t v) {
+        *(Py_ssize_t volatile *)p = v;
+    }
+    static inline int segpy_cc_load_int(int *p) { return *(int volatile *)p; }
+    static inline void segpy_cc_store_int(int *p, int v) { *(int volatile *)p = v; }
+    static inline int segpy_cc_cas_int(int *p, int expected, int v) {
+        return _InterlockedCompareExchange((long volatile *)p, v, expected) == expected;
+    }
+    #else
+    static inline Py_ssize_t segpy_cc_fetch_add(Py_ssize_t *p, Py_ssize_t v) {
+        return __atomic_fetch_add(p, v, __ATOMIC_RELAXED);
+    }
+    static inline Py_ssize_t segpy_cc_load(Py_ssize_t *p) {
+        return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+    }
+    static inline void segpy_cc_store(Py_ssize_t *p, Py_ssize_t v) {
+        __atomic_store_n(p, v, __ATOMIC_RELEASE);
+    }
+    static inline int segpy_cc_load_int(int *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+    static inline void segpy_cc_store_int(int *p, int v) {
+        __atomic_store_n(p, v, __ATOMIC_RELEASE);
+    }
+    static inline int segpy_cc_cas_int(int *p, int expected, int v) {
+        return __atomic_compare_exchange_n(p, &expected, v, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+    }
+    #endif
+    """
+    Py_ssize_t segpy_cc_fetch_add(Py_ssize_t* p, Py_ssize_t v) noexcept nogil
+    Py_ssize_t segpy_cc_load(Py_ssize_t* p) noexcept nogil
+    void segpy_cc_store(Py_ssize_t* p, Py_ssize_t v) noexcept nogil
+    int segpy_cc_load_int(int* p) noexcept nogil
+    void segpy_cc_store_int(int* p, int v) noexcept nogil
+    bint segpy_cc_cas_int(int* p, int expected, int v) noexcept nogil
+
+
+cdef int seglist_cc_begin(seglist_cc_t* cc, seglist_t* s) noexcept nogil:
+    """Open a concurrent phase on ``s``: from here until ``seglist_cc_end``
+    only the ``seglist_cc_*`` functions may touch it.  Returns 0."""
+    cc.s = s
+    cc.start = s.length
+    cc.next = s.length
+    cc.max_length = s.max_length
+    cc.limit = s.max_length
+    cc.error = 0
+    # Any push that is not the phase's (a Python append, a C-level push)
+    # now finds the list full and fails, rather than racing the writers.
+    s.max_length = s.length
+    seglist_sync_cursor(s)
+    return SEGPY_OK
+
+
+cdef inline Py_ssize_t _cc_capacity(const seglist_t* s, int nseg) noexcept nogil:
+    return seglist_segment_start(s, nseg)
+
+
+cdef void _seglist_cc_fail(seglist_cc_t* cc, int code) noexcept nogil:
+    # The first failure is the one reported at the end.
+    segpy_cc_cas_int(&cc.error, 0, code)
+
+
+cdef Py_ssize_t _cc_install(seglist_cc_t* cc, Py_ssize_t end) noexcept nogil:
+    """Install segments until ``end`` elements fit or one cannot be made;
+    return how far the installed segments reach, below ``limit``.  Needs
+    the GIL (the caller holds it): the GIL is the install lock, and it
+    serialises the allocator with every other list that shares it."""
+    cdef seglist_t* s = cc.s
+    cdef int nseg = s.nseg
+    cdef Py_ssize_t limit = cc.limit
+    cdef Py_ssize_t target = end if end < limit else limit
+    cdef size_t nbytes
+    cdef void* p
+    while _cc_capacity(s, nseg) < target:
+        nbytes = SIZE_MAX
+        if (nseg >= SEGPY_MAX_SEGMENTS or <size_t>seglist_segment_len(s, nseg)
+                > SIZE_MAX // <size_t>s.itemsize):
+            p = NULL
+        else:
+            nbytes = <size_t>seglist_segment_len(s, nseg) * <size_t>s.itemsize
+            p = s.alloc.request(s.alloc.ctx, nbytes, SEGPY_SEGMENT_ALIGN)
+        if p == NULL:
+            # No element at or past this segment can ever be stored now.
+            segpy_cc_store(&cc.limit, _cc_capacity(s, nseg))
+            _fail(s, SEGPY_ENOMEM, nbytes)
+            _seglist_cc_fail(cc, SEGPY_ENOMEM)
+            break
+        s.segs[nseg] = <char*>p
+        s.bases[s.shift + nseg] = (<size_t>p
+                                   - (<size_t>1 << (s.shift + nseg)) * <size_t>s.itemsize)
+        nseg += 1
+        segpy_cc_store_int(&s.nseg, nseg)        # publishes segs/bases above
+    end = _cc_capacity(s, nseg)
+    limit = segpy_cc_load(&cc.limit)
+    return end if end < limit else limit
+
+
+cdef Py_ssize_t _seglist_cc_reserve(seglist_cc_t* cc, Py_ssize_t n,
+                                    Py_ssize_t* start) noexcept nogil:
+    """Reserve ``n`` slots (one atomic add) and make sure segments hold them.
+
+    ``start[0]`` is the first slot; returns the end of the part that can be
+    stored (``start[0] + n`` unless a segment could not be made or the list
+    is full).  Installing takes the GIL, and only then does a thread wait.
+    """
+    cdef seglist_t* s = cc.s
+    cdef Py_ssize_t first = segpy_cc_fetch_add(&cc.next, n)
+    cdef Py_ssize_t end, reach
+    start[0] = first
+    # The run's end, clipped to max_length (and never before its start: the
+    # counter may already be past max_length).
+    if first >= cc.max_length:
+        end = first
+    elif n > cc.max_length - first:
+        end = cc.max_length
+    else:
+        end = first + n
+    reach = _cc_capacity(s, segpy_cc_load_int(&s.nseg))
+    if reach < end or segpy_cc_load(&cc.limit) < end:
+        with gil:
+            reach = _cc_install(cc, end)
+    return reach if reach < end else end
+
+
+cdef int seglist_cc_append_n(seglist_cc_t* cc, const void* src, Py_ssize_t n) noexcept nogil:
+    """Append ``n`` elements from ``src`` as one run, from any thread.
+
+    Returns 0, SEGPY_EINVAL (``n < 0``), or SEGPY_ENOMEM / SEGPY_ETOOBIG if
+    the run did not fit: its part below ``limit`` is stored, the rest is
+    lost, and the code is also the phase's error if it was the first.
+    """
+    cdef Py_ssize_t first, stored
+    cdef int rc
+    if n <= 0:
+        return SEGPY_OK if n == 0 else SEGPY_EINVAL
+    if n > cc.max_length:
+        _seglist_cc_fail(cc, SEGPY_ETOOBIG)
+        return SEGPY_ETOOBIG
+    stored = _seglist_cc_reserve(cc, n, &first)
+    if stored > first:
+        _write_range(cc.s, first, src, stored - first, False)
+    if stored < first + n:
+        rc = _seglist_cc_shortfall(cc, stored)
+        _seglist_cc_fail(cc, rc)
+        return rc
+    return SEGPY_OK
+
+
+cdef inline int _seglist_cc_shortfall(const seglist_cc_t* cc, Py_ssize_t stored) noexcept nogil:
+    # Why a run stopped at ``stored``: the list's addressable end, or a
+    # segment the allocator could not give.
+    return SEGPY_ETOOBIG if stored >= cc.max_length else SEGPY_ENOMEM
+
+
+cdef Py_ssize_t seglist_cc_end(seglist_cc_t* cc) noexcept nogil:
+    """Close the phase (every writer done): the length becomes exact.
+
+    Returns the number of elements the phase added; ``cc.error`` holds the
+    first failure (0 if none).
+    """
+    cdef seglist_t* s = cc.s
+    cdef Py_ssize_t n = segpy_cc_load(&cc.next)
+    cdef Py_ssize_t limit = segpy_cc_load(&cc.limit)
+    if n > limit:
+        n = limit
+    if n > _cc_capacity(s, s.nseg):     # not reached: every stored slot is installed
+        n = _cc_capacity(s, s.nseg)
+    s.length = n
+    s.max_length = cc.max_length
+    seglist_sync_cursor(s)
+    return n - cc.start
+
+
+cdef int seglist_cc_writer_init(seglist_cc_writer_t* w, seglist_cc_t* cc) noexcept nogil:
+    """A buffered writer for one thread.  SEGPY_EINVAL if an element is
+    larger than the buffer (use ``seglist_cc_append_n`` for those)."""
+    w.cc = cc
+    w.itemsize = cc.s.itemsize
+    w.n = 0
+    w.error = 0
+    w.cap = SEGPY_CC_BUFFER // w.itemsize
+    return SEGPY_OK if w.cap > 0 else SEGPY_EINVAL
+
+
+cdef int seglist_cc_writer_flush(seglist_cc_writer_t* w) noexcept nogil:
+    """Send what ``w`` gathered to the list as one run (call it when the
+    thread is done).  Returns the writer's first failure, or 0."""
+    cdef int rc
+    if w.n > 0:
+        rc = seglist_cc_append_n(w.cc, w.buf, w.n)
+        w.n = 0
+        if rc != SEGPY_OK and w.error == 0:
+            w.error = rc
+    return w.error

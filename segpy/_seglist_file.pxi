@@ -10,10 +10,11 @@ cdef inline bint _file_backed(SegmentedList self):
 
 
 cdef int _check_writable(SegmentedList self) except -1:
-    """Raise ValueError if the list is read-only (a file opened with mode='r')."""
+    """Raise ValueError if the list is read-only (a file opened with mode='r'),
+    BufferError while a concurrent phase is open (concurrent_writer())."""
     if self._readonly:
         _raise_readonly(self)
-    return 0
+    return _check_no_phase(self)
 
 
 cdef int _raise_readonly(SegmentedList self) except -1:

@@ -271,6 +271,9 @@ cdef class SegmentedList:
     # so every method that would store refuses, views are read-only, and
     # ``c.max_length == c.length`` stops C-level pushes.
     cdef bint _readonly
+    # A concurrent phase is open (concurrent_writer()): the list is pinned
+    # and every mutating method refuses until it ends.
+    cdef bint _cc_open
     cdef object __weakref__
 
 
@@ -471,3 +474,65 @@ ctypedef struct segpy_capi_t:
     segpy_capi_append_n_fn append_n      # seglist_append_n
     segpy_capi_read_fn read_range        # seglist_read_range
     segpy_capi_info_fn last_error        # the SEGPY_E* code of the last failure
+
+
+# -- Concurrent pushes (_seglist_concurrent.pxi; docs/threads.md) ------------
+#
+# A concurrent phase lets many threads append to one list at once, without
+# a lock: each run of slots is reserved with one atomic add on ``next``; a
+# missing segment is installed once, by the first thread that needs it,
+# holding the GIL (so a shared allocator stays serialised); a thread waits
+# only then.  The list's length does not move during the phase; at
+# ``seglist_cc_end`` it becomes ``min(next, limit)``, exactly the elements
+# stored.  ``limit`` falls to the start of the first segment that could not
+# be made (or stays ``max_length``): a run that reaches past it stores its
+# part below it and fails, and every slot below it belongs to a run that
+# stored it.  Rules: nothing else touches the list during the phase; the
+# writers are done (joined) before ``seglist_cc_end``; a thread that waits
+# for the writers must not hold the GIL (``prange`` in ``with nogil:``).
+
+cdef enum:
+    SEGPY_CC_BUFFER = 4096      # bytes a buffered writer gathers per run
+
+ctypedef struct seglist_cc_t:
+    seglist_t* s
+    Py_ssize_t start            # the list's length when the phase began
+    Py_ssize_t next             # atomic: the end of the slots reserved so far
+    Py_ssize_t limit            # atomic: no element at or past it is stored
+    # The list's own max_length: during the phase s.max_length is its
+    # length, so that any other push fails.
+    Py_ssize_t max_length
+    int error                   # atomic: the first failure's SEGPY_E* code, or 0
+
+# One thread's buffered writer: pushes gather in ``buf`` and go to the list
+# as one run when it is full (one atomic add per run, not per element).
+ctypedef struct seglist_cc_writer_t:
+    seglist_cc_t* cc
+    Py_ssize_t itemsize
+    Py_ssize_t n                # elements gathered
+    Py_ssize_t cap              # elements ``buf`` holds
+    int error                   # this writer's first failure, or 0
+    char buf[SEGPY_CC_BUFFER]
+
+cdef int seglist_cc_begin(seglist_cc_t* cc, seglist_t* s) noexcept nogil
+cdef int seglist_cc_append_n(seglist_cc_t* cc, const void* src, Py_ssize_t n) noexcept nogil
+cdef Py_ssize_t seglist_cc_end(seglist_cc_t* cc) noexcept nogil
+cdef int seglist_cc_writer_init(seglist_cc_writer_t* w, seglist_cc_t* cc) noexcept nogil
+cdef int seglist_cc_writer_flush(seglist_cc_writer_t* w) noexcept nogil
+
+
+cdef inline int seglist_cc_push(seglist_cc_writer_t* w, const void* src) noexcept nogil:
+    """Append one element (``itemsize`` bytes at ``src``) through ``w``.
+
+    Returns 0, or the code of a failed run (this or an earlier one: the
+    writer's first failure sticks).  The element is in the list once the
+    phase ends, unless its run failed.
+    """
+    if w.itemsize == 8:
+        memcpy(w.buf + w.n * 8, src, 8)     # one store
+    else:
+        memcpy(w.buf + w.n * w.itemsize, src, w.itemsize)
+    w.n += 1
+    if w.n == w.cap:
+        return seglist_cc_writer_flush(w)
+    return w.error

@@ -151,6 +151,7 @@ include "_seglist_pickle.pxi"
 include "_seglist_file.pxi"
 include "_seglist_arrow.pxi"
 include "_seglist_arrow_import.pxi"
+include "_seglist_concurrent.pxi"
 include "_bind_args.pxi"
 
 # SegmentedList.__init__'s parameters: (dtype, iterable=(), *, allocator=None,
@@ -250,6 +251,7 @@ A growable list of fixed-size numpy elements, stored in segments that never move
         # with nothing but C between here and the new layout.
         if self._exports:
             raise BufferError("cannot re-initialise a SegmentedList while segment views exist")
+        _check_no_phase(self)
         if _file_backed(self):
             raise TypeError("cannot re-initialise a file-backed SegmentedList: its "
                             "FileAllocator maps this list's segments only")
@@ -674,6 +676,7 @@ A growable list of fixed-size numpy elements, stored in segments that never move
         >>> lst.capacity
         192
         """
+        _check_no_phase(self)     # a phase's writers fill the spare segments
         if not _pinned(self):
             seglist_release_unused(&self.c, 0)
 
@@ -1603,6 +1606,58 @@ Largest element, as ``ndarray.max()`` gives it, computed segment by segment.
         open
         """
         _flush(self)
+
+    def concurrent_writer(self):
+        """Open a concurrent phase: many threads may append at once.
+
+        The writer's ``append`` and ``extend`` are thread-safe, and
+        ``extend`` copies without the GIL, so threads that hand it large
+        arrays fill the list in parallel.  Each call is one run of slots,
+        reserved with one atomic add; a new segment is made once, by the
+        first thread that needs it.  Within the phase the list's length
+        stays where it was and every mutating method raises BufferError
+        (reading the elements already there is fine).  Leaving the
+        ``with`` block (or ``close()``) waits for copies in flight and makes
+        the length exact: the list then holds every element stored, each
+        run's elements in order, the runs in the order they were reserved.
+
+        Returns
+        -------
+        writer
+            A context manager with ``append(x)``, ``extend(values)``,
+            ``close()`` and ``error``.
+
+        Raises
+        ------
+        BufferError
+            If a phase is already open.
+        ValueError
+            If the list is read-only.
+
+        Notes
+        -----
+        If a segment cannot be made (``MemoryError``), no element at or past
+        that segment's start is stored: the call that needed it stores the
+        part of its run before that point and raises, later calls that
+        reach past it raise, and the list ends at that point.  C and Cython
+        code use the same phase through ``seglist_cc_begin``,
+        ``seglist_cc_push`` and ``seglist_cc_end`` (docs/threads.md).
+
+        Examples
+        --------
+        >>> import threading, numpy as np, segpy
+        >>> lst = segpy.SegmentedList("int64")
+        >>> with lst.concurrent_writer() as w:
+        ...     threads = [threading.Thread(target=w.extend, args=(np.arange(k, 10**6, 4),))
+        ...                for k in range(4)]
+        ...     for t in threads:
+        ...         t.start()
+        ...     for t in threads:
+        ...         t.join()
+        >>> len(lst), int(lst.sum()) == sum(range(10**6))
+        (1000000, True)
+        """
+        return _cc_begin_phase(self)
 
     def __repr__(self):
         cdef Py_ssize_t n

@@ -18,6 +18,11 @@ from libc.stdint cimport SIZE_MAX
 from libc.stdlib cimport free
 from libc.stdlib cimport malloc
 
+cimport cython
+from cython.parallel cimport parallel
+from cython.parallel cimport prange
+from cython.parallel cimport threadid
+
 import numpy as np
 
 from segpy.alloc cimport Allocator
@@ -30,6 +35,14 @@ from segpy.bump cimport segpy_bump_create
 from segpy.heap cimport segpy_heap_create
 from segpy.seglist cimport SEGPY_MAX_SEGMENTS
 from segpy.seglist cimport SegmentedList
+from segpy.seglist cimport seglist_cc_append_n
+from segpy.seglist cimport seglist_cc_begin
+from segpy.seglist cimport seglist_cc_end
+from segpy.seglist cimport seglist_cc_push
+from segpy.seglist cimport seglist_cc_t
+from segpy.seglist cimport seglist_cc_writer_flush
+from segpy.seglist cimport seglist_cc_writer_init
+from segpy.seglist cimport seglist_cc_writer_t
 from segpy.seglist cimport seglist_at
 from segpy.seglist cimport seglist_at_unchecked
 from segpy.seglist cimport seglist_capacity
@@ -337,3 +350,75 @@ def c_allocator_roundtrip(str kind, Py_ssize_t n, size_t max_bytes=SIZE_MAX):
     free(buffer)
     return dict(pushed=i, rc=rc, sum_at=sum_at, sum_segments=sum_seg,
                 n_alloc=st.n_alloc, bytes_in_use=st.bytes_in_use, name=name)
+
+
+# -- concurrent pushes (tests/capi/test_concurrent.py) ------------------------
+
+def cc_prange_push(SegmentedList lst, Py_ssize_t n, int nthreads, Py_ssize_t offset=0):
+    """Push the int64 values offset .. offset+n-1 into ``lst`` from ``nthreads``
+    OpenMP threads (prange), each through its own buffered writer, in one
+    concurrent phase.  Returns (elements added, the phase's error, the
+    writers' errors)."""
+    cdef seglist_cc_t cc
+    cdef seglist_cc_writer_t* ws = <seglist_cc_writer_t*>malloc(
+        nthreads * sizeof(seglist_cc_writer_t))
+    cdef Py_ssize_t i, added
+    cdef int64_t v
+    cdef int t
+    if ws == NULL:
+        raise MemoryError()
+    if lst.itemsize != 8:
+        free(ws)
+        raise ValueError("an int64 list is needed")
+    seglist_cc_begin(&cc, &lst.c)
+    for t in range(nthreads):
+        seglist_cc_writer_init(&ws[t], &cc)
+    with nogil, parallel(num_threads=nthreads):
+        t = threadid()
+        for i in prange(n, schedule="static"):
+            v = offset + i
+            seglist_cc_push(&ws[t], &v)
+        seglist_cc_writer_flush(&ws[t])
+    added = seglist_cc_end(&cc)
+    errors = [ws[t].error for t in range(nthreads)]
+    free(ws)
+    return added, cc.error, errors
+
+
+@cython.final
+cdef class CCPhase:
+    """A C-level concurrent phase that Python threads push into, each call
+    without the GIL (the C API's nogil push from Python threads)."""
+
+    cdef SegmentedList lst
+    cdef seglist_cc_t cc
+
+    def __cinit__(self, SegmentedList lst):
+        self.lst = lst
+        seglist_cc_begin(&self.cc, &lst.c)
+
+    def push_range(self, Py_ssize_t start, Py_ssize_t stop, bint buffered=True):
+        """Push start .. stop-1 as int64 without the GIL; returns the error code."""
+        cdef seglist_cc_writer_t w
+        cdef int64_t v
+        cdef Py_ssize_t i
+        cdef int rc = 0
+        with nogil:
+            if buffered:
+                seglist_cc_writer_init(&w, &self.cc)
+                for i in range(start, stop):
+                    v = i
+                    seglist_cc_push(&w, &v)
+                rc = seglist_cc_writer_flush(&w)
+            else:
+                for i in range(start, stop):
+                    v = i
+                    rc = seglist_cc_append_n(&self.cc, &v, 1)
+                    if rc != 0:
+                        break
+        return rc
+
+    def end(self):
+        """Close the phase; returns (elements added, the phase's error)."""
+        added = seglist_cc_end(&self.cc)
+        return added, self.cc.error

@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Concurrent pushes: 2 threads against 1 filling one list, side by side.
+
+    python -P benchmarks/concurrent_report.py [--n N] [--repeat R] [--json PATH]
+
+Each repetition pushes N int64 (default 64M, 512 MB) into a new list on the
+default allocator from 1 thread and from 2 threads (a static OpenMP
+``prange``, each thread through its own buffered writer, one concurrent
+phase: ``segpy._bench_cc.push_threads``), in alternating order after one
+untimed round.  The time covers the whole phase, segment requests and page
+faults included.  Each row gives the median [min-max] of the elapsed times
+and the median of the per-repetition throughput ratios (1 thread's time /
+2 threads' time).  A reference row times ordinary one-thread pushes
+(``seglist_push_value``).  Every run checks the list's sum against the
+expected one, and its length.
+
+Target (issue 17): 2 threads >= 1.6x the throughput of 1 thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.getcwd()) != REPO]
+
+import segpy
+from segpy import _bench_cc as B
+
+
+def run(fn, n, nthreads):
+    lst = segpy.SegmentedList("int64")
+    gc.collect()
+    if nthreads:
+        ns, total, err = fn(lst, n, nthreads)
+    else:
+        ns, total, err = fn(lst, n)
+    want = 3 * n * (n - 1) // 2 + n
+    if err or total != want or len(lst) != n:
+        raise SystemExit(f"wrong result: error {err}, length {len(lst)}, sum {total} != {want}")
+    del lst
+    return ns
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=64 * 2**20)
+    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args(argv)
+    n = args.n
+    contenders = [("1 thread", B.push_threads, 1), ("2 threads", B.push_threads, 2),
+                  ("plain push, 1 thread", B.push_plain, 0)]
+    times = {name: [] for name, _, _ in contenders}
+    for r in range(-1, args.repeat):
+        order = contenders if r % 2 == 0 else contenders[::-1]
+        for name, fn, k in order:
+            ns = run(fn, n, k)
+            if r >= 0:
+                times[name].append(ns)
+    ratios = [a / b for a, b in zip(times["1 thread"], times["2 threads"], strict=True)]
+
+    def cell(v):
+        return (f"{statistics.median(v) / n:.3f} ns/elt "
+                f"[{min(v) / n:.3f}-{max(v) / n:.3f}]")
+
+    print(f"# {n:,} int64 per run, {args.repeat} repetitions (+1 untimed), "
+          f"{os.cpu_count()} cpus, {platform.python_version()}")
+    for name, _, _ in contenders:
+        print(f"{name:<22} {cell(times[name])}  "
+              f"{n * 8 / statistics.median(times[name]):.2f} GB/s")
+    med = statistics.median(ratios)
+    print(f"throughput, 2 threads / 1 thread (target >= 1.6): {med:.2f} "
+          f"[{min(ratios):.2f}-{max(ratios):.2f}]  {'PASS' if med >= 1.6 else 'FAIL'}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"n": n, "times_ns": times, "ratios": ratios}, f, indent=1)
+    return 0 if med >= 1.6 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+# cython: language_level=3
+"""C-level benchmark of concurrent pushes (``benchmarks/concurrent_report.py``).
+
+``push_threads(lst, n, nthreads, warm)`` pushes the int64 values
+``i * 3 + 1`` for ``i < n`` into ``lst`` from ``nthreads`` OpenMP threads
+(a static ``prange``), each through its own buffered writer
+(``seglist_cc_push``), in one concurrent phase, and returns
+``(elapsed_ns, checksum)``: the time between two ``clock_gettime`` calls
+around the phase (begin to end, segment requests included), and the sum of
+the list's elements computed afterwards, which the report compares with
+the expected sum so the loop cannot be dropped.  With ``warm`` the list is
+expected to have its segments already (filled once, truncated to 0), so
+the time excludes page faults.  ``push_plain(lst, n)`` is the one-thread
+loop of ordinary pushes (``seglist_push_value``), for reference.
+"""
+
+from libc.stdint cimport int64_t
+from libc.stdlib cimport free
+from libc.stdlib cimport malloc
+from posix.time cimport CLOCK_MONOTONIC
+from posix.time cimport clock_gettime
+from posix.time cimport timespec
+
+from cython.parallel cimport parallel
+from cython.parallel cimport prange
+from cython.parallel cimport threadid
+
+from segpy.seglist cimport SegmentedList
+from segpy.seglist cimport seglist_cc_begin
+from segpy.seglist cimport seglist_cc_end
+from segpy.seglist cimport seglist_cc_push
+from segpy.seglist cimport seglist_cc_t
+from segpy.seglist cimport seglist_cc_writer_flush
+from segpy.seglist cimport seglist_cc_writer_init
+from segpy.seglist cimport seglist_cc_writer_t
+from segpy.seglist cimport seglist_push_value
+from segpy.seglist cimport seglist_t
+
+
+cdef inline long long _now() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return ts.tv_sec * 1000000000LL + ts.tv_nsec
+
+
+cdef int64_t _checksum(SegmentedList lst):
+    return int(lst.sum())
+
+
+def push_threads(SegmentedList lst, Py_ssize_t n, int nthreads):
+    """Push n int64 from nthreads threads in one phase; (elapsed_ns, checksum, error)."""
+    cdef seglist_cc_t cc
+    cdef seglist_cc_writer_t* ws
+    cdef Py_ssize_t i
+    cdef int64_t v
+    cdef int t, err = 0
+    cdef long long t0, t1
+    if lst.itemsize != 8:
+        raise ValueError("an int64 list is needed")
+    ws = <seglist_cc_writer_t*>malloc(nthreads * sizeof(seglist_cc_writer_t))
+    if ws == NULL:
+        raise MemoryError()
+    with nogil:
+        t0 = _now()
+        seglist_cc_begin(&cc, &lst.c)
+        with parallel(num_threads=nthreads):
+            t = threadid()
+            seglist_cc_writer_init(&ws[t], &cc)
+            for i in prange(n, schedule="static"):
+                v = i * 3 + 1
+                seglist_cc_push(&ws[t], &v)
+            seglist_cc_writer_flush(&ws[t])
+        seglist_cc_end(&cc)
+        t1 = _now()
+    err = cc.error
+    free(ws)
+    return t1 - t0, _checksum(lst), err
+
+
+def push_plain(SegmentedList lst, Py_ssize_t n):
+    """Push n int64 with ordinary pushes on one thread; (elapsed_ns, checksum, error)."""
+    cdef seglist_t* s = &lst.c
+    cdef Py_ssize_t i
+    cdef int rc = 0
+    cdef long long t0, t1
+    with nogil:
+        t0 = _now()
+        for i in range(n):
+            rc = seglist_push_value(s, <int64_t>(i * 3 + 1))
+            if rc != 0:
+                break
+        t1 = _now()
+    return t1 - t0, _checksum(lst), rc
