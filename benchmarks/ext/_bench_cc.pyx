@@ -25,16 +25,8 @@ from cython.parallel cimport parallel
 from cython.parallel cimport prange
 from cython.parallel cimport threadid
 
+cimport segpy.seglist as sl
 from segpy.seglist cimport SegmentedList
-from segpy.seglist cimport seglist_cc_begin
-from segpy.seglist cimport seglist_cc_end
-from segpy.seglist cimport seglist_cc_push
-from segpy.seglist cimport seglist_cc_t
-from segpy.seglist cimport seglist_cc_writer_flush
-from segpy.seglist cimport seglist_cc_writer_init
-from segpy.seglist cimport seglist_cc_writer_t
-from segpy.seglist cimport seglist_push_value
-from segpy.seglist cimport seglist_t
 
 
 cdef inline long long _now() noexcept nogil:
@@ -49,28 +41,28 @@ cdef int64_t _checksum(SegmentedList lst):
 
 def push_threads(SegmentedList lst, Py_ssize_t n, int nthreads):
     """Push n int64 from nthreads threads in one phase; (elapsed_ns, checksum, error)."""
-    cdef seglist_cc_t cc
-    cdef seglist_cc_writer_t* ws
+    cdef sl.seglist_cc_t cc
+    cdef sl.seglist_cc_writer_t* ws
     cdef Py_ssize_t i
     cdef int64_t v
     cdef int t, err = 0
     cdef long long t0, t1
     if lst.itemsize != 8:
         raise ValueError("an int64 list is needed")
-    ws = <seglist_cc_writer_t*>malloc(nthreads * sizeof(seglist_cc_writer_t))
+    ws = <sl.seglist_cc_writer_t*>malloc(nthreads * sizeof(sl.seglist_cc_writer_t))
     if ws == NULL:
         raise MemoryError()
     with nogil:
         t0 = _now()
-        seglist_cc_begin(&cc, &lst.c)
+        sl.seglist_cc_begin(&cc, &lst.c)
         with parallel(num_threads=nthreads):
             t = threadid()
-            seglist_cc_writer_init(&ws[t], &cc)
+            sl.seglist_cc_writer_init(&ws[t], &cc)
             for i in prange(n, schedule="static"):
                 v = i * 3 + 1
-                seglist_cc_push(&ws[t], &v)
-            seglist_cc_writer_flush(&ws[t])
-        seglist_cc_end(&cc)
+                sl.seglist_cc_push(&ws[t], &v)
+            sl.seglist_cc_writer_flush(&ws[t])
+        sl.seglist_cc_end(&cc)
         t1 = _now()
     err = cc.error
     free(ws)
@@ -79,14 +71,14 @@ def push_threads(SegmentedList lst, Py_ssize_t n, int nthreads):
 
 def push_plain(SegmentedList lst, Py_ssize_t n):
     """Push n int64 with ordinary pushes on one thread; (elapsed_ns, checksum, error)."""
-    cdef seglist_t* s = &lst.c
+    cdef sl.seglist_t* s = &lst.c
     cdef Py_ssize_t i
     cdef int rc = 0
     cdef long long t0, t1
     with nogil:
         t0 = _now()
         for i in range(n):
-            rc = seglist_push_value(s, <int64_t>(i * 3 + 1))
+            rc = sl.seglist_push_value(s, <int64_t>(i * 3 + 1))
             if rc != 0:
                 break
         t1 = _now()
