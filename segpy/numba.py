@@ -320,13 +320,44 @@ def _struct_ptr(context, builder, lt, value):
     return cgutils.create_struct_proxy(lt)(context, builder, value=value).ptr
 
 
+def _tbaa(builder, what):
+    """A type-based alias analysis tag: accesses tagged ``"field"`` (the
+    struct) and ``"element"`` (the segments) never alias each other.
+
+    Sound because segments are allocations of their own, apart from the
+    object that holds the struct.  It lets LLVM keep the cursor and the
+    length in registers across a loop's element stores (the store of an
+    appended value cannot change them), so that only the slow path, a call,
+    makes it reload them.  Untagged accesses (numba's own) alias everything,
+    as before.
+    """
+    module = builder.module
+    root = module.add_metadata([ir.MetaDataString(module, "segpy.numba")])
+    node = module.add_metadata([ir.MetaDataString(module, what), root, ir.Constant(_I64, 0)])
+    return module.add_metadata([node, node, ir.Constant(_I64, 0)])
+
+
 def _field(builder, s, name, llty):
     """Pointer to field ``name`` (of LLVM type ``llty``) of the seglist_t at ``s``."""
     return builder.bitcast(builder.gep(s, [ir.Constant(_I64, _BRIDGE[name])]), llty.as_pointer())
 
 
+def _load_field(builder, s, name, llty, index=None):
+    ptr = _field(builder, s, name, llty)
+    if index is not None:
+        ptr = builder.gep(ptr, [index])
+    out = builder.load(ptr)
+    out.set_metadata("tbaa", _tbaa(builder, "field"))
+    return out
+
+
+def _store_field(builder, s, name, value):
+    builder.store(value, _field(builder, s, name, value.type)).set_metadata(
+        "tbaa", _tbaa(builder, "field"))
+
+
 def _load_length(builder, s):
-    return builder.load(_field(builder, s, "length", _I64))
+    return _load_field(builder, s, "length", _I64)
 
 
 def _element_ptr(builder, s, i, itemsize):
@@ -335,51 +366,62 @@ def _element_ptr(builder, s, i, itemsize):
     seglist_at_unchecked (segpy/seglist.pxd, "Struct layout"): with
     ``t = i + 2**shift``, the element is at ``bases[msb(t)] + t * itemsize``.
     """
-    shift = builder.zext(builder.load(_field(builder, s, "shift", _I32)), _I64)
+    shift = builder.zext(_load_field(builder, s, "shift", _I32), _I64)
     t = builder.add(i, builder.shl(ir.Constant(_I64, 1), shift))
     # t >= 1, so ctlz's result for zero is never needed (flag = undefined).
     msb = builder.sub(ir.Constant(_I64, 63), builder.ctlz(t, ir.Constant(_I1, 1)))
-    bases = _field(builder, s, "bases", _I64)
-    base = builder.load(builder.gep(bases, [msb]))
+    base = _load_field(builder, s, "bases", _I64, msb)
     addr = builder.add(base, builder.mul(t, ir.Constant(_I64, itemsize)))
     return builder.inttoptr(addr, _I8P)
 
 
-def _emplace(builder, s, itemsize):
-    """seglist_emplace: the slot of a new last element, or NULL (list unchanged).
+def _emplace(builder, s, itemsize, write):
+    """seglist_emplace, then ``write(slot)``; an i1, false if the list could not grow.
 
     The fast path, room in the last segment, is inlined; the slow path (a
     new segment from the list's allocator, or the cursor moved to the next
-    segment a reserve made) is the C function.
+    segment a reserve made) is the C function, which returns NULL (list
+    unchanged) on failure.  ``write`` is emitted in both paths, so the fast
+    one has no NULL check.
     """
-    cursor_p = _field(builder, s, "cursor", _I8P)
-    cursor = builder.load(cursor_p)
-    room = builder.icmp_unsigned("!=", cursor, builder.load(_field(builder, s, "cursor_end", _I8P)))
+    cursor = _load_field(builder, s, "cursor", _I8P)
+    room = builder.icmp_unsigned("!=", cursor, _load_field(builder, s, "cursor_end", _I8P))
     with builder.if_else(room, likely=True) as (fast, slow):
         with fast:
-            builder.store(builder.gep(cursor, [ir.Constant(_I64, itemsize)]), cursor_p)
-            length_p = _field(builder, s, "length", _I64)
-            builder.store(builder.add(builder.load(length_p), ir.Constant(_I64, 1)), length_p)
+            _store_field(builder, s, "cursor", builder.gep(cursor, [ir.Constant(_I64, itemsize)]))
+            length = _load_field(builder, s, "length", _I64)
+            _store_field(builder, s, "length", builder.add(length, ir.Constant(_I64, 1)))
+            write(cursor)
             fast_block = builder.basic_block
         with slow:
             fn = _declare(builder.module, "segpy_capi_emplace", _I8P, [_I8P])
             slot = builder.call(fn, [s])
+            grown = cgutils.is_not_null(builder, slot)
+            with builder.if_then(grown, likely=True):
+                write(slot)
             slow_block = builder.basic_block
-    out = builder.phi(_I8P)
-    out.add_incoming(cursor, fast_block)
-    out.add_incoming(slot, slow_block)
-    return out
+    ok = builder.phi(_I1)
+    ok.add_incoming(ir.Constant(_I1, 1), fast_block)
+    ok.add_incoming(grown, slow_block)
+    return ok
 
 
 def _store(context, builder, lt, vty, value, ptr):
     """Store ``value`` (numba type ``vty``) as an element at ``ptr``."""
-    value = context.cast(builder, value, vty, lt.dtype)
-    context.pack_value(builder, lt.dtype, value, _typed(context, builder, lt, ptr))
+    dm = context.data_model_manager[lt.dtype]
+    data = dm.as_data(builder, context.cast(builder, value, vty, lt.dtype))
+    builder.store(data, _typed(context, builder, lt, ptr)).set_metadata(
+        "tbaa", _tbaa(builder, "element"))
 
 
 def _load(context, builder, lt, ptr):
-    """The element at ``ptr`` (a Record is a view of it)."""
-    return context.unpack_value(builder, lt.dtype, _typed(context, builder, lt, ptr))
+    """The element at ``ptr`` (a Record is a view of it, as in numba's arrays)."""
+    ptr = _typed(context, builder, lt, ptr)
+    if isinstance(lt.dtype, types.Record):
+        return context.unpack_value(builder, lt.dtype, ptr)
+    data = builder.load(ptr)
+    data.set_metadata("tbaa", _tbaa(builder, "element"))
+    return context.data_model_manager[lt.dtype].from_data(builder, data)
 
 
 def _typed(context, builder, lt, ptr):
@@ -402,7 +444,7 @@ def _length(typingctx, lst):
 def _last_error(typingctx, lst):
     def codegen(context, builder, sig, args):
         s = _struct_ptr(context, builder, sig.args[0], args[0])
-        return builder.load(_field(builder, s, "last_error", _I32))
+        return _load_field(builder, s, "last_error", _I32)
     return types.int32(lst), codegen
 
 
@@ -435,11 +477,8 @@ def _push(typingctx, lst, v):
     def codegen(context, builder, sig, args):
         lt = sig.args[0]
         s = _struct_ptr(context, builder, lt, args[0])
-        slot = _emplace(builder, s, lt.np_dtype.itemsize)
-        ok = cgutils.is_not_null(builder, slot)
-        with builder.if_then(ok, likely=True):
-            _store(context, builder, lt, sig.args[1], args[1], slot)
-        return ok
+        return _emplace(builder, s, lt.np_dtype.itemsize,
+                        lambda slot: _store(context, builder, lt, sig.args[1], args[1], slot))
     return types.boolean(lst, v), codegen
 
 
