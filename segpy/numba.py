@@ -269,10 +269,14 @@ def _list_type(np_dtype, mutable):
 
 @register_model(SegmentedListType)
 class _SegmentedListModel(models.StructModel):
-    # The struct's address and the object that owns it; the dispatcher
-    # holds a reference to the object for the call, and boxing returns it.
+    # The struct's address, the first segment's length (2**shift, read
+    # once at unboxing: the list is pinned for the call, so its geometry
+    # cannot change, and lookups in a loop then load nothing but the
+    # bases table and the element), and the object that owns the struct
+    # (the dispatcher holds a reference to it for the call; boxing
+    # returns it).
     def __init__(self, dmm, fe_type):
-        members = [("ptr", types.voidptr), ("parent", types.pyobject)]
+        members = [("ptr", types.voidptr), ("s0", types.intp), ("parent", types.pyobject)]
         super().__init__(dmm, fe_type, members)
 
 
@@ -294,17 +298,20 @@ def _unbox_segmented_list(typ, obj, c):
     exit_ = _declare(c.builder.module, "segpy_numba_exit", ir.VoidType(), [c.pyapi.pyobj])
     itemsize = ir.Constant(_I64, typ.np_dtype.itemsize)
     ptr = c.builder.call(enter, [obj, itemsize, ir.Constant(_I32, int(typ.mutable))])
+    failed = cgutils.is_null(c.builder, ptr)
     lst = cgutils.create_struct_proxy(typ)(c.context, c.builder)
     lst.ptr = ptr
     lst.parent = obj
+    lst.s0 = ir.Constant(_I64, 0)
+    with c.builder.if_then(c.builder.not_(failed), likely=True):
+        lst.s0 = _first_segment(c.builder, ptr)
 
     def cleanup():
         # Runs after the call returns (with the GIL), and only if enter
         # succeeded: a failed unboxing jumps past this argument's cleanup.
         c.builder.call(exit_, [obj])
 
-    return NativeValue(lst._getvalue(), is_error=cgutils.is_null(c.builder, ptr),
-                       cleanup=cleanup)
+    return NativeValue(lst._getvalue(), is_error=failed, cleanup=cleanup)
 
 
 @box(SegmentedListType)
@@ -316,8 +323,12 @@ def _box_segmented_list(typ, val, c):
 
 # -- LLVM helpers: the struct's fields and the index math ---------------------
 
+def _proxy(context, builder, lt, value):
+    return cgutils.create_struct_proxy(lt)(context, builder, value=value)
+
+
 def _struct_ptr(context, builder, lt, value):
-    return cgutils.create_struct_proxy(lt)(context, builder, value=value).ptr
+    return _proxy(context, builder, lt, value).ptr
 
 
 def _tbaa(builder, what):
@@ -360,17 +371,23 @@ def _load_length(builder, s):
     return _load_field(builder, s, "length", _I64)
 
 
-def _element_ptr(builder, s, i, itemsize):
-    """Address of element ``i``; the caller has checked ``0 <= i < length``.
+def _first_segment(builder, s):
+    """``2**shift``: the elements of the first segment."""
+    shift = builder.zext(_load_field(builder, s, "shift", _I32), _I64)
+    return builder.shl(ir.Constant(_I64, 1), shift)
+
+
+def _element_ptr(builder, lst, i, itemsize):
+    """Address of element ``i`` of the list value ``lst`` (a struct proxy);
+    the caller has checked ``0 <= i < length``.
 
     seglist_at_unchecked (segpy/seglist.pxd, "Struct layout"): with
     ``t = i + 2**shift``, the element is at ``bases[msb(t)] + t * itemsize``.
     """
-    shift = builder.zext(_load_field(builder, s, "shift", _I32), _I64)
-    t = builder.add(i, builder.shl(ir.Constant(_I64, 1), shift))
+    t = builder.add(i, lst.s0)
     # t >= 1, so ctlz's result for zero is never needed (flag = undefined).
     msb = builder.sub(ir.Constant(_I64, 63), builder.ctlz(t, ir.Constant(_I1, 1)))
-    base = _load_field(builder, s, "bases", _I64, msb)
+    base = _load_field(builder, lst.ptr, "bases", _I64, msb)
     addr = builder.add(base, builder.mul(t, ir.Constant(_I64, itemsize)))
     return builder.inttoptr(addr, _I8P)
 
@@ -453,9 +470,10 @@ def _get_unchecked(typingctx, lst, i):
     """Element ``i`` (a Record views it); the caller has checked the index."""
     def codegen(context, builder, sig, args):
         lt = sig.args[0]
-        s = _struct_ptr(context, builder, lt, args[0])
         i = context.cast(builder, args[1], sig.args[1], types.intp)
-        return _load(context, builder, lt, _element_ptr(builder, s, i, lt.np_dtype.itemsize))
+        ptr = _element_ptr(builder, _proxy(context, builder, lt, args[0]), i,
+                           lt.np_dtype.itemsize)
+        return _load(context, builder, lt, ptr)
     return lst.dtype(lst, i), codegen
 
 
@@ -463,10 +481,10 @@ def _get_unchecked(typingctx, lst, i):
 def _set_unchecked(typingctx, lst, i, v):
     def codegen(context, builder, sig, args):
         lt = sig.args[0]
-        s = _struct_ptr(context, builder, lt, args[0])
         i = context.cast(builder, args[1], sig.args[1], types.intp)
-        _store(context, builder, lt, sig.args[2], args[2],
-               _element_ptr(builder, s, i, lt.np_dtype.itemsize))
+        ptr = _element_ptr(builder, _proxy(context, builder, lt, args[0]), i,
+                           lt.np_dtype.itemsize)
+        _store(context, builder, lt, sig.args[2], args[2], ptr)
         return context.get_dummy_value()
     return types.none(lst, i, v), codegen
 
@@ -528,7 +546,8 @@ def _wrap_index(lst, i):
     n = _length(lst)
     if i < 0:
         i += n
-    if i < 0 or i >= n:
+    # One unsigned compare rejects what is still negative too.
+    if np.uint64(i) >= np.uint64(n):
         raise IndexError("SegmentedList index out of range")
     return i
 
@@ -607,12 +626,12 @@ def _iternext(context, builder, sig, args, result):
     itty = sig.args[0]
     lt = itty.list_type
     it = context.make_helper(builder, itty, value=args[0])
-    s = _struct_ptr(context, builder, lt, it.list)
+    lst = _proxy(context, builder, lt, it.list)
     i = builder.load(it.index)
-    valid = builder.icmp_signed("<", i, _load_length(builder, s))
+    valid = builder.icmp_signed("<", i, _load_length(builder, lst.ptr))
     result.set_valid(valid)
     with builder.if_then(valid, likely=True):
-        ptr = _element_ptr(builder, s, i, lt.np_dtype.itemsize)
+        ptr = _element_ptr(builder, lst, i, lt.np_dtype.itemsize)
         result.yield_(_load(context, builder, lt, ptr))
         builder.store(builder.add(i, ir.Constant(_I64, 1)), it.index)
 
