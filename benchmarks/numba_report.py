@@ -32,6 +32,9 @@ vs typed.List          ``numba.typed.List.append`` n times, then its elements
                        (and vs segpy's append followed by ``lst.to_numpy()``)  info
 random get             sum of ``lst[idx[k]]`` over m precomputed random indices
                        vs ``a[idx[k]]``, lists of 128 KiB, 8 MiB and n int64   <= 1.5x
+                       (and vs the same loop compiled with boundscheck=True,
+                       which raises IndexError as ``lst[i]`` does; numba then
+                       cannot vectorise the array's gather either)           info
 """
 
 from __future__ import annotations
@@ -99,6 +102,12 @@ def sum_at(xs, idx):
     return total
 
 
+# The same loop over an ndarray with numba's bounds checking, which raises
+# IndexError as lst[i] does: an exit in the loop, so numba cannot vectorise
+# the gather (as it cannot the list's loop), as it does sum_at's over an ndarray.
+sum_at_checked = numba.njit(boundscheck=True)(sum_at.py_func)
+
+
 def compile_all():
     lst, a = segpy.SegmentedList("q"), np.empty(4, np.int64)
     append_range(lst, 4)
@@ -107,6 +116,7 @@ def compile_all():
     idx = np.zeros(2, np.int64)
     sum_at(lst, idx)
     sum_at(a, idx)
+    sum_at_checked(a, idx)
 
 
 # -- timing -----------------------------------------------------------------------
@@ -240,8 +250,8 @@ def paired_clocked(seg, ref, repeat, check):
     return s, f
 
 
-def _summing(xs, idx):
-    return lambda: _Clocked(lambda: sum_at(xs, idx), None, result=True)
+def _summing(xs, idx, fn=sum_at):
+    return lambda: _Clocked(lambda: fn(xs, idx), None, result=True)
 
 
 def get_rows(n, m, repeat):
@@ -256,6 +266,10 @@ def get_rows(n, m, repeat):
                               lambda x, y: _same([x], [y]))
         rows.append(make_row(f"random get, {size * 8 >> 10:,} KiB list", s, f, m,
                              "ndarray[i]", 1.5))
+        s, f = paired_clocked(_summing(lst, idx), _summing(a, idx, sum_at_checked), repeat,
+                              lambda x, y: _same([x], [y]))
+        rows.append(make_row(f"random get, {size * 8 >> 10:,} KiB list", s, f, m,
+                             "ndarray[i], boundscheck=True"))
         del lst, a
     return rows
 
