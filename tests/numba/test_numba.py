@@ -8,6 +8,7 @@ mirror the Python side.  Skipped where numba is not installed.
 """
 
 import importlib.metadata
+import os
 import subprocess
 import sys
 import textwrap
@@ -342,7 +343,11 @@ def test_numba_finds_the_extension_through_its_entry_point():
         assert f(lst) == 2 and lst.tolist() == [1, 2]
         assert "segpy.numba" in sys.modules
     """)
-    subprocess.run([sys.executable, "-c", code], check=True)
+    # -P: the checkout's segpy/ (no compiled modules) must not shadow the
+    # installed package.
+    out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True,
+                         check=False, timeout=300)
+    assert out.returncode == 0, out.stderr
 
 
 def test_docstring_examples():
@@ -351,3 +356,30 @@ def test_docstring_examples():
     import doctest
     result = doctest.testmod(segnumba, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_cached_code_links_in_a_new_process(tmp_path):
+    # cache=True code refers to segpy's C functions by symbol name, which
+    # the loading process registers when numba imports segpy.numba.
+    (tmp_path / "cached_fn.py").write_text(textwrap.dedent("""
+        import numba
+
+        @numba.njit(cache=True)
+        def push(lst):
+            lst.append(7)
+            return len(lst), lst[-1]
+    """))
+    code = textwrap.dedent("""
+        import segpy, cached_fn
+        lst = segpy.SegmentedList("q", [1])
+        assert cached_fn.push(lst) == (2, 7) and lst.tolist() == [1, 7]
+        print(sum(cached_fn.push.stats.cache_hits.values()))
+    """)
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(tmp_path))
+    hits = []
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-P", "-c", code], env=env, capture_output=True,
+                             text=True, check=False, timeout=300)
+        assert out.returncode == 0, out.stderr
+        hits.append(out.stdout.strip())
+    assert hits == ["0", "1"]
