@@ -336,11 +336,13 @@ def _tbaa(builder, what):
     struct) and ``"element"`` (the segments) never alias each other.
 
     Sound because segments are allocations of their own, apart from the
-    object that holds the struct.  It lets LLVM keep the cursor and the
-    length in registers across a loop's element stores (the store of an
-    appended value cannot change them), so that only the slow path, a call,
-    makes it reload them.  Untagged accesses (numba's own) alias everything,
-    as before.
+    object that holds the struct.  It lets LLVM move loads of the struct's
+    fields across element stores: hoist the length and the bases table out
+    of a loop that stores into the list, and forward a stored field to a
+    later load within an iteration.  (It does not keep the cursor and the
+    length in registers across an append loop: the slow path's call may
+    change them, so each append still loads and stores them.)  Untagged
+    accesses (numba's own) alias everything, as before.
     """
     module = builder.module
     root = module.add_metadata([ir.MetaDataString(module, "segpy.numba")])
