@@ -313,6 +313,30 @@ def test_the_list_is_pinned_during_a_call_only():
     assert get(lst, 0) == 1.5              # and retyped
 
 
+def test_the_unboxing_guard_checks_size_and_writability(read_only):
+    # What the unboxing calls, through ctypes: the dispatcher types each
+    # list afresh, so a mismatch cannot reach it from @njit code.
+    import ctypes
+    bridge = segpy.seglist._numba_bridge()
+    enter = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_ssize_t,
+                              ctypes.c_int)(bridge["enter"])
+    leave = ctypes.PYFUNCTYPE(None, ctypes.py_object)(bridge["exit"])
+    lst = segpy.SegmentedList("q", [1])
+    with pytest.raises(TypeError, match="typed for 4-byte"):
+        enter(lst, 4, 1)
+    with pytest.raises(TypeError, match="expected a SegmentedList"):
+        enter(object(), 8, 0)
+    with pytest.raises(ValueError, match="read-only"):
+        enter(read_only, 8, 1)
+    assert enter(read_only, 8, 0)          # reading a read-only list is fine
+    leave(read_only)
+    assert enter(lst, 8, 1)
+    with pytest.raises(RuntimeError, match="while one of its methods is running"):
+        lst.__init__("f4")
+    leave(lst)
+    lst.__init__("f4")                     # unpinned: the failed enters pinned nothing
+
+
 def test_a_subclass_is_a_segmented_list():
     class Sub(segpy.SegmentedList):
         pass
