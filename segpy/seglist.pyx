@@ -1704,3 +1704,4 @@ def _locate(Py_ssize_t i, Py_ssize_t first_segment):
 
 
 include "_seglist_capi.pxi"
+include "_seglist_numba.pxi"

@@ -25,7 +25,7 @@ import pytest
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
-OPTIONAL = ("dask", "pyarrow", "polars", "duckdb", "nanoarrow")
+OPTIONAL = ("dask", "pyarrow", "polars", "duckdb", "nanoarrow", "numba")
 
 # (page, first line of the block) -> why it does not run.  Keep this short:
 # every entry is an example a reader cannot paste either.
