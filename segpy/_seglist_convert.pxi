@@ -73,7 +73,7 @@ cdef int _kind_of(object dt) except -1:
 # np.uint64 for 'Q'...), in the same byte order; it compares equal to what
 # the caller gave.  The table maps each non-canonical number type to its
 # canonical dtype, built once: the lookup is one dict probe per construction.
-_CANONICAL_NUMBER_DTYPES = {}
+cdef dict _CANONICAL_NUMBER_DTYPES = {}
 for _code in np.typecodes["All"]:
     _dt = np.dtype(_code)
     if _dt.kind in _NUMERIC_KINDS:
@@ -127,8 +127,26 @@ cdef dict _dtype_by_str = {}
 
 
 cdef object _list_dtype(object dtype):
-    """``_check_dtype(dtype)``, from the cache for a str."""
+    """``_check_dtype(dtype)``, from the cache for a str, and read from the
+    descriptor's C struct for a plain numpy dtype."""
+    cdef cnp.dtype d
     if type(dtype) is not str:
+        if isinstance(dtype, cnp.dtype):
+            # np.dtype(d) is d itself, and each check of _check_dtype is a
+            # field of the struct: the Python-level call and attribute
+            # lookups were half of SegmentedList(np.dtype('q')).  Only the
+            # builtin (legacy) type numbers, which have those fields; any
+            # other, and every case that raises, take the general path.
+            d = <cnp.dtype>dtype
+            if (d.type_num < cnp.NPY_NTYPES_LEGACY and d.itemsize != 0
+                    and (d.flags & NPY_ITEM_HASOBJECT) == 0
+                    and not cnp.PyDataType_HASSUBARRAY(d)
+                    and cnp.PyDataType_METADATA(d) == NULL):
+                canon = _CANONICAL_NUMBER_DTYPES.get(<object>d.typeobj)
+                if canon is None:
+                    return dtype
+                if d.byteorder == b"|" or cnp.PyArray_IsNativeByteOrder(d.byteorder):
+                    return canon
         return _check_dtype(dtype)
     dt = _dtype_by_str.get(dtype)
     if dt is None:

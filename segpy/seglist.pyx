@@ -95,6 +95,8 @@ cnp.import_array()
 
 
 cdef extern from "numpy/arrayobject.h":
+    # The descriptor flag behind dtype.hasobject.
+    enum: NPY_ITEM_HASOBJECT
     # Declared here with raw PyObject* so that a NULL base can be passed:
     # PyArray_Scalar copies the element only when base is NULL, and a copy
     # is what we need (a view would dangle once the segment is released).
@@ -223,9 +225,11 @@ A growable list of fixed-size numpy elements, stored in segments that never move
     array([1, 2, 3, 4])
     """
 
-    def __cinit__(self, *args, **kwargs):
+    def __cinit__(self):
         # A valid empty float64 list until __init__ runs, so that an object
-        # made by __new__ alone is safe to use.
+        # made by __new__ alone is safe to use.  It takes no arguments, so
+        # Cython ignores the constructor's (a ``*args, **kwargs`` signature
+        # built an empty dict per construction).
         _setup(self, _FLOAT64, current_allocator(), 6)
 
     def __init__(self, *args, **kwargs):
