@@ -51,6 +51,13 @@ from cpython.object cimport Py_LT
 from cpython.slice cimport PySlice_Check
 from cpython.bytes cimport PyBytes_AS_STRING
 from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_GET_SIZE
+from cpython.tuple cimport PyTuple_CheckExact
+from cpython.tuple cimport PyTuple_GET_ITEM
+from cpython.tuple cimport PyTuple_GET_SIZE
+from libc.float cimport FLT_MAX
+from libc.math cimport INFINITY
+from libc.math cimport fabs
 from cpython.buffer cimport PyBUF_SIMPLE
 from cpython.buffer cimport PyBuffer_Release
 from cpython.buffer cimport PyObject_GetBuffer
