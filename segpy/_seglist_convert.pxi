@@ -73,7 +73,7 @@ cdef int _kind_of(object dt) except -1:
 # np.uint64 for 'Q'...), in the same byte order; it compares equal to what
 # the caller gave.  The table maps each non-canonical number type to its
 # canonical dtype, built once: the lookup is one dict probe per construction.
-_CANONICAL_NUMBER_DTYPES = {}
+cdef dict _CANONICAL_NUMBER_DTYPES = {}
 for _code in np.typecodes["All"]:
     _dt = np.dtype(_code)
     if _dt.kind in _NUMERIC_KINDS:
@@ -127,8 +127,26 @@ cdef dict _dtype_by_str = {}
 
 
 cdef object _list_dtype(object dtype):
-    """``_check_dtype(dtype)``, from the cache for a str."""
+    """``_check_dtype(dtype)``, from the cache for a str, and read from the
+    descriptor's C struct for a plain numpy dtype."""
+    cdef cnp.dtype d
     if type(dtype) is not str:
+        if isinstance(dtype, cnp.dtype):
+            # np.dtype(d) is d itself, and each check of _check_dtype is a
+            # field of the struct: the Python-level call and attribute
+            # lookups were half of SegmentedList(np.dtype('q')).  Only the
+            # builtin (legacy) type numbers, which have those fields; any
+            # other, and every case that raises, take the general path.
+            d = <cnp.dtype>dtype
+            if (d.type_num < cnp.NPY_NTYPES_LEGACY and d.itemsize != 0
+                    and (d.flags & NPY_ITEM_HASOBJECT) == 0
+                    and not cnp.PyDataType_HASSUBARRAY(d)
+                    and cnp.PyDataType_METADATA(d) == NULL):
+                canon = _CANONICAL_NUMBER_DTYPES.get(<object>d.typeobj)
+                if canon is None:
+                    return dtype
+                if d.byteorder == b"|" or cnp.PyArray_IsNativeByteOrder(d.byteorder):
+                    return canon
         return _check_dtype(dtype)
     dt = _dtype_by_str.get(dtype)
     if dt is None:
@@ -271,6 +289,138 @@ cdef const char* _pack_generic(SegmentedList self, object x) except NULL:
     return <const char*>cnp.PyArray_DATA(scratch)
 
 
+# -- records from tuples ------------------------------------------------------
+#
+# ``scratch[0] = (1, 2.0, ...)`` costs numpy a dtype discovery and a cast per
+# field: half a microsecond for a record of six fields, twenty times a
+# list's append.  A record dtype whose fields are all native number or bool
+# scalars gets a plan, one entry per field in ``names`` order (the order
+# numpy assigns a tuple in), and a tuple of exact ints, floats and bools is
+# stored field by field in C.  Only values whose conversion is exact and
+# cannot fail are taken: an int in the field's range, a float into a float
+# field (into float32 only if it does not overflow), a small int into a
+# float field, a bool into a bool field.  Any other item, a tuple subclass
+# or a tuple of the wrong length, sends the whole value to numpy, which
+# then converts (or refuses) it exactly as before.
+#
+# The fields are written into the scratch element, as numpy writes them,
+# so that the bytes between fields are what they were there too.
+
+ctypedef struct _field_plan_t:
+    Py_ssize_t offset      # of the field in the element
+    int kind               # K_* of the field's dtype: a number or bool kind
+
+
+# The plan of a record list not yet asked for one: it is made on the first
+# tuple, so that constructing a record list (a copy, an empty_like) does
+# not pay for the dtype's Python-level field lookups.
+cdef object _UNPLANNED = object()
+
+
+cdef inline bint _has_plan(SegmentedList self) except -1:
+    """Whether the list has a record plan (making it on first use)."""
+    if self._fields is _UNPLANNED:
+        self._fields = _record_plan(self._dtype)
+    return self._fields is not None
+
+
+cdef object _record_plan(object dt):
+    """The plan of a record dtype: bytes holding one _field_plan_t per field
+    in ``names`` order; None if a field is not a native number or bool
+    scalar, or there are no fields."""
+    cdef Py_ssize_t i, n
+    cdef _field_plan_t* f
+    cdef int k
+    if not cnp.PyDataType_HASFIELDS(<cnp.dtype>dt):
+        return None
+    names = dt.names
+    n = len(names)
+    if n == 0:
+        return None
+    plan = PyBytes_FromStringAndSize(NULL, n * sizeof(_field_plan_t))
+    f = <_field_plan_t*>PyBytes_AS_STRING(plan)
+    fields = dt.fields
+    for i in range(n):
+        field = fields[names[i]]
+        k = _kind_of(field[0])
+        if k == K_GENERIC or k == K_C64 or k == K_C128:
+            return None
+        f[i].offset = field[1]
+        f[i].kind = k
+    return plan
+
+
+cdef bint _store_field(int k, object v, char* p) noexcept:
+    """Store the Python scalar ``v`` in a field of kind ``k`` at ``p`` if its
+    conversion is one numpy makes exactly and without error; else False
+    (nothing stored).  Runs no Python code."""
+    cdef long long iv
+    cdef int overflow = 0
+    cdef double d
+    if PyLong_CheckExact(v):
+        if segpy_long_compact(v, &iv):
+            # |iv| < 2**30: exact in a float64 and a float32 too.
+            if k == K_F64:
+                (<double*>p)[0] = <double>iv
+                return True
+            if k == K_F32:
+                (<float*>p)[0] = <float>iv
+                return True
+        elif k == K_F64 or k == K_F32:
+            return False
+        else:
+            iv = PyLong_AsLongLongAndOverflow(v, &overflow)
+            if overflow:
+                return False
+        if k == K_I64:
+            (<int64_t*>p)[0] = iv
+        elif k == K_I32 and -2147483648 <= iv <= 2147483647:
+            (<int32_t*>p)[0] = <int32_t>iv
+        elif k == K_U64 and iv >= 0:
+            (<uint64_t*>p)[0] = <uint64_t>iv
+        elif k == K_U32 and 0 <= iv <= 4294967295:
+            (<uint32_t*>p)[0] = <uint32_t>iv
+        elif k == K_I16 and -32768 <= iv <= 32767:
+            (<int16_t*>p)[0] = <int16_t>iv
+        elif k == K_U16 and 0 <= iv <= 65535:
+            (<uint16_t*>p)[0] = <uint16_t>iv
+        elif k == K_I8 and -128 <= iv <= 127:
+            (<int8_t*>p)[0] = <int8_t>iv
+        elif k == K_U8 and 0 <= iv <= 255:
+            (<uint8_t*>p)[0] = <uint8_t>iv
+        else:
+            return False        # out of range, or an int for a bool field
+        return True
+    if PyFloat_CheckExact(v):
+        d = PyFloat_AS_DOUBLE(v)
+        if k == K_F64:
+            (<double*>p)[0] = d
+            return True
+        # float32: not when it overflows to inf (numpy warns then); inf and
+        # nan cast as they are.
+        if k == K_F32 and not (d == d and fabs(d) > FLT_MAX and fabs(d) != INFINITY):
+            (<float*>p)[0] = <float>d
+            return True
+        return False
+    if k == K_BOOL and PyBool_Check(v):
+        (<uint8_t*>p)[0] = v is True
+        return True
+    return False
+
+
+cdef inline bint _record_store(object plan, object x, char* dst) noexcept:
+    # Store the exact tuple x at dst by the plan; False (dst perhaps partly
+    # written) if it is of another length or an item needs numpy.
+    cdef Py_ssize_t i, n = PyBytes_GET_SIZE(plan) // <Py_ssize_t>sizeof(_field_plan_t)
+    cdef const _field_plan_t* f = <const _field_plan_t*>PyBytes_AS_STRING(plan)
+    if PyTuple_GET_SIZE(x) != n:
+        return False
+    for i in range(n):
+        if not _store_field(f[i].kind, <object>PyTuple_GET_ITEM(x, i), dst + f[i].offset):
+            return False
+    return True
+
+
 cdef const char* _pack(SegmentedList self, object x, int64_t* buf) except NULL:
     """Convert one Python value to the list's element bytes, without touching the list.
 
@@ -284,7 +434,14 @@ cdef const char* _pack(SegmentedList self, object x, int64_t* buf) except NULL:
     cdef unsigned long long u = 0
     cdef int overflow = 0
     cdef double d, d2
+    cdef const char* p
     if k == K_GENERIC:
+        if self._fields is not None and PyTuple_CheckExact(x) and _has_plan(self):
+            if self._scratch is None:
+                self._scratch = np.empty(1, dtype=self._dtype)
+            p = <const char*>cnp.PyArray_DATA(self._scratch)
+            if _record_store(self._fields, x, <char*>p):
+                return p
         return _pack_generic(self, x)
     if PyLong_Check(x):
         if k == K_BOOL:
@@ -459,6 +616,8 @@ cdef int _setup(SegmentedList self, object dt, Allocator alloc, int shift) excep
     self._allocator = alloc
     self._kind = _kind_of(dt)
     self._scratch = None
+    self._fields = (_UNPLANNED if self._kind == K_GENERIC
+                    and cnp.PyDataType_HASFIELDS(<cnp.dtype>dt) else None)
     return 0
 
 

@@ -197,6 +197,28 @@ cdef inline size_t _need(heap_t* h, size_t nbytes) noexcept nogil:
     return n if n >= HEAP_MIN_BLOCK else HEAP_MIN_BLOCK
 
 
+cdef inline size_t _need_aligned(heap_t* h, size_t nbytes, size_t align) noexcept nogil:
+    # Block bytes for a request aligned to `align` (a power of two): _need,
+    # and for align > 16 rounded up to a multiple of min(align, 64), so that
+    # the block after it (the dv, when the block was split from its front)
+    # has its user address on the same boundary.  The next aligned request
+    # then splits from the dv at once, and its release merges straight back:
+    #
+    #   |hdr| block (aligned user address) ..pad| hdr | dv (aligned) ...
+    #
+    # A list asks for its segments (512 * 2**j bytes for int64) aligned to
+    # 64; without the pad each 16-byte header put the dv's front 16 bytes
+    # past a boundary, so every segment request split off an alignment gap
+    # (a stray free block in a bucket) through the slow path, and its
+    # release, no longer next to the dv, was deferred and settled later.
+    # The pad is at most 48 bytes, inside the block: the user's bytes are
+    # the request, as for the 16-byte rounding.
+    cdef size_t n = _need(h, nbytes)
+    if align > 16:
+        n = _alloc.round_up(n, align if align < 64 else 64)
+    return n
+
+
 cdef inline Py_ssize_t _search_region(heap_t* h, char* p) noexcept nogil:
     # Branch-free binary search of the sorted region table (random release
     # addresses would mispredict every branch of an ordinary one); -1 if p
@@ -597,11 +619,14 @@ cdef void* heap_request(void* ctx, size_t nbytes, size_t align) noexcept nogil:
     cdef hblock_t* nxt
     # Hot path: a small request split from the front of the designated
     # victim (a LIFO alloc/free pair only ever touches the dv's two ends).
-    if align - 1 < 16 and (align & (align - 1)) == 0 and nbytes - 1 < HEAP_SMALL_MAX \
+    # An alignment up to 64 qualifies when the dv's front already meets it,
+    # which _need_aligned's pad makes the common case for a run of such
+    # requests (a list's segments).
+    if align - 1 < 64 and (align & (align - 1)) == 0 and nbytes - 1 < HEAP_SMALL_MAX \
             and not h.common.debug:
         b = h.dv
-        need = _need(h, nbytes)
-        if b != NULL:
+        need = _need_aligned(h, nbytes, align)
+        if b != NULL and (((<size_t>b) + HEAP_HDR) & (align - 1)) == 0:
             # The dv's size comes from h, not from its header: the next
             # request's work then depends on this one's stores to h only.
             bsize = h.dv_size     # a dv has no flags: its predecessor is used
@@ -628,6 +653,7 @@ cdef void* heap_request(void* ctx, size_t nbytes, size_t align) noexcept nogil:
 cdef void* _request_slow(heap_t* h, size_t nbytes, size_t align) noexcept nogil:
     # heap_request's general path: validation, dv, buckets, new region.
     cdef size_t need, search, rbytes, minimal, room
+    cdef bint took_dv = False
     cdef hblock_t* b
     cdef char* u
     if nbytes == 0 or (nbytes >> _MAX_REQUEST_LOG2) != 0 or align == 0 \
@@ -636,7 +662,7 @@ cdef void* _request_slow(heap_t* h, size_t nbytes, size_t align) noexcept nogil:
                  "bad request: %zu bytes aligned to %zu", nbytes, align)
         _alloc.fail(&h.common, alloc.SEGPY_AINVAL, nbytes)
         return NULL
-    need = _need(h, nbytes)
+    need = _need_aligned(h, nbytes, align)
     if align <= 16:
         # Hot path: split from the designated victim.
         b = h.dv
@@ -675,8 +701,12 @@ cdef void* _request_slow(heap_t* h, size_t nbytes, size_t align) noexcept nogil:
         if b == NULL:
             return NULL
     else:
-        _detach(h, b, False)
-    u = _carve(h, b, need, align, need <= HEAP_SMALL_MAX)
+        took_dv = _detach(h, b, False)
+    # A remainder of the dv stays the dv, whatever the request's size: the
+    # blocks split from it then lie end to end before it, and releasing
+    # them in reverse order (a list's segments, last first) merges each
+    # straight back through the LIFO path of heap_release.
+    u = _carve(h, b, need, align, need <= HEAP_SMALL_MAX or took_dv)
     if h.common.debug:
         _debug_dress(h, u, nbytes)
     _alloc.note_alloc(&h.common, nbytes)

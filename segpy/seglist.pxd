@@ -267,6 +267,10 @@ cdef class SegmentedList:
     # Segment views ever made (a failed extend asks if any were made during it).
     cdef Py_ssize_t _views_made
     cdef object _scratch           # 1-element ndarray for numpy-converted values
+    # For a record dtype of native number and bool fields: the record plan
+    # (bytes; _seglist_convert.pxi), so that a tuple of plain ints and
+    # floats converts in C; _UNPLANNED until first needed; else None.
+    cdef object _fields
     # A file opened read-only (mode='r'): its segments are mapped PROT_READ,
     # so every method that would store refuses, views are read-only, and
     # ``c.max_length == c.length`` stops C-level pushes.

@@ -51,6 +51,13 @@ from cpython.object cimport Py_LT
 from cpython.slice cimport PySlice_Check
 from cpython.bytes cimport PyBytes_AS_STRING
 from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_GET_SIZE
+from cpython.tuple cimport PyTuple_CheckExact
+from cpython.tuple cimport PyTuple_GET_ITEM
+from cpython.tuple cimport PyTuple_GET_SIZE
+from libc.float cimport FLT_MAX
+from libc.math cimport INFINITY
+from libc.math cimport fabs
 from cpython.buffer cimport PyBUF_SIMPLE
 from cpython.buffer cimport PyBuffer_Release
 from cpython.buffer cimport PyObject_GetBuffer
@@ -95,6 +102,8 @@ cnp.import_array()
 
 
 cdef extern from "numpy/arrayobject.h":
+    # The descriptor flag behind dtype.hasobject.
+    enum: NPY_ITEM_HASOBJECT
     # Declared here with raw PyObject* so that a NULL base can be passed:
     # PyArray_Scalar copies the element only when base is NULL, and a copy
     # is what we need (a view would dangle once the segment is released).
@@ -228,9 +237,11 @@ A growable list of fixed-size numpy elements, stored in segments that never move
     array([1, 2, 3, 4])
     """
 
-    def __cinit__(self, *args, **kwargs):
+    def __cinit__(self):
         # A valid empty float64 list until __init__ runs, so that an object
-        # made by __new__ alone is safe to use.
+        # made by __new__ alone is safe to use.  It takes no arguments, so
+        # Cython ignores the constructor's (a ``*args, **kwargs`` signature
+        # built an empty dict per construction).
         _setup(self, _FLOAT64, current_allocator(), 6)
 
     def __init__(self, *args, **kwargs):

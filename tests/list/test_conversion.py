@@ -433,3 +433,79 @@ def test_record_read_is_not_a_view():
     assert r.base is None or not isinstance(r.base, np.ndarray)
     lst[0] = (5, 6.0)
     assert r["a"] == 1 and r["b"] == 2.0
+
+
+# Records from tuples: a record dtype of native number and bool fields
+# converts a tuple of exact ints, floats and bools in C, and sends anything
+# else to numpy.  Either way the result and the error are numpy's own
+# ``arr[0] = value``: these dtypes and values straddle every edge of the C
+# path (ranges, float32 overflow, bool fields, padding, overlapping and
+# non-native fields, wrong lengths, subclasses).
+RECORD_DTYPES = [
+    [("id", "<i8"), ("x", "<f8"), ("y", "<f8"), ("z", "<f8"), ("flag", "<i4"), ("pad", "<i4")],
+    [("a", "i1"), ("b", "u1"), ("c", "i2"), ("d", "u2"), ("e", "u4"), ("f", "u8"), ("g", "?"),
+     ("h", "f4")],
+    {"names": ["a", "b"], "formats": ["i4", "f8"], "offsets": [0, 8], "itemsize": 24},
+    {"names": ["a", "b"], "formats": ["i4", "u2"], "offsets": [0, 2], "itemsize": 4},
+    [("a", "f4"), ("b", ">i4")],
+    [("a", "i8"), ("b", "c16")],
+    [("a", "i8"), ("b", "f8", (2,))],
+]
+
+
+class _Int(int):
+    pass
+
+
+class _Tuple(tuple):
+    pass
+
+
+RECORD_ITEMS = [0, 1, -1, 127, 128, -129, 255, 256, 2**15, 2**16, 2**31 - 1, 2**31, -2**31 - 1,
+                2**32, 2**63 - 1, 2**63, 2**64, -2**63, -2**63 - 1, 2**29, 2**30, -2**30,
+                0.0, -0.0, 1.5, -1.5, 1e300, -1e300, 3.4028235e38, 3.5e38, math.inf, math.nan,
+                True, False, None, "1", np.int64(3), np.float64(2.5), 1 + 2j, _Int(5)]
+
+
+def _numpy_record_outcome(dt, value):
+    """What numpy's ``arr[0] = value`` gives: ("ok", element) or ("err", type, message)."""
+    a = np.zeros(1, dt)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            a[0] = value
+    except (TypeError, ValueError, OverflowError) as e:
+        return ("err", type(e), str(e))
+    return ("ok", a)
+
+
+@pytest.mark.parametrize("spec", RECORD_DTYPES, ids=range(len(RECORD_DTYPES)))
+@given(data=st.data())
+@settings(max_examples=examples(200), deadline=None)
+def test_records_from_tuples_convert_like_numpy(spec, data):
+    dt = np.dtype(spec)
+    n = len(dt.names)
+    items = data.draw(st.lists(st.sampled_from(RECORD_ITEMS), min_size=n - 1, max_size=n + 1))
+    value = data.draw(st.sampled_from([tuple, _Tuple]))(items)
+    expected = _numpy_record_outcome(dt, value)
+    for store in ("append", "extend", "setitem"):
+        lst = SegmentedList(dt, [tuple(0 for _ in dt.names)])
+        before = lst.to_numpy()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if store == "append":
+                    lst.append(value)
+                elif store == "extend":
+                    lst.extend([value])
+                else:
+                    lst[0] = value
+        except (TypeError, ValueError, OverflowError) as e:
+            assert expected == ("err", type(e), str(e)), store
+            assert_arrays_identical(lst.to_numpy(), before)
+            continue
+        assert expected[0] == "ok", (store, expected)
+        got = lst.to_numpy()[-1:]
+        for name in dt.names:
+            np.testing.assert_array_equal(got[name], expected[1][name], strict=True)
+            assert (np.signbit(got[name].real) == np.signbit(expected[1][name].real)).all()
