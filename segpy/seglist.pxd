@@ -126,9 +126,13 @@ cdef extern from *:
         return (size_t)y;
     }
     #else
-    /* Index of the highest set bit; x must be non-zero. */
+    /* Index of the highest set bit; x must be non-zero.  63 ^ clz, not
+     * 63 - clz, and word-sized: with LZCNT the lookup is then lzcnt, xor
+     * and the table load, where the int subtraction added a move and a
+     * sign extension (docs/design.md, "Measurements behind the hot
+     * paths"). */
     static inline size_t segpy_msb64(unsigned long long x) {
-        return (size_t)(63 - __builtin_clzll(x));
+        return (size_t)63 ^ (size_t)__builtin_clzll(x);
     }
     #define segpy_msb64_over(x, y) segpy_msb64(x)
     #endif
