@@ -27,15 +27,24 @@ seed's Rust list    push ns / 4 ns (40 us per 10k pushes)                   info
 push records 40 B   seglist_emplace + struct store vs an array of the struct,
                     same bytes as the int64 measure, fresh and warm        <= 2x
                     (seglist_push_bytes: size check + memcpy, info)
-random get          sum of n gets at one precomputed random index sequence,
+random get          sum of m gets at one precomputed random index sequence,
                     the typed get seglist_get_value_unchecked vs array[i] of the
-                    same int64_t, at three list sizes                       <= 1.5x
+                    same int64_t in the same scalar loop, at three list sizes <= 1.5x
                     (the pointer gets seglist_at_unchecked, whose multiply by the
                     run-time itemsize is one more instruction, and seglist_at,
-                    NULL-checked: info).  Each repetition builds
-                    the list and its array once, then times 6 rounds (after a
-                    warm-up round) of one warm pass each, alternating which side
-                    goes first; ratios are taken over two rounds of opposite order
+                    NULL-checked: info; and the typed get against the array loop
+                    as the compiler makes it, which gcc vectorises: info).
+                    The index sequence is min(m, max(n, 64K)) long, swept
+                    until m gets are done, so the 32 KiB list's gets are
+                    measured rather than the bandwidth of streaming 32 MiB of
+                    indices.
+                    Each repetition builds the list and its array once, then
+                    times 6 rounds (after a warm-up round) of one warm pass
+                    each, alternating which side goes first, in thread CPU
+                    time; ratios are taken over two rounds of opposite order
+
+Every row shows the median ratio and, in brackets, the lowest and highest
+of the ratios it is the median of.
 """
 
 from __future__ import annotations
@@ -89,7 +98,8 @@ def interleaved(seg, ref, repeat: int, warmup: int = 1):
 
 def row(measure, s, f, per, target=None, abs_target=None):
     """A result row: medians in ns per element and the median paired ratio."""
-    ratio = statistics.median(a / b for a, b in zip(s, f))
+    ratios = [a / b for a, b in zip(s, f)]
+    ratio = statistics.median(ratios)
     seg_ns = statistics.median(s) / per
     status = "info"
     checks = []
@@ -104,6 +114,8 @@ def row(measure, s, f, per, target=None, abs_target=None):
         "segpy_ns": seg_ns,
         "floor_ns": statistics.median(f) / per,
         "ratio": ratio,
+        "ratio_min": min(ratios),
+        "ratio_max": max(ratios),
         "target": target,
         "abs_target_ns": abs_target,
         "status": status,
@@ -129,7 +141,8 @@ def push_rows(n, repeat):
     rust = {
         "measure": "push int64, fresh, vs the seed's Rust list (4 ns)",
         "segpy_ns": fresh["segpy_ns"], "floor_ns": RUST_NS_PER_PUSH,
-        "ratio": fresh["segpy_ns"] / RUST_NS_PER_PUSH, "target": None,
+        "ratio": fresh["segpy_ns"] / RUST_NS_PER_PUSH,
+        "ratio_min": None, "ratio_max": None, "target": None,
         "abs_target_ns": None, "status": "info", "samples": fresh["samples"],
         "baseline": "Rust list",
     }
@@ -149,32 +162,43 @@ def record_rows(n, repeat):
     return rows
 
 
-def get_rows(sizes, m, repeat, passes=6):
+def get_rows(sizes, m, repeat, rounds=6):
     """Random gets: ``repeat`` builds of a list and its floor array, each measured
-    over ``passes`` paired passes after one untimed warm-up round.
+    over ``rounds`` paired passes after one untimed warm-up round.
 
     Rounds alternate which side goes first, and on a list near the cache
     size the side timed second is slower (the first evicted part of it), so
     the ratio is taken per two consecutive rounds (one of each order): the
     list's two times over the floor's two.  The row's ratio is the median of
-    those order-balanced ratios.
+    those order-balanced ratios.  The index sequence for a list of ``n`` is
+    ``min(m, max(n, 64K))`` long (one index per element, and a short one
+    for a small list, which stays in cache) and a pass sweeps it
+    ``m // len`` times.
     """
     alloc = segpy.get_allocator()
     rows = []
     rng = np.random.default_rng(SEED)
     for n in sizes:
-        idx = rng.integers(0, n, m, dtype=np.int64)
+        k = min(m, max(n, 1 << 16))
+        idx = rng.integers(0, n, k, dtype=np.int64)
+        sweeps = m // k
+        per = 2 * k * sweeps
         for get, what, target in (("typed", "seglist_get_value_unchecked", 1.5),
                                   ("pointer", "seglist_at_unchecked", None),
                                   ("checked", "seglist_at", None)):
-            s, f = [], []
+            s, f, c = [], [], []
             for _ in range(repeat):
                 gc.collect()
-                ls, fs, _sum = B.random_get(alloc, n, idx, get, passes + 1)
-                ls, fs = ls[1:], fs[1:]
-                s += [ls[k] + ls[k + 1] for k in range(0, passes - 1, 2)]
-                f += [fs[k] + fs[k + 1] for k in range(0, passes - 1, 2)]
-            rows.append(row(f"random get, {n * 8 >> 10} KiB list ({what})", s, f, 2 * m, target))
+                ls, fs, cs, _sum = B.random_get(alloc, n, idx, get, rounds + 1, sweeps)
+                ls, fs, cs = ls[1:], fs[1:], cs[1:]
+                s += [ls[j] + ls[j + 1] for j in range(0, rounds - 1, 2)]
+                f += [fs[j] + fs[j + 1] for j in range(0, rounds - 1, 2)]
+                c += [cs[j] + cs[j + 1] for j in range(0, rounds - 1, 2)]
+            rows.append(row(f"random get, {n * 8 >> 10} KiB list ({what})", s, f, per, target))
+            if get == "typed":
+                typed_s, compiled_f = s, c
+        rows.append(row(f"random get, {n * 8 >> 10} KiB list (typed) vs the array loop "
+                        "as compiled", typed_s, compiled_f, per))
     return rows
 
 
@@ -191,31 +215,39 @@ def print_table(rows, header):
     print(header)
     print()
     w = max(len(r["measure"]) for r in rows)
-    print(f"{'measure':<{w}}  {'segpy ns':>9} {'floor ns':>9} {'ratio':>7} {'target':>17}  status")
-    print("-" * (w + 56))
+    print(f"{'measure':<{w}}  {'segpy ns':>9} {'floor ns':>9} {'ratio':>7} {'[min..max]':>14} "
+          f"{'target':>17}  status")
+    print("-" * (w + 71))
     for r in rows:
         note = f"  (baseline: {r['baseline']})" if "baseline" in r else ""
+        spread = (f"[{r['ratio_min']:.2f}..{r['ratio_max']:.2f}]"
+                  if r["ratio_min"] is not None else "")
         print(f"{r['measure']:<{w}}  {r['segpy_ns']:>9.3f} {r['floor_ns']:>9.3f} "
-              f"{r['ratio']:>7.3f} {fmt_target(r):>17}  {r['status']}{note}")
+              f"{r['ratio']:>7.3f} {spread:>14} {fmt_target(r):>17}  {r['status']}{note}")
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true",
-                    help="8M elements instead of 64M and 3 repetitions (well under a minute)")
+                    help="8M elements instead of 64M, 1M random gets instead of 4M, and 3 "
+                    "repetitions of the push measures (well under a minute)")
     ap.add_argument("--json", action="store_true", help="print the results as JSON instead")
     ap.add_argument("--n", type=int, default=None, help="int64 elements per push measure")
     ap.add_argument("--repeat", type=int, default=None, help="repetitions per measure")
     args = ap.parse_args(argv)
     n = args.n or ((8 if args.quick else 64) << 20)
     repeat = args.repeat or (3 if args.quick else 7)
+    # The get rows are cheap, and their ratios at 8 MiB spread widely
+    # over 3 repetitions on a busy machine: they keep 7 under --quick.
+    get_repeat = args.repeat or 7
     n_rec = n * 8 // 40           # the same bytes as the int64 measure
     m = 1 << (20 if args.quick else 22)
     sizes = [1 << 12, 1 << 20, 1 << 24]
 
-    rows = push_rows(n, repeat) + record_rows(n_rec, repeat) + get_rows(sizes, m, repeat)
+    rows = push_rows(n, repeat) + record_rows(n_rec, repeat) + get_rows(sizes, m, get_repeat)
     header = (f"segpy {segpy.__version__} C-level API report: {n:,} int64 / {n_rec:,} records "
-              f"per push measure, {m:,} random gets, repeat={repeat}, default allocator "
+              f"per push measure, {m:,} random gets, repeat={repeat} ({get_repeat} for the gets), "
+              "default allocator "
               f"{segpy.get_allocator().name}, {platform.python_implementation()} "
               f"{platform.python_version()}, {platform.machine()}, {os.cpu_count()} cpus; "
               "ns per element (medians), ratio = median of per-repetition segpy/floor")

@@ -98,6 +98,7 @@ cdef extern from *:
     static inline size_t segpy_msb64(unsigned long long x) {
         unsigned long i; _BitScanReverse64(&i, x); return (size_t)i;
     }
+    #define segpy_msb64_over(x, y) segpy_msb64(x)
     #elif (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(__LZCNT__)
     /* Index of the highest set bit; x must be non-zero.
      * Without LZCNT, __builtin_clzll compiles to BSR, whose destination is
@@ -114,14 +115,30 @@ cdef extern from *:
         __asm__("xorl %k0, %k0; bsrq %1, %0" : "=&r"(r) : "rm"(x) : "cc");
         return (size_t)r;
     }
-    #else
-    /* Index of the highest set bit; x must be non-zero. */
-    static inline size_t segpy_msb64(unsigned long long x) {
-        return (size_t)(63 - __builtin_clzll(x));
+    /* msb(x) for an x computed from y (x = y + bias), with BSR writing over
+     * y: its false dependency is then on a value x itself depends on, so it
+     * costs no latency and the zeroing instruction is not needed.  A get
+     * computes t = i + s0 for the address anyway, so this saves one
+     * instruction per lookup in a loop of gets (docs/design.md,
+     * "Measurements behind the hot paths"). */
+    static inline size_t segpy_msb64_over(unsigned long long x, unsigned long long y) {
+        __asm__("bsrq %1, %0" : "=r"(y) : "rm"(x), "0"(y) : "cc");
+        return (size_t)y;
     }
+    #else
+    /* Index of the highest set bit; x must be non-zero.  63 ^ clz, not
+     * 63 - clz, and word-sized: with LZCNT the lookup is then lzcnt, xor
+     * and the table load, where the int subtraction added a move and a
+     * sign extension (docs/design.md, "Measurements behind the hot
+     * paths"). */
+    static inline size_t segpy_msb64(unsigned long long x) {
+        return (size_t)63 ^ (size_t)__builtin_clzll(x);
+    }
+    #define segpy_msb64_over(x, y) segpy_msb64(x)
     #endif
     """
     size_t segpy_msb64(unsigned long long x) noexcept nogil
+    size_t segpy_msb64_over(unsigned long long x, unsigned long long y) noexcept nogil
 
 
 cdef enum:
@@ -214,7 +231,7 @@ cdef inline char* seglist_at_unchecked(const seglist_t* s, Py_ssize_t i) noexcep
     # misses, be in flight at once (docs/design.md, "Measurements behind the
     # hot paths").
     cdef size_t t = <size_t>i + (<size_t>1 << s.shift)
-    return <char*>(s.bases[segpy_msb64(t)] + t * <size_t>s.itemsize)
+    return <char*>(s.bases[segpy_msb64_over(t, <size_t>i)] + t * <size_t>s.itemsize)
 
 
 cdef inline char* seglist_at(const seglist_t* s, Py_ssize_t i) noexcept nogil:
@@ -364,7 +381,7 @@ cdef inline int seglist_get_value_unchecked(const seglist_t* s, Py_ssize_t i,
     the size once with ``seglist_itemsize_is``).
     """
     cdef size_t t = <size_t>i + (<size_t>1 << s.shift)
-    out[0] = (<const seglist_value_t*>(s.bases[segpy_msb64(t)]
+    out[0] = (<const seglist_value_t*>(s.bases[segpy_msb64_over(t, <size_t>i)]
                                        + t * sizeof(seglist_value_t)))[0]
     return SEGPY_OK
 

@@ -3,8 +3,8 @@
 
 Used by ``benchmarks/capi_report.py``.  Every push function times one
 ``nogil`` C loop between two ``clock_gettime(CLOCK_MONOTONIC)`` calls and
-returns ``(elapsed_ns, checksum)`` (``random_get`` times paired passes, see
-its docstring); the checksum is computed *after* the timed
+returns ``(elapsed_ns, checksum)`` (``random_get`` times paired passes in
+thread CPU time, see its docstring); the checksum is computed *after* the timed
 region from the memory the loop wrote, and the report checks that the list
 and its floor agree, so the compiler can neither drop nor shortcut a loop.
 
@@ -29,6 +29,7 @@ from libc.stdint cimport int64_t
 from libc.stdint cimport uint32_t
 from libc.string cimport memset
 from posix.time cimport CLOCK_MONOTONIC
+from posix.time cimport CLOCK_THREAD_CPUTIME_ID
 from posix.time cimport clock_gettime
 from posix.time cimport timespec
 
@@ -283,82 +284,147 @@ def floor_records(Py_ssize_t n, bint warm=False):
     return t1 - t0, acc
 
 
+cdef extern from *:
+    """
+    /* The running sum of a get loop, kept in a general register after every
+     * add.  gcc turns `sum += a[ix[i]]` over a plain array into pairs of
+     * scalar loads summed in an SSE register (two accumulators), which the
+     * list's loop, whose lookup has a bit scan, cannot get; the barrier makes
+     * both loops the same scalar loop, so that they differ only in the
+     * indexing.  It emits no instruction. */
+    #if defined(__GNUC__) || defined(__clang__)
+    static inline int64_t bench_scalar_sum(int64_t v) { __asm__("" : "+r"(v)); return v; }
+    #else
+    static inline int64_t bench_scalar_sum(int64_t v) { return v; }
+    #endif
+    """
+    int64_t bench_scalar_sum(int64_t v) noexcept nogil
+
+
+cdef inline int64_t _cpu_now() noexcept nogil:
+    # The calling thread's CPU time: a pass that another process preempts is
+    # not charged for the time it waited (the machine the report runs on is
+    # often shared), which wall-clock time would add to whichever side was
+    # running.
+    cdef timespec ts
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return <int64_t>ts.tv_sec * 1000000000 + <int64_t>ts.tv_nsec
+
+
 cdef int64_t _gets_list(const seglist_t* s, const int64_t* ix, Py_ssize_t m,
-                        int how, int64_t* acc) noexcept nogil:
-    # One timed pass of m gets through an inline lookup; returns ns.
+                        Py_ssize_t sweeps, int how, int64_t* acc) noexcept nogil:
+    # One timed pass: sweeps * m gets through an inline lookup; returns ns.
     # how: 0 typed (seglist_get_value_unchecked), 1 pointer
     # (seglist_at_unchecked), 2 checked pointer (seglist_at).
     cdef int64_t t0, t1, v, sum = 0
-    cdef Py_ssize_t i
+    cdef Py_ssize_t i, _w
     cdef char* p
-    t0 = _now()
+    t0 = _cpu_now()
     if how == 0:
-        for i in range(m):
-            seglist_get_value_unchecked(s, ix[i], &v)
-            sum += v
+        for _w in range(sweeps):
+            for i in range(m):
+                seglist_get_value_unchecked(s, ix[i], &v)
+                sum = bench_scalar_sum(sum + v)
     elif how == 1:
-        for i in range(m):
-            sum += (<int64_t*>seglist_at_unchecked(s, ix[i]))[0]
+        for _w in range(sweeps):
+            for i in range(m):
+                sum = bench_scalar_sum(sum + (<int64_t*>seglist_at_unchecked(s, ix[i]))[0])
     else:
-        for i in range(m):
-            p = seglist_at(s, ix[i])
-            if p != NULL:
-                sum += (<int64_t*>p)[0]
-    t1 = _now()
+        for _w in range(sweeps):
+            for i in range(m):
+                p = seglist_at(s, ix[i])
+                if p != NULL:
+                    sum = bench_scalar_sum(sum + (<int64_t*>p)[0])
+    t1 = _cpu_now()
     acc[0] = sum
     return t1 - t0
 
 
 cdef int64_t _gets_array(const int64_t* a, const int64_t* ix, Py_ssize_t m,
-                         int64_t* acc) noexcept nogil:
-    # The floor: the same pass over one preallocated array.
+                         Py_ssize_t sweeps, bint scalar, int64_t* acc) noexcept nogil:
+    # The floor: the same pass over one preallocated array.  scalar: the
+    # list's loop shape (the target's floor); else the loop as the compiler
+    # makes it (vectorised by gcc: info).
     cdef int64_t t0, t1, sum = 0
-    cdef Py_ssize_t i
-    t0 = _now()
-    for i in range(m):
-        sum += a[ix[i]]
-    t1 = _now()
+    cdef Py_ssize_t i, _w
+    t0 = _cpu_now()
+    if scalar:
+        for _w in range(sweeps):
+            for i in range(m):
+                sum = bench_scalar_sum(sum + a[ix[i]])
+    else:
+        for _w in range(sweeps):
+            for i in range(m):
+                sum += a[ix[i]]
+    t1 = _cpu_now()
     acc[0] = sum
     return t1 - t0
 
 
+cdef int _pass_pair(const seglist_t* s, const int64_t* a, const int64_t* ix,
+                    Py_ssize_t m, Py_ssize_t sweeps, int how, int side,
+                    int64_t* ns, int64_t* acc) noexcept nogil:
+    # An untimed pass, then a timed one, over one side (0 list, 1 array,
+    # 2 array as compiled), so every timed pass starts from the same warm
+    # cache state.  Both sums are kept: the compiler cannot drop the
+    # untimed pass as dead, and the caller checks that all agree.
+    if side == 0:
+        _gets_list(s, ix, m, sweeps, how, &acc[0])
+        ns[0] = _gets_list(s, ix, m, sweeps, how, &acc[1])
+    else:
+        _gets_array(a, ix, m, sweeps, side == 1, &acc[0])
+        ns[0] = _gets_array(a, ix, m, sweeps, side == 1, &acc[1])
+    return 0
+
+
 def random_get(Allocator alloc not None, Py_ssize_t n, const int64_t[::1] idx,
-               str get="typed", int passes=1):
-    """Sum the elements at ``idx`` of an int64 list and of its floor array, ``passes`` times.
+               str get="typed", int rounds=1, Py_ssize_t sweeps=1):
+    """Sum the elements at ``idx`` of an int64 list and of its floor array, ``rounds`` times.
 
     Both hold ``n`` elements ``i*3+1`` and are built untimed: the list by
     pushes on ``alloc``, the array in a fresh 2 MiB-aligned mapping advised
-    for huge pages (as segpy maps large segments).  Then ``passes`` rounds
-    each time one pass of gets over the list and one over the array,
-    alternating which goes first, each right after an untimed pass over
-    the same structure (so both are timed in the same, warm, cache state).
-    Pairing the passes in one call puts both sides under the same cache and
-    machine conditions; a ratio between separately built structures mostly
-    measured where their pages landed.
+    for huge pages (as segpy maps large segments).  A pass is ``sweeps``
+    sweeps over ``idx`` (a short index sequence swept several times stays
+    in cache, so a small list's pass measures its gets rather than the
+    memory bandwidth of streaming the indices).  Each round times one pass
+    over the list and one over the array, alternating which goes first,
+    then one pass of the plain array loop as the compiler makes it; every
+    timed pass comes right after an untimed pass over the same structure,
+    so all are timed in the same, warm, cache state.  Pairing the passes in
+    one call puts both sides under the same cache and machine conditions; a
+    ratio between separately built structures mostly measured where their
+    pages landed.  Passes are timed in thread CPU time.
+
     ``get`` picks the list's get: ``"typed"`` (``seglist_get_value_unchecked``
     into an ``int64_t``), ``"pointer"`` (``seglist_at_unchecked``) or
-    ``"checked"`` (``seglist_at``, NULL-checked).  Every index must be in
+    ``"checked"`` (``seglist_at``, NULL-checked).  The list and the array
+    floor run the same scalar loop (see ``bench_scalar_sum``); the third
+    side is the array loop without that barrier.  Every index must be in
     ``[0, n)``.
 
-    Returns ``(list_ns, array_ns, sum)``: two lists of per-pass ns and the
-    sum, which both sides must agree on (else RuntimeError).
+    Returns ``(list_ns, array_ns, compiled_ns, sum)``: three lists of
+    per-pass ns and the sum, which every pass of every side must agree on
+    (else RuntimeError).
     """
     cdef seglist_t s
     cdef Py_ssize_t i, m = idx.shape[0]
-    cdef int64_t acc_l = 0, acc_a = 0, tl, ta
+    cdef int64_t acc[6]
+    cdef int64_t ns[3]
     cdef int64_t* a = NULL
     cdef size_t span = 0
     cdef char* raw = NULL
-    cdef int rc = 0, r, how
+    cdef int rc = 0, r, how, k
     cdef const int64_t* ix = &idx[0] if m else NULL
-    if passes < 1:
-        raise ValueError("passes must be at least 1")
+    if rounds < 1:
+        raise ValueError("rounds must be at least 1")
+    if sweeps < 1:
+        raise ValueError("sweeps must be at least 1")
     if get not in ("typed", "pointer", "checked"):
         raise ValueError(f"unknown get {get!r}")
     how = ("typed", "pointer", "checked").index(get)
     if m and (np.min(idx) < 0 or np.max(idx) >= n):
         raise ValueError("indices out of range")
-    list_ns, array_ns = [], []
+    list_ns, array_ns, compiled_ns = [], [], []
     s.epoch = 0
     seglist_init(&s, 8, _SHIFT_INT64, &alloc.iface)
     try:
@@ -372,27 +438,26 @@ def random_get(Allocator alloc not None, Py_ssize_t n, const int64_t[::1] idx,
         with nogil:
             for i in range(n):
                 a[i] = i * 3 + 1
-        for r in range(passes):
-            # Each timed pass right after an untimed one over the same
-            # structure: on a list near the cache size the two structures
-            # evict each other, and without this the side timed second in
-            # a round is measured cold (1.3x) and the other warm (1.05x).
+        for r in range(rounds):
+            # On a list near the cache size the two structures evict each
+            # other: the untimed pass before each timed one keeps the side
+            # timed second from being measured cold.
             with nogil:
                 if r % 2 == 0:
-                    _gets_list(&s, ix, m, how, &acc_l)
-                    tl = _gets_list(&s, ix, m, how, &acc_l)
-                    _gets_array(a, ix, m, &acc_a)
-                    ta = _gets_array(a, ix, m, &acc_a)
+                    _pass_pair(&s, a, ix, m, sweeps, how, 0, &ns[0], &acc[0])
+                    _pass_pair(&s, a, ix, m, sweeps, how, 1, &ns[1], &acc[2])
                 else:
-                    _gets_array(a, ix, m, &acc_a)
-                    ta = _gets_array(a, ix, m, &acc_a)
-                    _gets_list(&s, ix, m, how, &acc_l)
-                    tl = _gets_list(&s, ix, m, how, &acc_l)
-            if acc_l != acc_a:
-                raise RuntimeError(f"sums differ: list {acc_l}, array {acc_a}")
-            list_ns.append(tl)
-            array_ns.append(ta)
-        return list_ns, array_ns, acc_l
+                    _pass_pair(&s, a, ix, m, sweeps, how, 1, &ns[1], &acc[2])
+                    _pass_pair(&s, a, ix, m, sweeps, how, 0, &ns[0], &acc[0])
+                _pass_pair(&s, a, ix, m, sweeps, how, 2, &ns[2], &acc[4])
+            for k in range(1, 6):
+                if acc[k] != acc[0]:
+                    raise RuntimeError(f"sums differ: {[acc[j] for j in range(6)]} "
+                                       "(list, list, array, array, compiled, compiled)")
+            list_ns.append(ns[0])
+            array_ns.append(ns[1])
+            compiled_ns.append(ns[2])
+        return list_ns, array_ns, compiled_ns, acc[0]
     finally:
         if raw != NULL:
             segpy_os_unmap(raw, span)
