@@ -353,18 +353,30 @@ cdef object _record_plan(object dt):
 cdef bint _store_field(int k, object v, char* p) noexcept:
     """Store the Python scalar ``v`` in a field of kind ``k`` at ``p`` if its
     conversion is one numpy makes exactly and without error; else False
-    (nothing stored).  Runs no Python code."""
+    (nothing stored).  Runs no Python code.  ``p`` may be unaligned (a
+    packed record's field), so every store is a fixed-size memcpy, which
+    compiles to one unaligned store."""
     cdef long long iv
+    cdef double f64v
+    cdef float f32v
+    cdef int64_t i64v
+    cdef int32_t i32v
+    cdef uint64_t u64v
+    cdef uint32_t u32v
+    cdef int16_t i16v
+    cdef uint16_t u16v
     cdef int overflow = 0
     cdef double d
     if PyLong_CheckExact(v):
         if segpy_long_compact(v, &iv):
             # |iv| < 2**30: exact in a float64 and a float32 too.
             if k == K_F64:
-                (<double*>p)[0] = <double>iv
+                f64v = <double>iv
+                memcpy(p, &f64v, sizeof(f64v))
                 return True
             if k == K_F32:
-                (<float*>p)[0] = <float>iv
+                f32v = <float>iv
+                memcpy(p, &f32v, sizeof(f32v))
                 return True
         elif k == K_F64 or k == K_F32:
             return False
@@ -373,17 +385,23 @@ cdef bint _store_field(int k, object v, char* p) noexcept:
             if overflow:
                 return False
         if k == K_I64:
-            (<int64_t*>p)[0] = iv
+            i64v = iv
+            memcpy(p, &i64v, sizeof(i64v))
         elif k == K_I32 and -2147483648 <= iv <= 2147483647:
-            (<int32_t*>p)[0] = <int32_t>iv
+            i32v = <int32_t>iv
+            memcpy(p, &i32v, sizeof(i32v))
         elif k == K_U64 and iv >= 0:
-            (<uint64_t*>p)[0] = <uint64_t>iv
+            u64v = <uint64_t>iv
+            memcpy(p, &u64v, sizeof(u64v))
         elif k == K_U32 and 0 <= iv <= 4294967295:
-            (<uint32_t*>p)[0] = <uint32_t>iv
+            u32v = <uint32_t>iv
+            memcpy(p, &u32v, sizeof(u32v))
         elif k == K_I16 and -32768 <= iv <= 32767:
-            (<int16_t*>p)[0] = <int16_t>iv
+            i16v = <int16_t>iv
+            memcpy(p, &i16v, sizeof(i16v))
         elif k == K_U16 and 0 <= iv <= 65535:
-            (<uint16_t*>p)[0] = <uint16_t>iv
+            u16v = <uint16_t>iv
+            memcpy(p, &u16v, sizeof(u16v))
         elif k == K_I8 and -128 <= iv <= 127:
             (<int8_t*>p)[0] = <int8_t>iv
         elif k == K_U8 and 0 <= iv <= 255:
@@ -394,12 +412,14 @@ cdef bint _store_field(int k, object v, char* p) noexcept:
     if PyFloat_CheckExact(v):
         d = PyFloat_AS_DOUBLE(v)
         if k == K_F64:
-            (<double*>p)[0] = d
+            f64v = d
+            memcpy(p, &f64v, sizeof(f64v))
             return True
         # float32: not when it overflows to inf (numpy warns then); inf and
         # nan cast as they are.
         if k == K_F32 and not (d == d and fabs(d) > FLT_MAX and fabs(d) != INFINITY):
-            (<float*>p)[0] = <float>d
+            f32v = <float>d
+            memcpy(p, &f32v, sizeof(f32v))
             return True
         return False
     if k == K_BOOL and PyBool_Check(v):
