@@ -41,11 +41,19 @@ def attempt(fn, *args):
 
 
 def segpy_modules():
-    """Import segpy and every submodule it ships; return them."""
+    """Import segpy and every submodule it ships; return them.
+
+    A submodule whose optional dependency is not installed (segpy.numba
+    without numba, as in the sanitizer run) is left out; any other import
+    error is raised."""
     import segpy
     mods = [segpy]
     for info in pkgutil.iter_modules(segpy.__path__):
-        mods.append(importlib.import_module(f"segpy.{info.name}"))
+        try:
+            mods.append(importlib.import_module(f"segpy.{info.name}"))
+        except ModuleNotFoundError as e:
+            if e.name is None or e.name.split(".")[0] == "segpy":
+                raise
     return mods
 
 

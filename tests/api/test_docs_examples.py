@@ -53,8 +53,13 @@ def _missing_modules(blocks):
     for mod in OPTIONAL:
         if re.search(rf"\b{mod}\b", source):
             try:
-                importlib.import_module(mod)
+                found = importlib.import_module(mod)
             except ImportError:
+                out.append(mod)
+                continue
+            # A directory of that name on sys.path (a namespace package) is
+            # not the library.
+            if getattr(found, "__file__", None) is None:
                 out.append(mod)
     return out
 
