@@ -69,6 +69,7 @@ cdef enum:
     HEAP_N_BUCKETS = 1024      # HEAP_FL_COUNT * HEAP_SL_COUNT
     HEAP_DEBUG_PREFIX = 32     # debug: nbytes, magic, 16 guard bytes before the user bytes
     HEAP_SMALL_MAX = 4096      # requests up to this split their remainder into the dv
+    HEAP_PAGE_ALIGN_FROM = 65536   # requests of at least this start on a page
 
 
 ctypedef struct hblock_t:
