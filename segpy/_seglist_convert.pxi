@@ -767,9 +767,33 @@ cdef int _extend_array(SegmentedList self, object arr) except -1:
     """Append a 1-D array: at most one numpy conversion, then one memcpy per segment."""
     arr = _unaliased(self, _converted(self, arr, "extend()", "extend"))
     cdef Py_ssize_t n = cnp.PyArray_DIM(arr, 0)
+    cdef int shift0 = self.c.shift
+    if self._shift_free and self.c.nseg == 0:
+        _fit_first_segment(self, n)
     if seglist_append_n(&self.c, cnp.PyArray_DATA(arr), n) != SEGPY_OK:
+        if self.c.nseg == 0 and self.c.shift != shift0:
+            # As before the call: the failed append released what it took.
+            _seglist_init_empty(&self.c, self.c.itemsize, shift0, self.c.alloc)
         _raise_grow_error(self, n)
     return 0
+
+
+cdef void _fit_first_segment(SegmentedList self, Py_ssize_t n) noexcept:
+    """Enlarge the first segment of a list that holds none to fit ``n`` elements.
+
+    Only for a list whose first segment the caller left to segpy
+    (``_shift_free``).  The first bulk extend of such a list then takes one
+    allocation and one memcpy, not one per doubling segment up to ``n``;
+    and its elements are one segment, so to_numpy is one copy and the Arrow
+    and Dask views are one chunk.  Capacity stays below twice the length, as
+    with the default geometry.  Nothing can hold an address into a list
+    with no segment, so its geometry is free to change.
+    """
+    cdef int shift = self.c.shift
+    while shift < SEGPY_MAX_SHIFT and (<Py_ssize_t>1 << shift) < n:
+        shift += 1
+    if shift != self.c.shift and self.c.length == 0 and self._exports == 0:
+        _seglist_init_empty(&self.c, self.c.itemsize, shift, self.c.alloc)
 
 
 cdef int _extend_iter(SegmentedList self, object iterable) except -1:

@@ -295,6 +295,10 @@ cdef class SegmentedList:
     # A concurrent phase is open (concurrent_writer()): the list is pinned
     # and every mutating method refuses until it ends.
     cdef bint _cc_open
+    # The caller left the first segment to segpy (no ``first_segment``
+    # argument): while the list holds no segment, a bulk extend may enlarge
+    # it to fit (_fit_first_segment in _seglist_convert.pxi).
+    cdef bint _shift_free
     cdef object __weakref__
 
 

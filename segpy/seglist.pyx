@@ -205,7 +205,9 @@ A growable list of fixed-size numpy elements, stored in segments that never move
         process-wide default.
     first_segment : int, optional
         Elements in the first segment, a power of two from 1 to 2**30.  The
-        default gives a first segment of about 512 bytes.
+        default gives a first segment of about 512 bytes, enlarged to fit
+        the first bulk extend (an array, buffer or list source) of a list
+        that holds no segment yet.
 
     Raises
     ------
@@ -272,6 +274,7 @@ A growable list of fixed-size numpy elements, stored in segments that never move
                 "(from a conversion hook, an iterator, a finaliser or another thread)")
         seglist_destroy(&self.c)
         _setup(self, dt, alloc, shift)
+        self._shift_free = first_segment is None
         if not (type(iterable) is tuple and len(iterable) == 0):
             self.extend(iterable)
 

@@ -195,6 +195,16 @@ def default_first_segment(itemsize: int) -> int:
     return n
 
 
+def fitted_first_segment(s0: int, n: int) -> int:
+    """The first segment after a bulk extend of ``n`` elements into a list
+    that holds no segment and whose first segment was left to segpy: the
+    least power of two >= n, if that is more than ``s0`` (capped at 2**30)."""
+    fit = s0
+    while fit < n and fit < 2 ** 30:
+        fit *= 2
+    return fit
+
+
 def geometric_capacity(n: int, s0: int) -> int:
     """Capacity after growing to ``n`` elements: s0 * (2**k - 1) for the least k."""
     cap = 0

@@ -51,7 +51,11 @@ def _values(dtype, n):
 
 def _list(dtype, n, first_segment=None):
     lst = segpy.SegmentedList(dtype, first_segment=first_segment)
-    lst.extend(_values(dtype, n))
+    values = _values(dtype, n)
+    # One element first: a first bulk extend would fit the default first
+    # segment to all n (one chunk), and these tests want several.
+    lst.extend(values[:1])
+    lst.extend(values[1:])
     return lst
 
 

@@ -106,10 +106,70 @@ def test_capacity_sequence_for_s0_1():
 def test_default_geometry(dtype):
     dt = np.dtype(dtype)
     s0 = default_first_segment(dt.itemsize)
-    lst = SegmentedList(dt, np.zeros(3 * s0 + 1, dtype=dt))
+    # Item by item (an iterator), so that no bulk extend fits the first segment.
+    lst = SegmentedList(dt, iter(np.zeros(3 * s0 + 1, dtype=dt)))
     assert lst.first_segment == s0
     assert lst.capacity == 7 * s0
     assert [len(v) for v in lst.segments()] == [s0, 2 * s0, 1]
+
+
+@pytest.mark.parametrize("dtype", ["i1", "i8", "c16", "S3", [("a", "f8"), ("b", "i1")]],
+                         ids=str)
+@pytest.mark.parametrize("source", ["ndarray", "bytes", "list", "segmented"])
+def test_first_bulk_extend_fits_the_first_segment(dtype, source):
+    dt = np.dtype(dtype)
+    s0 = default_first_segment(dt.itemsize)
+    n = 3 * s0 + 1
+    data = np.arange(n).astype(dt) if dt.names is None else np.zeros(n, dt)
+    src = {"ndarray": data, "bytes": data.tobytes(), "list": data.tolist(),
+           "segmented": SegmentedList(dt, data)}[source]
+    if source == "bytes" and dt.itemsize != 1:
+        src = data                       # bytes extend only a one-byte list
+    lst = SegmentedList(dt)
+    lst.extend(src)
+    if source == "list":
+        # Item by item: the default geometry.
+        assert (lst.first_segment, lst.capacity) == (s0, 7 * s0)
+    else:
+        # One segment, the least power of two that holds the elements.
+        assert (lst.first_segment, lst.capacity) == (4 * s0, 4 * s0)
+        assert [len(v) for v in lst.segments()] == [n]
+    assert lst.to_numpy().tobytes() == data.tobytes()
+    # Only while the list holds no segment: later extends keep the geometry.
+    s1 = lst.first_segment
+    lst.extend(np.zeros(10 * n, dt))
+    assert lst.first_segment == s1
+    # An explicit first_segment is kept.
+    fixed = SegmentedList(dt, data, first_segment=s0)
+    assert fixed.first_segment == s0 and fixed.capacity == 7 * s0
+
+
+def test_fitting_stops_once_a_segment_is_held_and_resumes_when_none_is():
+    lst = SegmentedList("q")
+    lst.append(1)                              # the default first segment: 64
+    lst.extend(np.arange(1000))
+    assert lst.first_segment == 64
+    lst.clear()
+    lst.shrink_to_fit()                        # no segment left
+    assert lst.capacity == 0
+    lst.extend(np.arange(1000))
+    assert (lst.first_segment, lst.capacity) == (1024, 1024)
+    # Small extends never shrink it.
+    lst.clear()
+    lst.shrink_to_fit()
+    lst.extend(np.arange(3))
+    assert lst.first_segment == 1024
+
+
+def test_a_failed_fitted_extend_leaves_the_geometry():
+    alloc = segpy.Heap(max_bytes=4096)
+    lst = SegmentedList("q", allocator=alloc)
+    with pytest.raises(MemoryError):
+        lst.extend(np.arange(100_000))
+    assert (lst.first_segment, lst.capacity, len(lst)) == (64, 0, 0)
+    assert alloc.stats["bytes_in_use"] == 0
+    lst.extend(np.arange(100))                   # fits in 4 KiB: 128 elements
+    assert (lst.first_segment, lst.capacity) == (128, 128)
 
 
 # -- reserve -------------------------------------------------------------------------
@@ -230,7 +290,6 @@ def test_locate_rejects_bad_first_segment(s0):
         _locate(0, s0)
 
 
-
 def _distinct_values(dt, n, seed=0):
     """``n`` elements of ``dt`` with varied bytes (valid code points for 'U')."""
     rng = np.random.default_rng(seed)
@@ -248,7 +307,10 @@ def test_every_family_at_segment_edges(family, first_segment):
         if n < 0:
             continue
         want = _distinct_values(dt, n, seed=n)
-        lst = SegmentedList(dt, want, first_segment=first_segment)
+        # One element first, so that the default first segment is not
+        # fitted to the bulk extend (test_first_bulk_extend_fits_...).
+        lst = SegmentedList(dt, want[:1], first_segment=first_segment)
+        lst.extend(want[1:])
         assert lst.first_segment == s0
         assert len(lst) == n and lst.capacity == geometric_capacity(n, s0)
         assert_arrays_identical(lst.to_numpy(), want)

@@ -44,11 +44,20 @@ from seg_support import (
     default_first_segment,
     examples,
     expected_scalar,
+    fitted_first_segment,
     geometric_capacity,
     segment_lengths,
 )
 
 MAX_LEN = 600  # keeps every example cheap; s0=64 still reaches 4 segments
+
+
+def _refit(lst, s0, n):
+    """The model's first segment after a growth to ``n`` elements of a list
+    that held no segment: unchanged, or fitted to ``n`` by a bulk extend."""
+    got = lst.first_segment
+    assert got in (s0, fitted_first_segment(s0, n)), (got, s0, n)
+    return got
 
 
 def make_machine(fam, make_alloc=segpy.SystemAllocator):
@@ -65,6 +74,9 @@ def make_machine(fam, make_alloc=segpy.SystemAllocator):
             self.s0 = (default_first_segment(dt.itemsize)
                        if first_segment is None else first_segment)
             assert self.lst.first_segment == self.s0
+            # With no first_segment given, a bulk extend into a list that
+            # holds no segment may enlarge the first one (fitted_first_segment).
+            self.free = first_segment is None
             self.py = []                          # raw values, Python list model
             self.arr = np.zeros(0, dtype=dt)      # numpy model
             self.cap = 0                          # capacity model
@@ -74,6 +86,8 @@ def make_machine(fam, make_alloc=segpy.SystemAllocator):
         # -- helpers -------------------------------------------------------
 
         def _grow_cap(self, n):
+            if self.free and self.cap == 0:
+                self.s0 = _refit(self.lst, self.s0, n)
             self.cap = max(self.cap, geometric_capacity(n, self.s0))
 
         def _push(self, vals, arr):
@@ -494,6 +508,7 @@ def make_sequence_machine(name):
             self.alloc = segpy.SystemAllocator()
             self.lst = segpy.SegmentedList(dt, allocator=self.alloc, first_segment=s0)
             self.s0 = self.lst.first_segment
+            self.free = s0 is None              # see fitted_first_segment
             self.model = []
             self.nseg = 0                     # segments allocated, in the model
             self.views = None                 # (views, addresses) while held
@@ -506,6 +521,8 @@ def make_sequence_machine(name):
             return v.item() if records else v
 
         def _grew(self):
+            if self.free and self.nseg == 0:
+                self.s0 = _refit(self.lst, self.s0, len(self.model))
             self.nseg = max(self.nseg, _used_segments(len(self.model), self.s0))
 
         def _shrank(self, before):
@@ -712,6 +729,11 @@ def make_sequence_machine(name):
             except _CLEAR:
                 pass
             self.model[:] = self._read_all()     # in place: the iterators follow it
+            if self.free and self.nseg == 0:
+                # Some bulk extend the hooks ran may have fitted it.
+                s0 = self.lst.first_segment
+                assert s0 >= self.s0 and s0 & (s0 - 1) == 0
+                self.s0 = s0
             cap = self.lst.capacity
             self.nseg = (cap // self.s0 + 1).bit_length() - 1
             assert len(self.lst.to_numpy()) == len(self.lst) == sum(
