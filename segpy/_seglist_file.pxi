@@ -5,8 +5,13 @@
 # in segpy/file.pyx (docs/file-format.md); this file only binds a list to
 # the allocator that maps its segments.
 
+# FileAllocator is final, so its exact type is the isinstance test, and a
+# pointer compare: every construction asks.
+cdef object _FILE_ALLOCATOR = FileAllocator
+
+
 cdef inline bint _file_backed(SegmentedList self):
-    return isinstance(self._allocator, FileAllocator)
+    return type(self._allocator) is _FILE_ALLOCATOR
 
 
 cdef int _check_writable(SegmentedList self) except -1:

@@ -887,7 +887,8 @@ allocator_register_type(SystemAllocator)
 # Per thread / asyncio task: contextvars give each thread its own context and
 # copy the creating context into each task, so one task's override never
 # leaks into another's.
-_current_allocator = contextvars.ContextVar("segpy.allocator", default=None)
+# A C global, not a module attribute: every construction reads it.
+cdef object _current_allocator = contextvars.ContextVar("segpy.allocator", default=None)
 
 cdef Allocator _process_default = None
 

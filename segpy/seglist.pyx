@@ -243,8 +243,14 @@ A growable list of fixed-size numpy elements, stored in segments that never move
         # A valid empty float64 list until __init__ runs, so that an object
         # made by __new__ alone is safe to use.  It takes no arguments, so
         # Cython ignores the constructor's (a ``*args, **kwargs`` signature
-        # built an empty dict per construction).
-        _setup(self, _FLOAT64, current_allocator(), 6)
+        # built an empty dict per construction).  Set field by field, not by
+        # _setup, as every SegmentedList(...) runs this before __init__:
+        # the fields Cython made None are right already.
+        cdef Allocator alloc = current_allocator()
+        _seglist_init_empty(&self.c, 8, 6, &alloc.iface)
+        self._dtype = _FLOAT64
+        self._allocator = alloc
+        self._kind = K_F64
 
     def __init__(self, *args, **kwargs):
         # Bound by hand so that a bad call names the class (_bind_args.pxi);
