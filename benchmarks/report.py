@@ -139,11 +139,15 @@ SAMPLE_ELEMENTS = 100_000
 # timing helpers (seq_report.py imports these too)
 
 
-def timed(fn):
-    """Run ``fn()`` once with the cyclic GC off; return (seconds, result)."""
+def timed(fn, prime=False):
+    """Run ``fn()`` once with the cyclic GC off; return (seconds, result).
+    With ``prime``, an untimed call (its result freed) comes first, after
+    the collection (see run_group)."""
     gc.collect()
     gc.disable()
     try:
+        if prime:
+            fn()
         t0 = time.perf_counter()
         out = fn()
         t1 = time.perf_counter()
@@ -152,16 +156,24 @@ def timed(fn):
     return t1 - t0, out
 
 
-def run_group(contenders: dict, repeat: int, warmup: int = 1, tick=None) -> dict:
+def run_group(contenders: dict, repeat: int, warmup: int = 1, tick=None,
+              prime: bool = False) -> dict:
     """Time every contender ``repeat`` times, interleaved, the order reversed
     every other repetition, after ``warmup`` untimed rounds; what a call
-    returns is freed after its clock stops.  ``tick()`` runs after each call."""
+    returns is freed after its clock stops.  ``tick()`` runs after each call.
+
+    With ``prime``, each timed call follows an untimed call of the same
+    contender, so that it does not pay for what the contender before it
+    left in the caches, the TLB and the allocators.  Without it, at 10^5
+    int64 a ``list`` contender's 10^5 ints slowed the next contender's
+    timed call, whichever it was, by up to 5x (``numpy one-shot`` by 18x).
+    """
     names = list(contenders)
     samples = {k: [] for k in names}
     for r in range(-warmup, repeat):
         order = names if r % 2 == 0 else names[::-1]
         for k in order:
-            dt, out = timed(contenders[k])
+            dt, out = timed(contenders[k], prime)
             del out
             if r >= 0:
                 samples[k].append(dt)
@@ -435,7 +447,7 @@ def time_measure(measure, dtype, n, args, tick, cache=None):
         bchunks = byte_views(chunks)
         for impl in impls:
             contenders[impl] = _batched(
-                lambda impl=impl: extend_all(impl, dtype, chunks, bchunks), number)
+                lambda impl=impl: extend_all(impl, dt, chunks, bchunks), number)
     else:
         filled = (cache or FilledCache()).get(dtype, n)
         if measure == "get":
@@ -461,7 +473,9 @@ def time_measure(measure, dtype, n, args, tick, cache=None):
             raise ValueError(measure)
     if warmup == 0:
         settle_memory(2 * n * dt.itemsize)
-    samples = run_group(contenders, repeat, warmup, tick)
+    # Priming doubles the calls; past 10^6 elements a call is long enough
+    # that what the previous contender left behind is a small part of it.
+    samples = run_group(contenders, repeat, warmup, tick, prime=warmup > 0 and n <= 1_000_000)
     return {impl: [s / per for s in v] for impl, v in samples.items()}
 
 

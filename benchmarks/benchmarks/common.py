@@ -36,6 +36,13 @@ import os
 
 import numpy as np
 
+try:
+    # Imported here, not in the functions: an ``import`` statement in a
+    # timed call costs more than a small SegmentedList's construction.
+    import segpy
+except ImportError:      # the fixtures that need no segpy still work
+    segpy = None
+
 #: Element count of the big benchmarks (int64, so the payload is 8*N bytes).
 N = int(os.environ.get("SEGPY_BENCH_N", "10_000_000"))
 #: Length of the ndarray chunks fed to ``extend``.
@@ -65,12 +72,20 @@ class NotApplicable(Exception):
 
 def as_dtype(dtype) -> np.dtype:
     """``dtype`` given by name (a key of DTYPES) or as anything np.dtype takes."""
-    return DTYPES[dtype] if isinstance(dtype, str) and dtype in DTYPES else np.dtype(dtype)
+    if type(dtype) is str:
+        return DTYPES[dtype] if dtype in DTYPES else np.dtype(dtype)
+    # np.dtype(d) is d for a dtype; isinstance(d, np.dtype) would ask the
+    # dtype metaclass, which costs as much as a small SegmentedList.
+    return np.dtype(dtype)
 
 
 def check_applicable(impl: str, dtype) -> None:
-    """Raise NotApplicable if ``impl`` cannot hold ``dtype``."""
-    if impl == "array" and as_dtype(dtype) != DTYPE:
+    """Raise NotApplicable if ``impl`` cannot hold ``dtype``.
+
+    Runs inside timed calls: DTYPE itself (what ``as_dtype("int64")``
+    returns) is recognised by identity, before any dtype comparison.
+    """
+    if impl == "array" and dtype is not DTYPE and as_dtype(dtype) != DTYPE:
         raise NotApplicable("array.array cannot hold records")
 
 
@@ -192,8 +207,6 @@ class NumpyDoubling:
 # returns what it built, so that the caller frees it outside the timing.
 
 def new_segpy(dtype=DTYPE):
-    import segpy
-
     return segpy.SegmentedList(as_dtype(dtype))
 
 
@@ -240,9 +253,14 @@ def extend_all(impl: str, dtype, chunks, bchunks=None):
     untimed); list: ``list.extend(chunk.tolist())``, Python ints or tuples as
     ``np.array`` later wants them; numpy_oneshot: one ``np.concatenate``.
     """
+    # What runs here is timed: no dtype lookups before the container's own
+    # work when the caller passes a numpy dtype (report.py does), which is
+    # what array.array's branch pays for its typecode.
+    if type(dtype) is str:
+        dtype = as_dtype(dtype)
     check_applicable(impl, dtype)
     if impl == "segpy":
-        lst = new_segpy(dtype)
+        lst = segpy.SegmentedList(dtype)
         ext = lst.extend
         for c in chunks:
             ext(c)
