@@ -8,7 +8,9 @@ default allocator from 1 thread and from 2 threads (a static OpenMP
 ``prange``, each thread through its own buffered writer, one concurrent
 phase: ``segpy._bench_cc.push_threads``), in alternating order after one
 untimed round.  The time covers the whole phase, segment requests and page
-faults included.  Each row gives the median [min-max] of the elapsed times
+faults included.  With ``--warm`` every run pushes into the same list,
+emptied, whose segments were written once before (views of them keep
+them): the same phase without the page faults.  Each row gives the median [min-max] of the elapsed times
 and the median of the per-repetition throughput ratios (1 thread's time /
 2 threads' time).  A reference row times ordinary one-thread pushes
 (``seglist_push_value``).  Every run checks the list's sum against the
@@ -35,8 +37,14 @@ import segpy
 from segpy import _bench_cc as B
 
 
-def run(fn, n, nthreads):
-    lst = segpy.SegmentedList("int64")
+def run(fn, n, nthreads, warm=None):
+    if warm is None:
+        lst = segpy.SegmentedList("int64")
+    else:
+        # The warm list: emptied, its segments kept (and their pages
+        # faulted in) by the views held in warm[1].
+        lst = warm[0]
+        del lst[:]
     gc.collect()
     if nthreads:
         ns, total, err = fn(lst, n, nthreads)
@@ -45,8 +53,17 @@ def run(fn, n, nthreads):
     want = 3 * n * (n - 1) // 2 + n
     if err or total != want or len(lst) != n:
         raise SystemExit(f"wrong result: error {err}, length {len(lst)}, sum {total} != {want}")
-    del lst
+    if warm is None:
+        del lst
     return ns
+
+
+def warm_list(n):
+    """An int64 list with every segment for ``n`` elements written once, and
+    views of them: while views exist, emptying the list keeps its segments."""
+    lst = segpy.SegmentedList("int64")
+    B.push_threads(lst, n, 1)
+    return lst, lst.segments()
 
 
 def main(argv=None):
@@ -54,15 +71,18 @@ def main(argv=None):
     ap.add_argument("--n", type=int, default=64 * 2**20)
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--warm", action="store_true",
+                    help="push into segments written before (no page faults in the timing)")
     args = ap.parse_args(argv)
     n = args.n
+    warm = warm_list(n) if args.warm else None
     contenders = [("1 thread", B.push_threads, 1), ("2 threads", B.push_threads, 2),
                   ("plain push, 1 thread", B.push_plain, 0)]
     times = {name: [] for name, _, _ in contenders}
     for r in range(-1, args.repeat):
         order = contenders if r % 2 == 0 else contenders[::-1]
         for name, fn, k in order:
-            ns = run(fn, n, k)
+            ns = run(fn, n, k, warm)
             if r >= 0:
                 times[name].append(ns)
     ratios = [a / b for a, b in zip(times["1 thread"], times["2 threads"], strict=True)]
@@ -71,7 +91,8 @@ def main(argv=None):
         return (f"{statistics.median(v) / n:.3f} ns/elt "
                 f"[{min(v) / n:.3f}-{max(v) / n:.3f}]")
 
-    print(f"# {n:,} int64 per run, {args.repeat} repetitions (+1 untimed), "
+    print(f"# {n:,} int64 per run, {'segments written before' if warm else 'a new list'}, "
+          f"{args.repeat} repetitions (+1 untimed), "
           f"{os.cpu_count()} cpus, {platform.python_version()}")
     for name, _, _ in contenders:
         print(f"{name:<22} {cell(times[name])}  "
