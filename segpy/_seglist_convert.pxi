@@ -841,7 +841,7 @@ cdef int _extend_iter(SegmentedList self, object iterable) except -1:
 cdef enum:
     _PAGE = 4096
     _ALIAS_SLACK = 64
-    _ALIAS_MIN_BYTES = 1 << 20
+    _ALIAS_MIN_BYTES = 1 << 19
 
 
 cdef object _new_array_for_copy(SegmentedList self):
@@ -853,8 +853,8 @@ cdef object _new_array_for_copy(SegmentedList self):
     "Measurements behind the hot paths", has the figure).  numpy's large buffers start 16
     bytes into a page, segments start on a page, and segment ``j`` lands at
     byte ``start_j * itemsize`` of the output, so every big segment would be
-    copied at the slow skew.  For lists of 1 MiB or more we allocate up to a
-    page more and start the result at the element offset ``e`` that puts the
+    copied at the slow skew.  For lists of 512 KiB or more we allocate up
+    to a page more and start the result at the element offset ``e`` that puts the
     largest segment's destination at the same page offset as its source
     (within 64 bytes).  The result is a view whose base is that new buffer.
     """
