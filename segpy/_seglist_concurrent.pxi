@@ -59,7 +59,7 @@ cdef class _ConcurrentWriter:
             If the run did not fit: its part before the first segment that
             could not be made is stored, the rest is not.
         """
-        cdef Py_ssize_t n, first, stored
+        cdef Py_ssize_t n
         cdef const char* src
         cdef int rc = SEGPY_OK
         self._check_open()
@@ -73,21 +73,16 @@ cdef class _ConcurrentWriter:
         if n == 0:
             return
         src = <const char*>cnp.PyArray_DATA(arr)
-        if n > self.cc.max_length:
-            _seglist_cc_fail(&self.cc, SEGPY_ETOOBIG)
-            _cc_raise(self, SEGPY_ETOOBIG, n)
-        stored = _seglist_cc_reserve(&self.cc, n, &first)
+        # The C API's run, as a prange thread would make it: it takes the
+        # GIL back only to install a segment.  Counted in flight, so that
+        # close() from another thread waits for the copy.
         self.inflight += 1
         try:
-            if stored > first:
-                with nogil:
-                    seglist_write_range(self.cc.s, first, src, stored - first)
+            with nogil:
+                rc = seglist_cc_append_n(&self.cc, src, n)
         finally:
             self.inflight -= 1
-        if stored < first + n:
-            rc = _seglist_cc_shortfall(&self.cc, stored)
-            _seglist_cc_fail(&self.cc, rc)
-            _cc_raise(self, rc, n)
+        _cc_raise(self, rc, n)
 
     def close(self):
         """End the phase: wait for copies in flight, then fix the length.

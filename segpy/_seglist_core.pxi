@@ -139,23 +139,35 @@ cdef int seglist_reserve(seglist_t* s, Py_ssize_t n) noexcept nogil:
         return _fail(s, SEGPY_ETOOBIG, SIZE_MAX)
     need = seglist_locate(s, n - 1, &off) + 1
     while s.nseg < need:
-        if <size_t>seglist_segment_len(s, s.nseg) > SIZE_MAX // <size_t>s.itemsize:
-            while s.nseg > nseg0:
-                _pop_segment(s)
-            return _fail(s, SEGPY_ETOOBIG, SIZE_MAX)
-        nbytes = _segment_bytes(s, s.nseg)
-        p = s.alloc.request(s.alloc.ctx, nbytes, SEGPY_SEGMENT_ALIGN)
+        p = _request_segment(s, s.nseg, &nbytes)
         if p == NULL:
             while s.nseg > nseg0:
                 _pop_segment(s)
-            return _fail(s, SEGPY_ENOMEM, nbytes)
-        s.segs[s.nseg] = <char*>p
-        # Modular integer arithmetic: the biased address may lie below p.
-        s.bases[s.shift + s.nseg] = (<size_t>p
-                                     - (<size_t>1 << (s.shift + s.nseg)) * <size_t>s.itemsize)
+            return _fail(s, SEGPY_ETOOBIG if nbytes == SIZE_MAX else SEGPY_ENOMEM, nbytes)
+        _set_segment(s, s.nseg, p)
         s.nseg += 1
     seglist_sync_cursor(s)
     return SEGPY_OK
+
+
+cdef inline void* _request_segment(seglist_t* s, int j, size_t* nbytes) noexcept nogil:
+    """Memory for segment ``j`` from the list's allocator, or NULL: with
+    ``nbytes[0]`` its size, or SIZE_MAX if there is no such segment (past
+    the table, or a byte size that overflows)."""
+    if j >= SEGPY_MAX_SEGMENTS or (<size_t>seglist_segment_len(s, j)
+                                   > SIZE_MAX // <size_t>s.itemsize):
+        nbytes[0] = SIZE_MAX
+        return NULL
+    nbytes[0] = _segment_bytes(s, j)
+    return s.alloc.request(s.alloc.ctx, nbytes[0], SEGPY_SEGMENT_ALIGN)
+
+
+cdef inline void _set_segment(seglist_t* s, int j, void* p) noexcept nogil:
+    # Record segment j's memory and its lookup-table entry; the caller
+    # publishes it by raising nseg.  Modular integer arithmetic: the biased
+    # address may lie below p.
+    s.segs[j] = <char*>p
+    s.bases[s.shift + j] = <size_t>p - (<size_t>1 << (s.shift + j)) * <size_t>s.itemsize
 
 
 cdef int _seglist_adopt_length(seglist_t* s, Py_ssize_t n) noexcept nogil:
@@ -695,22 +707,14 @@ cdef Py_ssize_t _cc_install(seglist_cc_t* cc, Py_ssize_t end) noexcept nogil:
     cdef size_t nbytes
     cdef void* p
     while _cc_capacity(s, nseg) < target:
-        nbytes = SIZE_MAX
-        if (nseg >= SEGPY_MAX_SEGMENTS or <size_t>seglist_segment_len(s, nseg)
-                > SIZE_MAX // <size_t>s.itemsize):
-            p = NULL
-        else:
-            nbytes = <size_t>seglist_segment_len(s, nseg) * <size_t>s.itemsize
-            p = s.alloc.request(s.alloc.ctx, nbytes, SEGPY_SEGMENT_ALIGN)
+        p = _request_segment(s, nseg, &nbytes)
         if p == NULL:
             # No element at or past this segment can ever be stored now.
             segpy_cc_store(&cc.limit, _cc_capacity(s, nseg))
             _fail(s, SEGPY_ENOMEM, nbytes)
             _seglist_cc_fail(cc, SEGPY_ENOMEM)
             break
-        s.segs[nseg] = <char*>p
-        s.bases[s.shift + nseg] = (<size_t>p
-                                   - (<size_t>1 << (s.shift + nseg)) * <size_t>s.itemsize)
+        _set_segment(s, nseg, p)
         nseg += 1
         segpy_cc_store_int(&s.nseg, nseg)        # publishes segs/bases above
     end = _cc_capacity(s, nseg)
