@@ -141,7 +141,7 @@ class NumpyDoubling:
 
     # _cap mirrors _buf.shape[0]: append reads a slot, not an attribute of
     # the array and a tuple item (about a third of its time).
-    __slots__ = ("_buf", "_n", "_cap")
+    __slots__ = ("_buf", "_cap", "_n")
 
     def __init__(self, dtype=DTYPE, capacity: int = 16):
         self._buf = np.empty(max(int(capacity), 1), dtype=dtype)
