@@ -787,12 +787,15 @@ cdef void _fit_first_segment(SegmentedList self, Py_ssize_t n) noexcept:
     and its elements are one segment, so to_numpy is one copy and the Arrow
     and Dask views are one chunk.  Capacity stays below twice the length, as
     with the default geometry.  Nothing can hold an address into a list
-    with no segment, so its geometry is free to change.
+    with no segment, but a caller that pinned the list may hold its
+    geometry (numba's native value keeps ``2**shift`` while it runs), so
+    only this extend's own pin may be on it (``_busy == 1``).
     """
     cdef int shift = self.c.shift
     while shift < SEGPY_MAX_SHIFT and (<Py_ssize_t>1 << shift) < n:
         shift += 1
-    if shift != self.c.shift and self.c.length == 0 and self._exports == 0:
+    if shift != self.c.shift and self.c.length == 0 and self._exports == 0 \
+            and self._busy == 1:
         _seglist_init_empty(&self.c, self.c.itemsize, shift, self.c.alloc)
 
 

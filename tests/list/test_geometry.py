@@ -161,6 +161,22 @@ def test_fitting_stops_once_a_segment_is_held_and_resumes_when_none_is():
     assert lst.first_segment == 1024
 
 
+def test_no_fitting_while_another_call_has_the_list_pinned():
+    # A conversion hook's extend runs while the outer extend is in
+    # progress: someone else may hold the geometry (numba keeps 2**shift
+    # while it runs), so the first segment stays as it is.
+    lst = SegmentedList("q")
+
+    class Hook:
+        def __array__(self, dtype=None, copy=None):
+            lst.extend(np.arange(1000))
+            return np.arange(5)
+
+    lst.extend(Hook())
+    assert lst.first_segment == 64
+    assert lst.to_numpy().tolist() == list(range(1000)) + list(range(5))
+
+
 def test_a_failed_fitted_extend_leaves_the_geometry():
     alloc = segpy.Heap(max_bytes=4096)
     lst = SegmentedList("q", allocator=alloc)
