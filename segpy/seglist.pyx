@@ -206,8 +206,8 @@ A growable list of fixed-size numpy elements, stored in segments that never move
     first_segment : int, optional
         Elements in the first segment, a power of two from 1 to 2**30.  The
         default gives a first segment of about 512 bytes, enlarged to fit
-        the first bulk extend (an array, buffer or list source) of a list
-        that holds no segment yet.
+        the first bulk extend (from an array, a buffer or a SegmentedList)
+        of a list that holds no segment yet.
 
     Raises
     ------
