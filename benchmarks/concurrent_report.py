@@ -10,9 +10,9 @@ phase: ``segpy._bench_cc.push_threads``), in alternating order after one
 untimed round.  The time covers the whole phase, segment requests and page
 faults included.  With ``--warm`` every run pushes into the same list,
 emptied, whose segments were written once before (views of them keep
-them): the same phase without the page faults.  Each row gives the median [min-max] of the elapsed times
-and the median of the per-repetition throughput ratios (1 thread's time /
-2 threads' time).  A reference row times ordinary one-thread pushes
+them): the same phase without the page faults.  Each row gives the median
+[min-max] of the elapsed times and the median of the per-repetition
+throughput ratios (1 thread's time / 2 threads' time).  A reference row times ordinary one-thread pushes
 (``seglist_push_value``).  Every run checks the list's sum against the
 expected one, and its length.
 
