@@ -174,8 +174,13 @@ cdef object _FLOAT64 = np.dtype(np.float64)
 # A sequence to pattern matching (``match lst: case [first, *rest]``), as
 # list and array.array are; but not registered as a collections.abc
 # MutableSequence: see segpy/__init__.py.
+# The free list: the object is over 1 KiB (the segment tables are inline),
+# past what CPython's small-object allocator serves, so without it every
+# SegmentedList(...) paid a malloc and a free beside its segment's own.
+# Python subclasses (heap types) never enter it.
 @cython.collection_type("sequence")
 @cython.no_gc_clear
+@cython.freelist(8)
 cdef class SegmentedList:
     """SegmentedList(dtype, iterable=(), *, allocator=None, first_segment=None)
 --
