@@ -38,13 +38,30 @@ cdef enum:
 _NUMERIC_KINDS = frozenset("biufc")
 
 
+# The last dtype _kind_of classified, and its kind: most programs make many
+# lists of one dtype.  Safe for any dtype, as the kind depends only on the
+# descriptor's kind, byte order and size, which never change (a record's
+# assignable field names do not enter it).
+cdef object _kind_cache_dt = None
+cdef int _kind_cache = K_GENERIC
+
+
 cdef int _kind_of(object dt) except -1:
+    global _kind_cache_dt, _kind_cache
+    if dt is _kind_cache_dt:
+        return _kind_cache
+    cdef int kind = _kind_of_uncached(<cnp.dtype?>dt)
+    _kind_cache_dt = dt
+    _kind_cache = kind
+    return kind
+
+
+cdef int _kind_of_uncached(cnp.dtype d) except -1:
     # Read from the descriptor's C struct, not through Python attributes:
     # every construction runs this, and the attribute lookups (and the dict
     # literals an earlier version built per call) were a fifth of
     # SegmentedList('q').  Only number kinds get a fast path, so records
     # (whose isnative would look at every field) never need more.
-    cdef cnp.dtype d = <cnp.dtype?>dt
     cdef char kind = d.kind
     cdef Py_ssize_t size = d.itemsize
     if kind != b"b" and kind != b"i" and kind != b"u" and kind != b"f" and kind != b"c":
@@ -126,9 +143,29 @@ def _check_dtype(dtype):
 cdef dict _dtype_by_str = {}
 
 
+# The argument _list_dtype last resolved from a str or a numpy dtype without
+# fields, and its result: both are immutable, so the same object gives the
+# same dtype (a record's field names can be assigned; any other object may
+# run Python code in numpy.dtype()).  One identity test per construction.
+cdef object _list_dtype_in = None
+cdef object _list_dtype_out = None
+
+
 cdef object _list_dtype(object dtype):
     """``_check_dtype(dtype)``, from the cache for a str, and read from the
     descriptor's C struct for a plain numpy dtype."""
+    global _list_dtype_in, _list_dtype_out
+    if dtype is _list_dtype_in:
+        return _list_dtype_out
+    dt = _list_dtype_uncached(dtype)
+    if (type(dtype) is str or isinstance(dtype, cnp.dtype)) \
+            and not cnp.PyDataType_HASFIELDS(<cnp.dtype>dt):
+        _list_dtype_in = dtype
+        _list_dtype_out = dt
+    return dt
+
+
+cdef object _list_dtype_uncached(object dtype):
     cdef cnp.dtype d
     if type(dtype) is not str:
         if isinstance(dtype, cnp.dtype):

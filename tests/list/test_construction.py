@@ -250,3 +250,47 @@ def test_dtypes_from_strings_are_not_shared_when_mutable():
     assert b.dtype.names == ("f0", "f1")
     assert SegmentedList("q").dtype == np.dtype(np.int64)
     assert SegmentedList("q").dtype.type is np.int64
+
+
+def test_consecutive_lists_of_different_dtypes_keep_their_own():
+    # The constructor remembers the last dtype argument and the last dtype's
+    # kind: a list of another dtype, even an equal-looking one in the other
+    # byte order, must not get the remembered one.
+    order = ["<i8", ">i8", np.dtype("<i8"), np.dtype(">i8"), "q", np.dtype("q"),
+             "<f8", ">f8", np.dtype(">f4"), "i4,f8", np.dtype("i4,f8")]
+    for dtype in order + order[::-1]:
+        want = np.dtype(dtype)
+        values = np.arange(5).astype(want) if want.names is None else np.zeros(5, want)
+        lst = SegmentedList(dtype, values)
+        assert lst.dtype == want
+        assert lst.dtype.byteorder == want.byteorder or want.itemsize == 1
+        assert_arrays_identical(lst.to_numpy(), values)
+        if want.names is None:
+            lst.append(7)
+            assert lst[-1] == 7
+            assert lst.to_numpy().tobytes()[-want.itemsize:] == np.array([7], want).tobytes()
+
+
+def test_record_dtypes_from_one_dtype_object_are_that_object():
+    # The dtype cache keeps no record dtype: each list holds the object it
+    # was given, as numpy arrays do, never one remembered from another call.
+    d1, d2 = np.dtype("i4,f8"), np.dtype("i4,f8")
+    a, b = SegmentedList(d1), SegmentedList(d2)
+    assert a.dtype is d1 and b.dtype is d2
+    d1.names = ("x", "y")
+    assert b.dtype.names == ("f0", "f1")
+
+
+def test_a_reused_list_object_starts_empty():
+    # Dropped lists' objects are recycled (a free list); a new list made
+    # from one must not see the old one's state.
+    for _ in range(20):
+        lst = SegmentedList("q", np.arange(10_000), first_segment=4)
+        lst.extend(range(5))
+        del lst
+        fresh = SegmentedList("f4")
+        assert len(fresh) == 0 and fresh.capacity == 0
+        assert fresh.first_segment == default_first_segment(4)
+        fresh.append(1.5)
+        assert fresh.to_numpy().tolist() == [1.5]
+        assert fresh.allocator is segpy.get_allocator()
