@@ -4,6 +4,7 @@ and every printed ratio is the ratio of the two figures printed beside it
 its rows contradicted themselves)."""
 
 import importlib.util
+import json
 import re
 import subprocess
 import sys
@@ -56,9 +57,11 @@ def _check_rows(rows):
         seg_fig = float(seg.split()[0])
         best_fig = float(best.split()[0])
         assert ratio == f"{seg_fig / best_fig:.2f}", cells
-        assert target in ("PASS", "FAIL", "info"), cells
+        assert target in ("PASS", "tie", "FAIL", "info"), cells
         if target != "info":
             assert (target == "PASS") == (float(ratio) <= 1.0), cells
+        if target == "tie":
+            assert 1.0 < float(ratio) <= 1.05, cells
 
 
 def test_printed_ratios_match_their_figures(run):
@@ -98,3 +101,46 @@ def test_plots(run):
     assert set(pngs) == expected
     for name in pngs:
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+_VERDICTS = r"""
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("report", sys.argv[1])
+r = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(r)
+def rows(seg, **others):
+    d = {"segpy": seg}
+    d.update(others)
+    return d
+out = {
+    "min": [r.sign_test_min(n) for n in range(1, 11)],
+    # segpy 2% slower by the medians, faster than the peer in 2 of 9: a tie
+    "tie": r.verdict(1.02, rows([1.02] * 7 + [0.9, 0.9], array=[1.0] * 9)),
+    # the peer faster in 8 of 9: consistently, a FAIL
+    "fail_consistent": r.verdict(1.02, rows([1.02] * 8 + [0.9], array=[1.0] * 9)),
+    # a second peer, not the best one, consistently faster: a FAIL too
+    "fail_other_peer": r.verdict(1.02, rows([1.02] * 7 + [0.9, 1.0],
+                                            array=[1.0] * 7 + [1.0, 1.1],
+                                            numpy_oneshot=[1.01] * 7 + [0.85, 0.95])),
+    "fail_large": r.verdict(1.06, rows([1.06] * 5 + [0.9] * 4, array=[1.0] * 9)),
+    "fail_few_reps": r.verdict(1.01, rows([1.01, 0.9, 1.01], array=[1.0] * 3)),
+    "pass": r.verdict(1.0, rows([1.0] * 9, array=[0.5] * 9)),
+}
+print(json.dumps(out))
+"""
+
+
+def test_verdicts():
+    # A tie needs both a small ratio and no peer faster in enough paired
+    # repetitions for a one-sided sign test at 5%.
+    proc = subprocess.run([sys.executable, "-P", "-c", _VERDICTS, str(REPORT)],
+                          check=True, capture_output=True, text=True, timeout=300, cwd=REPO)
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    # P(X >= k) <= 0.05 for X ~ Binomial(n, 1/2): none below 5 repetitions.
+    assert out["min"] == [None, None, None, None, 5, 6, 7, 7, 8, 9]
+    assert out["tie"] == "tie"
+    assert out["fail_consistent"] == "FAIL"
+    assert out["fail_other_peer"] == "FAIL"
+    assert out["fail_large"] == "FAIL"
+    assert out["fail_few_reps"] == "FAIL"
+    assert out["pass"] == "PASS"
