@@ -5,7 +5,7 @@
 
 Each repetition pushes N int64 (default 64M, 512 MB) into a new list on the
 default allocator from 1 thread and from 2 threads (a static OpenMP
-``prange``, each thread through its own buffered writer, one concurrent
+``prange``, each thread through its own writer, one concurrent
 phase: ``segpy._bench_cc.push_threads``), in alternating order after one
 untimed round.  The time covers the whole phase, segment requests and page
 faults included.  With ``--warm`` every run pushes into the same list,

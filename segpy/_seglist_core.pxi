@@ -679,6 +679,7 @@ cdef int seglist_cc_begin(seglist_cc_t* cc, seglist_t* s) noexcept nogil:
     cc.max_length = s.max_length
     cc.limit = s.max_length
     cc.error = 0
+    cc.nwriters = 0
     # Any push that is not the phase's (a Python append, a C-level push)
     # now finds the list full and fails, rather than racing the writers.
     s.max_length = s.length
@@ -780,7 +781,8 @@ cdef inline int _seglist_cc_shortfall(const seglist_cc_t* cc, Py_ssize_t stored)
 
 
 cdef Py_ssize_t seglist_cc_end(seglist_cc_t* cc) noexcept nogil:
-    """Close the phase (every writer done): the length becomes exact.
+    """Close the phase (every writer flushed and done): the length becomes
+    exact.
 
     Returns the number of elements the phase added; ``cc.error`` holds the
     first failure (0 if none).
@@ -792,30 +794,180 @@ cdef Py_ssize_t seglist_cc_end(seglist_cc_t* cc) noexcept nogil:
         n = limit
     if n > _cc_capacity(s, s.nseg):     # not reached: every stored slot is installed
         n = _cc_capacity(s, s.nseg)
+    n = _cc_close_gaps(cc, n)
     s.length = n
     s.max_length = cc.max_length
     seglist_sync_cursor(s)
     return n - cc.start
 
 
+cdef Py_ssize_t _cc_close_gaps(seglist_cc_t* cc, Py_ssize_t n) noexcept nogil:
+    """Move the elements at the top of ``[start, n)`` down into the writers'
+    gaps; return the new end.
+
+    Invariants: the gaps are disjoint (each lies in its writer's own run),
+    and every slot of ``[start, n)`` outside them was stored.  Sorting them
+    (at most SEGPY_CC_MAX_WRITERS, insertion sort), the loop fills the
+    lowest gap from the stored elements just below the top, dropping any
+    gap that reaches the top; it moves at most the gaps' total.
+    """
+    cdef Py_ssize_t ng = 0, k, i, a, b, top, src_lo, m
+    cdef Py_ssize_t nw = segpy_cc_load(&cc.nwriters)
+    cdef Py_ssize_t* g = cc.gaps
+    if nw > SEGPY_CC_MAX_WRITERS:
+        nw = SEGPY_CC_MAX_WRITERS
+    # Keep the parts below n, packed to the front of the table, sorted.
+    for k in range(nw):
+        a = g[2 * k]
+        b = g[2 * k + 1] if g[2 * k + 1] < n else n
+        if a >= b:
+            continue
+        i = ng
+        while i > 0 and g[2 * (i - 1)] > a:
+            g[2 * i] = g[2 * (i - 1)]
+            g[2 * i + 1] = g[2 * (i - 1) + 1]
+            i -= 1
+        g[2 * i] = a
+        g[2 * i + 1] = b
+        ng += 1
+    k = 0                       # the lowest gap not yet filled
+    top = n
+    while k < ng:
+        if g[2 * (ng - 1) + 1] >= top:
+            # The highest gap reaches the top: the list ends below it.
+            top = g[2 * (ng - 1)]
+            ng -= 1
+            continue
+        a = g[2 * k]
+        if a >= top:
+            break
+        # Stored elements lie between the highest gap (or the lowest one's
+        # end, when it is the only one left) and the top.
+        src_lo = g[2 * (ng - 1) + 1]
+        m = g[2 * k + 1] - a
+        if m > top - src_lo:
+            m = top - src_lo
+        _cc_move(cc.s, a, top - m, m)
+        top -= m
+        g[2 * k] = a + m
+        if g[2 * k] == g[2 * k + 1]:
+            k += 1
+    return top
+
+
+cdef void _cc_move(seglist_t* s, Py_ssize_t dst, Py_ssize_t src, Py_ssize_t m) noexcept nogil:
+    # Copy elements [src, src + m) to [dst, dst + m) (disjoint ranges), a
+    # piece per segment boundary on either side.
+    cdef Py_ssize_t od, os_, k
+    cdef int jd, js
+    while m > 0:
+        jd = seglist_locate(s, dst, &od)
+        js = seglist_locate(s, src, &os_)
+        k = seglist_segment_len(s, jd) - od
+        if seglist_segment_len(s, js) - os_ < k:
+            k = seglist_segment_len(s, js) - os_
+        if m < k:
+            k = m
+        memcpy(s.segs[jd] + od * s.itemsize, s.segs[js] + os_ * s.itemsize,
+               <size_t>(k * s.itemsize))
+        dst += k
+        src += k
+        m -= k
+
+
 cdef int seglist_cc_writer_init(seglist_cc_writer_t* w, seglist_cc_t* cc) noexcept nogil:
-    """A buffered writer for one thread.  SEGPY_EINVAL if an element is
-    larger than the buffer (use ``seglist_cc_append_n`` for those)."""
+    """A writer for one thread, from any thread.  SEGPY_EINVAL (and every
+    push fails) past SEGPY_CC_MAX_WRITERS writers in one phase."""
     w.cc = cc
     w.itemsize = cc.s.itemsize
-    w.n = 0
+    w.cur = NULL
+    w.end = NULL
+    w.piece = NULL
+    w.piece_at = 0
+    w.run_end = 0
     w.error = 0
-    w.cap = SEGPY_CC_BUFFER // w.itemsize
-    return SEGPY_OK if w.cap > 0 else SEGPY_EINVAL
+    w.claim = SEGPY_CC_CLAIM_MIN // w.itemsize
+    if w.claim < 1:
+        w.claim = 1
+    w.slot = segpy_cc_fetch_add(&cc.nwriters, 1)
+    if w.slot >= SEGPY_CC_MAX_WRITERS:
+        w.slot = -1
+        w.error = SEGPY_EINVAL
+        return SEGPY_EINVAL
+    # No run yet: an empty gap.  Read by seglist_cc_end, after the join.
+    cc.gaps[2 * w.slot] = 0
+    cc.gaps[2 * w.slot + 1] = 0
+    return SEGPY_OK
+
+
+cdef inline Py_ssize_t _cc_writer_at(const seglist_cc_writer_t* w) noexcept nogil:
+    # The index of the writer's next slot.
+    if w.piece == NULL:
+        return w.run_end
+    return w.piece_at + (w.cur - w.piece) // w.itemsize
+
+
+cdef void _cc_writer_piece(seglist_cc_writer_t* w, Py_ssize_t at) noexcept nogil:
+    # Point the writer at the part of its run from index ``at`` that lies in
+    # one segment (installed: its run was reserved by _seglist_cc_reserve).
+    cdef seglist_t* s = w.cc.s
+    cdef Py_ssize_t off, k
+    cdef int j = seglist_locate(s, at, &off)
+    k = seglist_segment_len(s, j) - off
+    if w.run_end - at < k:
+        k = w.run_end - at
+    w.piece = s.segs[j] + off * w.itemsize
+    w.piece_at = at
+    w.cur = w.piece
+    w.end = w.piece + k * w.itemsize
+
+
+cdef int seglist_cc_push_slow(seglist_cc_writer_t* w, const void* src) noexcept nogil:
+    """seglist_cc_push when the writer's piece is full: the run's next
+    piece, or a new claim (one atomic add), then the store.  Returns 0 if
+    the element is stored, else the writer's failure code."""
+    cdef seglist_cc_t* cc = w.cc
+    cdef Py_ssize_t at, first, reach, k, most
+    cdef int rc
+    if w.error != SEGPY_OK:
+        return w.error
+    at = _cc_writer_at(w)
+    if at < w.run_end:
+        _cc_writer_piece(w, at)
+    else:
+        k = w.claim
+        most = SEGPY_CC_CLAIM_MAX // w.itemsize
+        if 2 * k <= most:
+            w.claim = 2 * k
+        # The run before is full: no gap, unless the new one makes one.
+        cc.gaps[2 * w.slot] = 0
+        cc.gaps[2 * w.slot + 1] = 0
+        reach = _seglist_cc_reserve(cc, k, &first)
+        if reach > first:
+            # The whole run is a gap until a flush says how much was filled.
+            cc.gaps[2 * w.slot] = first
+            cc.gaps[2 * w.slot + 1] = reach
+            w.run_end = reach
+            _cc_writer_piece(w, first)
+        if reach < first + k:
+            rc = _seglist_cc_shortfall(cc, reach)
+            _seglist_cc_fail(cc, rc)
+            w.error = rc
+            if reach <= first:
+                w.piece = NULL
+                w.cur = NULL
+                w.end = NULL
+                return rc
+    memcpy(w.cur, src, <size_t>w.itemsize)
+    w.cur += w.itemsize
+    return SEGPY_OK
 
 
 cdef int seglist_cc_writer_flush(seglist_cc_writer_t* w) noexcept nogil:
-    """Send what ``w`` gathered to the list as one run (call it when the
-    thread is done).  Returns the writer's first failure, or 0."""
-    cdef int rc
-    if w.n > 0:
-        rc = seglist_cc_append_n(w.cc, w.buf, w.n)
-        w.n = 0
-        if rc != SEGPY_OK and w.error == 0:
-            w.error = rc
+    """Record how much of the writer's run is filled (call it after the
+    thread's last push, before the join).  Returns the writer's first
+    failure, or 0."""
+    if w.slot >= 0 and w.piece != NULL:
+        w.cc.gaps[2 * w.slot] = _cc_writer_at(w)
+        w.cc.gaps[2 * w.slot + 1] = w.run_end
     return w.error

@@ -508,16 +508,38 @@ ctypedef struct segpy_capi_t:
 # missing segment is installed once, by the first thread that needs it,
 # holding the GIL (so a shared allocator stays serialised); a thread waits
 # only then.  The list's length does not move during the phase; at
-# ``seglist_cc_end`` it becomes ``min(next, limit)``, exactly the elements
-# stored.  ``limit`` falls to the start of the first segment that could not
-# be made (or stays ``max_length``): a run that reaches past it stores its
-# part below it and fails, and every slot below it belongs to a run that
-# stored it.  Rules: nothing else touches the list during the phase; the
-# writers are done (joined) before ``seglist_cc_end``; a thread that waits
-# for the writers must not hold the GIL (``prange`` in ``with nogil:``).
+# ``seglist_cc_end`` it becomes exactly the number of elements stored.
+# ``limit`` falls to the start of the first segment that could not be made
+# (or stays ``max_length``): nothing at or past it is stored.
+#
+# Two ways to push.  ``seglist_cc_append_n`` stores a run the caller holds
+# (a run reserved exactly, stored in order).  A writer
+# (``seglist_cc_writer_t``, one per thread) claims runs of slots ahead of
+# its pushes and stores each push straight into the list: claims start at
+# 4 KiB and double up to 2 MiB, so two threads fill different pages (and
+# fault in different huge pages) instead of interleaving 4 KiB runs.  A
+# writer's last run is seldom full; ``seglist_cc_writer_flush`` records its
+# unfilled tail (a gap) in ``cc.gaps``, and ``seglist_cc_end`` closes the
+# gaps by moving the elements at the top of the list down into them (at
+# most the writers' last runs' worth).  So the order of elements across
+# calls is not kept once a writer was used; each arrives exactly once.
+#
+#   next ->      |..........| <- reserved past limit: never stored
+#   limit ->     +----------+
+#                | run of B |    (a writer's run, full)
+#                | gap of A | <- A's last run, unfilled tail: recorded at flush,
+#                | run of A |    filled from the top at seglist_cc_end
+#   start ->     +----------+
+#
+# Rules: nothing else touches the list during the phase; the writers are
+# done (flushed, then joined) before ``seglist_cc_end``; a thread that
+# waits for the writers must not hold the GIL (``prange`` in ``with
+# nogil:``); a writer's pushes after its last flush are not kept.
 
 cdef enum:
-    SEGPY_CC_BUFFER = 4096      # bytes a buffered writer gathers per run
+    SEGPY_CC_MAX_WRITERS = 256      # writers per phase (their gaps' table)
+    SEGPY_CC_CLAIM_MIN = 4096       # bytes a writer's first claim asks for
+    SEGPY_CC_CLAIM_MAX = 2097152    # bytes its claims double up to
 
 ctypedef struct seglist_cc_t:
     seglist_t* s
@@ -528,36 +550,50 @@ ctypedef struct seglist_cc_t:
     # length, so that any other push fails.
     Py_ssize_t max_length
     int error                   # atomic: the first failure's SEGPY_E* code, or 0
+    Py_ssize_t nwriters         # atomic: writers initialised (gap entries taken)
+    # Writer k's unfilled slots [gaps[2k], gaps[2k+1]): its whole current
+    # run from its claim, the run's tail from its flush.
+    Py_ssize_t gaps[2 * SEGPY_CC_MAX_WRITERS]
 
-# One thread's buffered writer: pushes gather in ``buf`` and go to the list
-# as one run when it is full (one atomic add per run, not per element).
+# One thread's writer: pushes go straight into the run of slots it claimed,
+# [cur, end) being the part of that run in one segment.
 ctypedef struct seglist_cc_writer_t:
     seglist_cc_t* cc
     Py_ssize_t itemsize
-    Py_ssize_t n                # elements gathered
-    Py_ssize_t cap              # elements ``buf`` holds
+    char* cur                   # the next slot (cur == end: claim or move on)
+    char* end                   # the end of the run's piece in this segment
+    char* piece                 # the start of that piece ...
+    Py_ssize_t piece_at         # ... and its index in the list
+    Py_ssize_t run_end          # the index past the claimed run
+    Py_ssize_t claim            # elements the next claim asks for
+    Py_ssize_t slot             # this writer's entry in cc.gaps, -1 if none
     int error                   # this writer's first failure, or 0
-    char buf[SEGPY_CC_BUFFER]
 
 cdef int seglist_cc_begin(seglist_cc_t* cc, seglist_t* s) noexcept nogil
 cdef int seglist_cc_append_n(seglist_cc_t* cc, const void* src, Py_ssize_t n) noexcept nogil
 cdef Py_ssize_t seglist_cc_end(seglist_cc_t* cc) noexcept nogil
 cdef int seglist_cc_writer_init(seglist_cc_writer_t* w, seglist_cc_t* cc) noexcept nogil
 cdef int seglist_cc_writer_flush(seglist_cc_writer_t* w) noexcept nogil
+cdef int seglist_cc_push_slow(seglist_cc_writer_t* w, const void* src) noexcept nogil
 
 
 cdef inline int seglist_cc_push(seglist_cc_writer_t* w, const void* src) noexcept nogil:
     """Append one element (``itemsize`` bytes at ``src``) through ``w``.
 
-    Returns 0, or the code of a failed run (this or an earlier one: the
-    writer's first failure sticks).  The element is in the list once the
-    phase ends, unless its run failed.
+    Returns 0 if the element is stored (it is in the list once the phase
+    ends, if the writer is flushed after it), else the writer's failure
+    code: once a claim fails, the writer stores nothing past the slots it
+    already holds.  ``seglist_cc_writer_flush`` returns the first failure.
     """
-    if w.itemsize == 8:
-        memcpy(w.buf + w.n * 8, src, 8)     # one store
-    else:
-        memcpy(w.buf + w.n * w.itemsize, src, w.itemsize)
-    w.n += 1
-    if w.n == w.cap:
-        return seglist_cc_writer_flush(w)
-    return w.error
+    # Fields read into locals before the store, which may alias them.
+    cdef char* cur = w.cur
+    cdef Py_ssize_t isz
+    if cur != w.end:
+        isz = w.itemsize
+        if isz == 8:
+            memcpy(cur, src, 8)         # one store
+        else:
+            memcpy(cur, src, <size_t>isz)
+        w.cur = cur + isz
+        return 0
+    return seglist_cc_push_slow(w, src)

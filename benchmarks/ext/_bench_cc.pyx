@@ -3,7 +3,7 @@
 
 ``push_threads(lst, n, nthreads, warm)`` pushes the int64 values
 ``i * 3 + 1`` for ``i < n`` into ``lst`` from ``nthreads`` OpenMP threads
-(a static ``prange``), each through its own buffered writer
+(a static ``prange``), each through its own writer
 (``seglist_cc_push``), in one concurrent phase, and returns
 ``(elapsed_ns, checksum)``: the time between two ``clock_gettime`` calls
 around the phase (begin to end, segment requests included), and the sum of

@@ -83,6 +83,63 @@ def test_unbuffered_c_pushes_keep_each_thread_in_order():
         assert np.array_equal(mine, np.arange(j * 10**6, j * 10**6 + 20_000))
 
 
+def test_writer_gaps_are_closed_from_the_top():
+    # Writer A claims a run and fills 3 of its slots; single pushes land
+    # above it; writer B fills one run and part of a second.  The phase's
+    # end moves the top elements into A's gap: every element once, and the
+    # length exact.
+    lst = SegmentedList("int64", [-1], first_segment=8)
+    phase = T.CCPhase(lst)
+    assert phase.push_range(0, 3) == 0
+    assert phase.push_range(1000, 1010, False) == 0
+    assert phase.push_range(2000, 2700) == 0
+    assert phase.end() == (713, 0)
+    assert len(lst) == 714 and lst[0] == -1
+    assert_each_once(lst.to_numpy()[1:], np.concatenate(
+        [np.arange(3), np.arange(1000, 1010), np.arange(2000, 2700)]))
+    # No slot outside the list was claimed twice: appends continue after it.
+    lst.append(5)
+    assert lst[-1] == 5 and len(lst) == 715
+
+
+@pytest.mark.parametrize("sizes", [[1, 0, 2, 700, 5], [513] * 6, [0, 0, 0], [4096, 1, 4097]])
+def test_many_writers_with_gaps(sizes):
+    lst = SegmentedList("int64", first_segment=1)
+    phase = T.CCPhase(lst)
+    base = 0
+    expect = []
+    for k, size in enumerate(sizes):
+        assert phase.push_range(base, base + size, k % 2 == 0) == 0
+        expect.append(np.arange(base, base + size))
+        base += 10_000
+    added, err = phase.end()
+    want = np.concatenate(expect)
+    assert (added, err) == (len(want), 0)
+    assert_each_once(lst.to_numpy(), want)
+
+
+def test_pushes_after_a_writers_last_flush_are_not_kept():
+    # Not flushing is a misuse: the writer's run then counts as unfilled,
+    # so what it pushed is dropped, and no unwritten slot enters the list.
+    lst = SegmentedList("int64", [7])
+    phase = T.CCPhase(lst)
+    assert phase.push_range(0, 100, True, False) == 0
+    assert phase.push_range(100, 150) == 0
+    assert phase.end() == (50, 0)
+    assert lst.to_numpy().tolist() == [7] + list(range(100, 150))
+
+
+def test_a_phase_takes_at_most_256_writers():
+    lst = SegmentedList("int64")
+    phase = T.CCPhase(lst)
+    for k in range(256):
+        assert phase.push_range(k, k + 1) == 0
+    assert phase.push_range(1000, 1005) == -3              # SEGPY_EINVAL
+    assert phase.push_range(2000, 2002, False) == 0        # runs still work
+    assert phase.end() == (258, 0)
+    assert_each_once(lst.to_numpy(), np.concatenate([np.arange(256), [2000, 2001]]))
+
+
 def test_a_failed_growth_in_c_ends_the_list_at_the_failed_segment():
     heap = Heap(max_bytes=1 << 20)
     lst = SegmentedList("int64", allocator=heap, first_segment=64)

@@ -356,7 +356,7 @@ def c_allocator_roundtrip(str kind, Py_ssize_t n, size_t max_bytes=SIZE_MAX):
 
 def cc_prange_push(SegmentedList lst, Py_ssize_t n, int nthreads, Py_ssize_t offset=0):
     """Push the int64 values offset .. offset+n-1 into ``lst`` from ``nthreads``
-    OpenMP threads (prange), each through its own buffered writer, in one
+    OpenMP threads (prange), each through its own writer, in one
     concurrent phase.  Returns (elements added, the phase's error, the
     writers' errors)."""
     cdef seglist_cc_t cc
@@ -397,19 +397,23 @@ cdef class CCPhase:
         self.lst = lst
         seglist_cc_begin(&self.cc, &lst.c)
 
-    def push_range(self, Py_ssize_t start, Py_ssize_t stop, bint buffered=True):
-        """Push start .. stop-1 as int64 without the GIL; returns the error code."""
+    def push_range(self, Py_ssize_t start, Py_ssize_t stop, bint buffered=True,
+                   bint flush=True):
+        """Push start .. stop-1 as int64 without the GIL, through a writer
+        (``buffered``, flushed at the end unless ``flush`` is false) or one
+        ``seglist_cc_append_n`` each; returns the error code."""
         cdef seglist_cc_writer_t w
         cdef int64_t v
         cdef Py_ssize_t i
         cdef int rc = 0
         with nogil:
             if buffered:
-                seglist_cc_writer_init(&w, &self.cc)
+                rc = seglist_cc_writer_init(&w, &self.cc)
                 for i in range(start, stop):
                     v = i
                     seglist_cc_push(&w, &v)
-                rc = seglist_cc_writer_flush(&w)
+                if flush:
+                    rc = seglist_cc_writer_flush(&w)
             else:
                 for i in range(start, stop):
                     v = i
