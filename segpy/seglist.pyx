@@ -379,6 +379,17 @@ A growable list of fixed-size numpy elements, stored in segments that never move
                 _raise_grow_error(self, 1)
             (<double*>slot)[0] = PyFloat_AS_DOUBLE(x)
             return
+        if self._fields is not None and PyTuple_CheckExact(x) and _has_plan(self):
+            # A record of native number fields from an exact tuple: converted
+            # in C, with no Python code (so no pin), straight into the next
+            # slot when its segment has room, and committed only if every
+            # field converted.  A slot past the length holds no element, so
+            # a half-written one is nothing; the general path then decides.
+            slot = self.c.cursor
+            if slot != self.c.cursor_end and _record_store(self._fields, x, slot):
+                self.c.cursor = slot + self.c.itemsize
+                self.c.length += 1
+                return
         # The conversion may run Python code: pinned, the list keeps its
         # layout, so the converted bytes fit whatever slot is next.
         _pin(self)

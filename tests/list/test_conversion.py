@@ -509,3 +509,25 @@ def test_records_from_tuples_convert_like_numpy(spec, data):
         for name in dt.names:
             np.testing.assert_array_equal(got[name], expected[1][name], strict=True)
             assert (np.signbit(got[name].real) == np.signbit(expected[1][name].real)).all()
+
+
+def test_a_record_append_that_fails_midway_leaves_no_trace():
+    # The C path writes a record's fields straight into the next slot and
+    # commits it only when every field converted: a failure in the fifth
+    # field leaves a half-written slot past the end, which the next append
+    # overwrites whole.
+    dt = np.dtype(RECORD_DTYPES[0])
+    lst = SegmentedList(dt, [(1, 1.0, 1.0, 1.0, 1, 1)])
+    before = lst.to_numpy()
+    with pytest.raises(OverflowError):
+        lst.append((7, 7.0, 7.0, 7.0, 2**40, 7))
+    assert_arrays_identical(lst.to_numpy(), before)
+    lst.append((2, 2.0, 2.0, 2.0, 2, 2))
+    lst.append((3, np.float64(3.0), 3.0, 3.0, 3, 3))     # a numpy item: numpy's path
+    assert lst.to_numpy().tolist() == [(1, 1.0, 1.0, 1.0, 1, 1), (2, 2.0, 2.0, 2.0, 2, 2),
+                                       (3, 3.0, 3.0, 3.0, 3, 3)]
+    # Across a segment boundary too (the C path needs room in the segment).
+    lst = SegmentedList(dt, first_segment=2)
+    for i in range(9):
+        lst.append((i, i / 2, 0.0, 0.0, i, 0))
+    assert lst.to_numpy()["x"].tolist() == [i / 2 for i in range(9)]
