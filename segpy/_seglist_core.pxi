@@ -929,12 +929,14 @@ cdef int seglist_cc_push_slow(seglist_cc_writer_t* w, const void* src) noexcept 
     cdef seglist_cc_t* cc = w.cc
     cdef Py_ssize_t at, first, reach, k, most
     cdef int rc
-    if w.error != SEGPY_OK:
-        return w.error
     at = _cc_writer_at(w)
     if at < w.run_end:
+        # The run goes on in the next segment (even after a failed claim:
+        # the slots it did get are this writer's to fill).
         _cc_writer_piece(w, at)
     else:
+        if w.error != SEGPY_OK:
+            return w.error      # no new claim after a failure
         k = w.claim
         most = SEGPY_CC_CLAIM_MAX // w.itemsize
         if 2 * k <= most:

@@ -140,6 +140,21 @@ def test_a_phase_takes_at_most_256_writers():
     assert_each_once(lst.to_numpy(), np.concatenate([np.arange(256), [2000, 2001]]))
 
 
+def test_a_writer_fills_every_slot_of_a_claim_cut_short():
+    # The first claim (512 slots from index 0) spans segments of 8, 16, 32
+    # ... elements; the heap's limit cuts it at a segment start past the
+    # first one.  The writer must still fill every slot it got, across
+    # segment boundaries, so the list ends exactly at that start.
+    heap = Heap(max_bytes=1 << 12)
+    lst = SegmentedList("int64", allocator=heap, first_segment=8)
+    phase = T.CCPhase(lst)
+    assert phase.push_range(0, 1000) == -1                  # SEGPY_ENOMEM
+    added, err = phase.end()
+    assert err == -1
+    assert added in [8 * (2**j - 1) for j in range(2, 7)]  # past the first segment
+    assert lst.to_numpy().tolist() == list(range(added))   # one writer: in order
+
+
 def test_a_failed_growth_in_c_ends_the_list_at_the_failed_segment():
     heap = Heap(max_bytes=1 << 20)
     lst = SegmentedList("int64", allocator=heap, first_segment=64)
