@@ -162,6 +162,7 @@ include "_seglist_arrow.pxi"
 include "_seglist_arrow_import.pxi"
 include "_seglist_concurrent.pxi"
 include "_bind_args.pxi"
+include "_seglist_construct.pxi"
 
 # SegmentedList.__init__'s parameters: (dtype, iterable=(), *, allocator=None,
 # first_segment=None), as its docstring's first line says.
@@ -258,36 +259,15 @@ A growable list of fixed-size numpy elements, stored in segments that never move
         self._kind = K_F64
 
     def __init__(self, *args, **kwargs):
-        # Bound by hand so that a bad call names the class (_bind_args.pxi);
-        # SegmentedList(dtype), the common call, without building tuples.
+        # Bound by hand so that a bad call names the class (_bind_args.pxi).
+        # SegmentedList(dtype), the common call, does not come here: the
+        # type's vectorcall takes it to _init (_seglist_construct.pxi).
         if not kwargs and len(args) == 1:
-            dtype, iterable, allocator, first_segment = args[0], (), None, None
-        else:
-            dtype, iterable, allocator, first_segment = _bind_args(
-                "SegmentedList", args, kwargs, _INIT_NAMES, 2, _INIT_DEFAULTS)
-        dt = _list_dtype(dtype)
-        cdef Allocator alloc = _resolve_allocator(allocator)
-        cdef int shift = _shift_for(first_segment, (<cnp.dtype>dt).itemsize)
-        if iterable is None:
-            # As array.array('q', None) and list(None): not an empty list.
-            raise TypeError("'NoneType' object is not iterable")
-        # Checked after the arguments are parsed (that runs Python code) and
-        # with nothing but C between here and the new layout.
-        if self._exports:
-            raise BufferError("cannot re-initialise a SegmentedList while segment views exist")
-        _check_no_phase(self)
-        if _file_backed(self):
-            raise TypeError("cannot re-initialise a file-backed SegmentedList: its "
-                            "FileAllocator maps this list's segments only")
-        if self._busy:
-            raise RuntimeError(
-                "cannot re-initialise a SegmentedList while one of its methods is running "
-                "(from a conversion hook, an iterator, a finaliser or another thread)")
-        seglist_destroy(&self.c)
-        _setup(self, dt, alloc, shift)
-        self._shift_free = first_segment is None
-        if not (type(iterable) is tuple and len(iterable) == 0):
-            self.extend(iterable)
+            _init(self, args[0], (), None, None)
+            return
+        dtype, iterable, allocator, first_segment = _bind_args(
+            "SegmentedList", args, kwargs, _INIT_NAMES, 2, _INIT_DEFAULTS)
+        _init(self, dtype, iterable, allocator, first_segment)
 
     def __dealloc__(self):
         # Views hold a reference to the list, so none can outlive this.

@@ -294,3 +294,55 @@ def test_a_reused_list_object_starts_empty():
         fresh.append(1.5)
         assert fresh.to_numpy().tolist() == [1.5]
         assert fresh.allocator is segpy.get_allocator()
+
+
+def test_every_call_form_builds_the_same_list():
+    # SegmentedList(dtype) takes the type's vectorcall shortcut; every other
+    # form goes through type.__call__ and __init__.  Same list either way,
+    # and neither keeps a reference to what it was given.
+    import sys
+
+    heap = segpy.Heap()
+    dt = np.dtype("i4")
+    base_heap, base_dt = sys.getrefcount(heap), sys.getrefcount(dt)
+    forms = [
+        lambda: SegmentedList(dt),
+        lambda: SegmentedList(dt, ()),
+        lambda: SegmentedList(dtype=dt),
+        lambda: SegmentedList(dt, allocator=heap),
+        lambda: SegmentedList(dt, [], allocator=heap, first_segment=128),
+        lambda: SegmentedList.__new__(SegmentedList).__init__(dt) or None,
+    ]
+    for _ in range(200):
+        for make in forms:
+            lst = make()
+            if lst is not None:
+                assert lst.dtype == dt and len(lst) == 0 and lst.first_segment == 128
+                lst.append(3)
+                assert lst.to_numpy().tolist() == [3]
+            del lst
+    assert sys.getrefcount(heap) == base_heap
+    # The constructor's memos hold the last dtype argument, its result (here
+    # the same object) and the last dtype classified; a leak would be 1,200.
+    assert sys.getrefcount(dt) <= base_dt + 3
+
+
+def test_subclasses_are_built_through_their_own_init():
+    # The vectorcall shortcut is the base type's own (CPython never
+    # inherits tp_vectorcall): a subclass's __init__ and __new__ run.
+    calls = []
+
+    class Tagged(SegmentedList):
+        def __init__(self, tag, dtype="q"):
+            calls.append(tag)
+            super().__init__(dtype)
+
+    class Plain(SegmentedList):
+        pass
+
+    t = Tagged("a")
+    assert type(t) is Tagged and calls == ["a"] and t.dtype == np.int64
+    p = Plain("f4")
+    assert type(p) is Plain and p.dtype == np.float32
+    with pytest.raises(TypeError, match=r"SegmentedList\(\) missing 1 required"):
+        Plain()
