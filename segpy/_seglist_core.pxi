@@ -847,32 +847,12 @@ cdef Py_ssize_t _cc_close_gaps(seglist_cc_t* cc, Py_ssize_t n) noexcept nogil:
         m = g[2 * k + 1] - a
         if m > top - src_lo:
             m = top - src_lo
-        _cc_move(cc.s, a, top - m, m)
+        _seglist_move(cc.s, a, top - m, m)
         top -= m
         g[2 * k] = a + m
         if g[2 * k] == g[2 * k + 1]:
             k += 1
     return top
-
-
-cdef void _cc_move(seglist_t* s, Py_ssize_t dst, Py_ssize_t src, Py_ssize_t m) noexcept nogil:
-    # Copy elements [src, src + m) to [dst, dst + m) (disjoint ranges), a
-    # piece per segment boundary on either side.
-    cdef Py_ssize_t od, os_, k
-    cdef int jd, js
-    while m > 0:
-        jd = seglist_locate(s, dst, &od)
-        js = seglist_locate(s, src, &os_)
-        k = seglist_segment_len(s, jd) - od
-        if seglist_segment_len(s, js) - os_ < k:
-            k = seglist_segment_len(s, js) - os_
-        if m < k:
-            k = m
-        memcpy(s.segs[jd] + od * s.itemsize, s.segs[js] + os_ * s.itemsize,
-               <size_t>(k * s.itemsize))
-        dst += k
-        src += k
-        m -= k
 
 
 cdef int seglist_cc_writer_init(seglist_cc_writer_t* w, seglist_cc_t* cc) noexcept nogil:
@@ -910,16 +890,14 @@ cdef inline Py_ssize_t _cc_writer_at(const seglist_cc_writer_t* w) noexcept nogi
 cdef void _cc_writer_piece(seglist_cc_writer_t* w, Py_ssize_t at) noexcept nogil:
     # Point the writer at the part of its run from index ``at`` that lies in
     # one segment (installed: its run was reserved by _seglist_cc_reserve).
-    cdef seglist_t* s = w.cc.s
-    cdef Py_ssize_t off, k
-    cdef int j = seglist_locate(s, at, &off)
-    k = seglist_segment_len(s, j) - off
+    cdef char* p
+    cdef Py_ssize_t k = _run_in_segment(w.cc.s, at, 1, &p)
     if w.run_end - at < k:
         k = w.run_end - at
-    w.piece = s.segs[j] + off * w.itemsize
+    w.piece = p
     w.piece_at = at
-    w.cur = w.piece
-    w.end = w.piece + k * w.itemsize
+    w.cur = p
+    w.end = p + k * w.itemsize
 
 
 cdef int seglist_cc_push_slow(seglist_cc_writer_t* w, const void* src) noexcept nogil:
