@@ -359,12 +359,17 @@ A growable list of fixed-size numpy elements, stored in segments that never move
                 _raise_grow_error(self, 1)
             (<double*>slot)[0] = PyFloat_AS_DOUBLE(x)
             return
-        if self._fields is not None and PyTuple_CheckExact(x) and _has_plan(self):
+        if self._fields is not None and self._fields is not _UNPLANNED \
+                and PyTuple_CheckExact(x):
             # A record of native number fields from an exact tuple: converted
             # in C, with no Python code (so no pin), straight into the next
             # slot when its segment has room, and committed only if every
             # field converted.  A slot past the length holds no element, so
             # a half-written one is nothing; the general path then decides.
+            # Only with the plan made: making it runs Python code (numpy's
+            # field lookups, so perhaps a finaliser), which must happen under
+            # the general path's pin, or a finaliser could re-initialise the
+            # list and be handed the old dtype's plan.
             slot = self.c.cursor
             if slot != self.c.cursor_end and _record_store(self._fields, x, slot):
                 self.c.cursor = slot + self.c.itemsize

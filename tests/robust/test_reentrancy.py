@@ -205,3 +205,51 @@ def test_allocator_in_a_cycle_with_its_lists():
     # ASan reports a release through a freed allocator; then reuse the heap.
     probe = SegmentedList("q", range(10_000))
     assert probe[-1] == 9_999
+
+
+RECORD = np.dtype([("id", "<i8"), ("x", "<f8"), ("y", "<f8"), ("z", "<f8"),
+                   ("flag", "<i4"), ("pad", "<i4")])
+
+
+@pytest.mark.parametrize("nth_collection", [1, 2, 3])
+def test_record_append_whose_garbage_collection_reinitialises_the_list(nth_collection):
+    # The first record append makes the list's conversion plan, which runs
+    # numpy code that may start a collection, and so a finaliser.  One that
+    # re-initialises the list as int64 must never leave the old record plan
+    # on it: a later tuple would then be written as 40 bytes into an
+    # 8-byte slot.
+    lst = SegmentedList(RECORD)
+    append = lst.append
+    value = (1, 2.0, 3.0, 4.0, 5, 6)
+    seen = []
+
+    def callback(phase, info):
+        if phase == "start":
+            seen.append(phase)
+            if len(seen) == nth_collection:
+                try:
+                    lst.__init__("q")
+                except RuntimeError:
+                    seen.append("refused")
+
+    old = gc.get_threshold()
+    gc.callbacks.append(callback)
+    gc.set_threshold(1)
+    try:
+        try:
+            append(value)
+        except TypeError:
+            pass
+    finally:
+        gc.set_threshold(*old)
+        gc.callbacks.remove(callback)
+    if lst.dtype == RECORD:
+        assert lst.to_numpy().tolist() in ([], [value])
+        append(value)
+        assert lst.to_numpy().tolist()[-1] == value
+    else:
+        assert lst.dtype == np.int64 and len(lst) == 0
+        lst.append(7)
+        with pytest.raises(TypeError):
+            lst.append(value)
+        assert lst.to_numpy().tolist() == [7]
