@@ -44,11 +44,15 @@ How it measures, on a noisy shared machine:
   measure, twice its payload is faulted in and freed, untimed, so that the
   contender that runs first does not pay alone for the process's first use
   of that much memory.
-* Below 10^7 elements, each timed sample of extend and to_numpy follows an
-  untimed call of the same contender: without it, a sample paid for what
-  the contender before it left in the caches and allocators (after the
-  ``list`` contender's 10^5 ints, the next one ran up to 5x slower,
-  whichever it was).
+* Below 10^7 elements, each timed sample of extend and to_numpy follows
+  untimed calls of the same contender, as many as fill 3 ms
+  (``PRIME_SECONDS``): without them, a sample paid for what the contender
+  before it left in the caches and allocators (after the ``list``
+  contender's 10^5 ints, the next one ran up to 5x slower, whichever it
+  was).  One call was not enough: after the list freed 10^6 ints, the next
+  two 8 MB extends of every contender were slow, and the alternating order
+  put segpy after the list more often than any other contender.  These
+  measures also take 15 repetitions there (9 or 5 elsewhere).
 * A sample times building a container and dropping it: freeing is part of
   a container's cost (a list frees its ints only then).  Below 10^5
   elements a sample times several such calls (10^5 elements in all), so
@@ -79,8 +83,8 @@ and to_numpy; get and iterate are shown for information.  The verdict:
 * PASS: the ratio is at most 1.00.
 * tie: the ratio is above 1.00 but at most 1.05, and no peer was faster than
   segpy in enough of the interleaved repetitions to tell the difference from
-  noise (a one-sided sign test at 5%: 5 of 5, or 8 of 9).  Why not FAIL: the
-  best peer is the lowest of three or four medians, and where they all run
+  noise (a one-sided sign test at 5%: 5 of 5, 8 of 9, or 12 of 15).  Why
+  not FAIL: the best peer is the lowest of three or four medians, and where they all run
   the same memcpy (extend and to_numpy from 10^4 up) the lowest of several
   equal, noisy figures is below the typical one, so a strict ratio called
   segpy slower in most runs of a tie.  The test compares segpy with each
@@ -160,15 +164,27 @@ SAMPLE_ELEMENTS = 100_000
 # timing helpers (seq_report.py imports these too)
 
 
+# Untimed calls before each primed sample: as many as fill this long (at
+# least one).  One call was not enough: after the ``list`` contender freed
+# 10^6 ints, the next two 8 MB extends of any contender took 1.23 and 0.67
+# ms against 0.59 ms in steady state (docs/performance.md has the runs), and
+# the order of the contenders put segpy right after the list in three
+# repetitions of five, array in two, numpy one-shot in none.
+PRIME_SECONDS = 0.003
+
+
 def timed(fn, prime=False):
     """Run ``fn()`` once with the cyclic GC off; return (seconds, result).
-    With ``prime``, an untimed call (its result freed) comes first, after
-    the collection (see run_group)."""
+    With ``prime``, untimed calls (their results freed) come first, after
+    the collection, for ``PRIME_SECONDS`` (see run_group)."""
     gc.collect()
     gc.disable()
     try:
         if prime:
+            end = time.perf_counter() + PRIME_SECONDS
             fn()
+            while time.perf_counter() < end:
+                fn()
         t0 = time.perf_counter()
         out = fn()
         t1 = time.perf_counter()
@@ -183,9 +199,9 @@ def run_group(contenders: dict, repeat: int, warmup: int = 1, tick=None,
     every other repetition, after ``warmup`` untimed rounds; what a call
     returns is freed after its clock stops.  ``tick()`` runs after each call.
 
-    With ``prime``, each timed call follows an untimed call of the same
-    contender, so that it does not pay for what the contender before it
-    left in the caches, the TLB and the allocators.  Without it, at 10^5
+    With ``prime``, each timed call follows untimed calls of the same
+    contender (``PRIME_SECONDS`` of them), so that it does not pay for what
+    the contender before it left in the caches, the TLB and the allocators.  Without it, at 10^5
     int64 a ``list`` contender's 10^5 ints slowed the next contender's
     timed call, whichever it was, by up to 5x (``numpy one-shot`` by 18x).
     """
@@ -347,6 +363,11 @@ def repeats_for(n: int, args, measure: str = "append") -> int:
         # extend and to_numpy are short calls even here: 5 repetitions let
         # the verdict's sign test tell a tie (it needs 5), for 2 s more.
         return 5 if measure in PRIMED and not args.quick else 3
+    if measure in PRIMED and not args.quick:
+        # Below 10^7, where extend and to_numpy are memcpy ties between
+        # contenders, a call is at most a few ms: 15 repetitions (about 2 s
+        # per size) steady the medians and give the sign test its power.
+        return 15
     if n >= 1_000_000:
         # The information-only measures take fewer: time for the targets.
         return 3 if args.quick or measure not in TARGETED else 5

@@ -144,3 +144,59 @@ def test_verdicts():
     assert out["fail_large"] == "FAIL"
     assert out["fail_few_reps"] == "FAIL"
     assert out["pass"] == "PASS"
+
+
+_PRIMING = r"""
+import importlib.util, json, sys, time
+spec = importlib.util.spec_from_file_location("report", sys.argv[1])
+r = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(r)
+calls = []
+def fn():
+    calls.append(time.perf_counter())
+    time.sleep(0.0005)
+    return len(calls)
+dt, out = r.timed(fn, prime=True)
+n_primed = len(calls)
+calls.clear()
+r.timed(fn)
+print(json.dumps({"primed": n_primed, "result": out, "plain": len(calls),
+                  "budget": r.PRIME_SECONDS}))
+"""
+
+
+def test_priming_fills_its_budget():
+    # One untimed call was not enough after the list contender freed 10^6
+    # ints: the primed sample runs after PRIME_SECONDS of untimed calls.
+    proc = subprocess.run([sys.executable, "-P", "-c", _PRIMING, str(REPORT)],
+                          check=True, capture_output=True, text=True, timeout=300, cwd=REPO)
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["plain"] == 1
+    # Each call takes at least 0.5 ms, so the budget holds at least this many
+    # untimed calls (and the timed call's result is the last call's).
+    assert out["primed"] >= 1 + int(out["budget"] / 0.0005 * 0.5)
+    assert out["result"] == out["primed"]
+
+
+def test_spread_report(tmp_path):
+    spread = REPO / "benchmarks" / "spread_report.py"
+    proc = subprocess.run(
+        [sys.executable, "-P", str(spread), "--processes", "2", "--measures", "extend",
+         "--sizes", "1000"],
+        check=True, capture_output=True, text=True, timeout=600, cwd=REPO)
+    rows = [line.split() for line in proc.stdout.splitlines() if line.startswith("extend ")]
+    assert len(rows) == 1, proc.stdout
+    cells = rows[0]
+    assert cells[1] == "10^3"
+    # five ratio columns (best peer and four peers), each "median [min-max]"
+    ratios = [float(c) for c in cells[2:-1:2]]
+    spans = cells[3:-1:2]
+    assert len(ratios) == 5 and all(x > 0 for x in ratios)
+    for med, span in zip(ratios, spans):
+        lo, hi = (float(x) for x in span.strip("[]").split("-"))
+        assert lo <= med <= hi
+    # per process, the ratio to the best peer is the largest of the ratios to
+    # each peer, so its median is at least each peer's median (to rounding)
+    assert ratios[0] >= max(ratios[1:]) - 0.005
+    wins, total = cells[-1].split("/")
+    assert total == "2" and 0 <= int(wins) <= 2
