@@ -17,7 +17,8 @@ append    ``ap = c.append; for x in values: ap(x)`` into a new container
           (values: ``range(N)``, or a list of N tuples for records)
 extend    a new container extended by ndarray chunks of ``--chunk`` elements
 get       ``for i in idx: c[i]`` over random indices (``--reads`` of them)
-iterate   ``for x in c: pass``
+iterate   ``for x in c: pass``, up to ``--iterate-max`` (default 10^7: its
+          per-element cost is flat from there, and 10^8 took 16 s)
 to_numpy  a new contiguous ndarray of the N elements
 memory    peak RSS growth while appending N one by one, in a fresh process
 
@@ -51,8 +52,10 @@ How it measures, on a noisy shared machine:
   contender's 10^5 ints, the next one ran up to 5x slower, whichever it
   was).  One call was not enough: after the list freed 10^6 ints, the next
   two 8 MB extends of every contender were slow, and the alternating order
-  put segpy after the list more often than any other contender.  These
-  measures also take 15 repetitions there (9 or 5 elsewhere).
+  put segpy after the list more often than any other contender.  A
+  contender whose last call took 20 ms or more (the list's, from 10^6) is
+  not primed.  For int64 these measures also take 15 repetitions there
+  (9 or 5 elsewhere): they are memcpy ties between contenders.
 * A sample times building a container and dropping it: freeing is part of
   a container's cost (a list frees its ints only then).  Below 10^5
   elements a sample times several such calls (10^5 elements in all), so
@@ -150,7 +153,7 @@ from benchmarks.common import (
 MEASURES = ("append", "extend", "get", "iterate", "to_numpy", "memory")
 #: Measures with a target: segpy <= the best peer.
 TARGETED = ("append", "extend", "to_numpy")
-#: Measures whose timed calls follow an untimed call of the same contender.
+#: Measures whose timed calls follow untimed calls of the same contender.
 PRIMED = ("extend", "to_numpy")
 PEERS = [i for i in IMPLS if i != "segpy"]
 DEFAULT_SIZES = "1e3,1e4,1e5,1e6,1e7,1e8"
@@ -171,6 +174,8 @@ SAMPLE_ELEMENTS = 100_000
 # the order of the contenders put segpy right after the list in three
 # repetitions of five, array in two, numpy one-shot in none.
 PRIME_SECONDS = 0.003
+# A call at least this long is not primed (see run_group).
+PRIME_LONG_CALL = 0.02
 
 
 def timed(fn, prime=False):
@@ -201,16 +206,21 @@ def run_group(contenders: dict, repeat: int, warmup: int = 1, tick=None,
 
     With ``prime``, each timed call follows untimed calls of the same
     contender (``PRIME_SECONDS`` of them), so that it does not pay for what
-    the contender before it left in the caches, the TLB and the allocators.  Without it, at 10^5
+    the contender before it left in the caches, the TLB and the allocators;
+    except a contender whose last call took ``PRIME_LONG_CALL`` or more: what
+    a neighbour leaves behind is a small part of such a call (the ``list``
+    contender's extend of 10^6 record tuples took 0.4 s).  Without it, at 10^5
     int64 a ``list`` contender's 10^5 ints slowed the next contender's
     timed call, whichever it was, by up to 5x (``numpy one-shot`` by 18x).
     """
     names = list(contenders)
     samples = {k: [] for k in names}
+    last = {}
     for r in range(-warmup, repeat):
         order = names if r % 2 == 0 else names[::-1]
         for k in order:
-            dt, out = timed(contenders[k], prime)
+            dt, out = timed(contenders[k], prime and last.get(k, 0.0) < PRIME_LONG_CALL)
+            last[k] = dt
             del out
             if r >= 0:
                 samples[k].append(dt)
@@ -354,7 +364,7 @@ _COST = {"append": 8e-8, "extend": 3e-9, "get": 6e-8, "iterate": 5e-8, "to_numpy
          "memory": 1e-7, "build": 1e-8}
 
 
-def repeats_for(n: int, args, measure: str = "append") -> int:
+def repeats_for(n: int, args, measure: str = "append", dtype: str = "int64") -> int:
     if args.repeat is not None:
         return args.repeat
     if n >= args.fresh_from:
@@ -363,10 +373,12 @@ def repeats_for(n: int, args, measure: str = "append") -> int:
         # extend and to_numpy are short calls even here: 5 repetitions let
         # the verdict's sign test tell a tie (it needs 5), for 2 s more.
         return 5 if measure in PRIMED and not args.quick else 3
-    if measure in PRIMED and not args.quick:
-        # Below 10^7, where extend and to_numpy are memcpy ties between
-        # contenders, a call is at most a few ms: 15 repetitions (about 2 s
-        # per size) steady the medians and give the sign test its power.
+    if measure in PRIMED and dtype == "int64" and not args.quick:
+        # Below 10^7, where extend and to_numpy of int64 are memcpy ties
+        # between contenders, 15 repetitions (about 2 s per size) steady the
+        # medians and give the sign test its power.  Records are far from a
+        # tie there (segpy 0.07-0.4x the best peer) and their list contender
+        # is slow: they keep the counts below.
         return 15
     if n >= 1_000_000:
         # The information-only measures take fewer: time for the targets.
@@ -402,6 +414,8 @@ def plan(args) -> list:
             for m in args.measures:
                 if m == "memory" and n not in args.mem_sizes:
                     continue
+                if m == "iterate" and n > args.iterate_max:
+                    continue
                 if m == "append" and n >= args.fresh_from and "memory" in args.measures \
                         and n in args.mem_sizes:
                     continue            # timed by the memory runs
@@ -414,7 +428,7 @@ def task_cost(task, args) -> float:
     k = len(impls_for(dtype)) * (2.5 if dtype == "record" else 1.0)
     if m == "memory":
         return _COST["memory"] * n * k
-    rounds = repeats_for(n, args, m) + (0 if n >= args.fresh_from else 1)
+    rounds = repeats_for(n, args, m, dtype) + (0 if n >= args.fresh_from else 1)
     elements = reads_for(n, args) if m == "get" else max(n, SAMPLE_ELEMENTS)
     build = _COST["build"] * n * k if m == "get" else 0.0
     return _COST[m] * elements * rounds * k + build
@@ -475,7 +489,7 @@ def settle_memory(nbytes: int) -> None:
 
 def time_measure(measure, dtype, n, args, tick, cache=None):
     impls = impls_for(dtype)
-    repeat = repeats_for(n, args, measure)
+    repeat = repeats_for(n, args, measure, dtype)
     warmup = 0 if n >= args.fresh_from else 1
     number = number_for(n)
     per = number * n
@@ -766,7 +780,9 @@ def write_markdown(tables, info, args, elapsed, plots, outdir) -> str:
         f"| load average at start | {info.get('loadavg', '?')} |",
         "",
         ("Each figure is the median over interleaved repetitions (order alternating, one "
-        "untimed warm-up) of one contender's time per element in ns; *segpy / best* is "
+        "untimed warm-up) of one contender's time per element in ns; up to 10^6, each "
+        "timed extend or to_numpy follows 3 ms of untimed calls of the same contender. "
+        "*segpy / best* is "
         "segpy's figure over the best peer's, both as printed. Memory: peak RSS growth per "
         "element while appending one at a time in a fresh process, its ratio to the "
         "payload in parentheses. array.array cannot hold records (n/a). "
@@ -815,8 +831,11 @@ def main(argv=None):
                     help="comma-separated subset of %(default)s")
     ap.add_argument("--repeat", type=int, default=None,
                     help="repetitions per measure (default: 9 up to 1e5, 5 at 1e6 (3 for "
-                         "get and iterate), 3 at 1e7, 1 from --fresh-from; fewer "
-                         "with --quick)")
+                         "get and iterate), 3 at 1e7, 1 from --fresh-from; 15 below 1e7 "
+                         "and 5 at 1e7 for int64 extend and to_numpy; fewer with --quick)")
+    ap.add_argument("--iterate-max", type=float, default=1e7,
+                    help="largest N of the iterate measure (default %(default)g: at 1e8 it "
+                         "took 16 s of a 3-minute run, at the per-element cost of 1e7)")
     ap.add_argument("--chunk", type=int, default=65_536,
                     help="ndarray chunk length for extend (default %(default)s)")
     ap.add_argument("--reads", type=int, default=None,
@@ -876,7 +895,7 @@ def main(argv=None):
             progress.add(cost)
         else:
             k = len(impls_for(dtype))
-            rounds = repeats_for(n, args, m) + (0 if n >= args.fresh_from else 1)
+            rounds = repeats_for(n, args, m, dtype) + (0 if n >= args.fresh_from else 1)
             unit = cost / max(1, k * rounds)
             results.setdefault((m, dtype), {})[n] = time_measure(
                 m, dtype, n, args, lambda unit=unit: progress.add(unit), cache)
