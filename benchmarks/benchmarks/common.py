@@ -291,10 +291,15 @@ def extend_all(impl: str, dtype, chunks, bchunks=None):
     raise ValueError(impl)
 
 
-def build_filled(impl: str, n: int = N, dtype=DTYPE):
-    """A container of ``impl`` holding ``sample_array(dtype, n)`` (built the fast way)."""
+def build_filled(impl: str, n: int = N, dtype=DTYPE, data=None):
+    """A container of ``impl`` holding ``sample_array(dtype, n)`` (built the fast way).
+
+    ``data``, if given, is that array, made by the caller (numpy_oneshot's
+    container is then ``data`` itself).
+    """
     check_applicable(impl, dtype)
-    data = sample_array(dtype, n)
+    if data is None:
+        data = sample_array(dtype, n)
     if impl == "segpy":
         lst = new_segpy(dtype)
         lst.extend(data)
