@@ -478,6 +478,45 @@ cdef inline bint _record_store(object plan, object x, char* dst) noexcept:
     return True
 
 
+cdef int _append_general(SegmentedList self, object x) except -1:
+    """``append``'s path for whatever its inline fast paths do not take."""
+    cdef int64_t buf[2]
+    cdef const char* src
+    cdef char* slot
+    cdef int overflow = 0
+    cdef long long v
+    if self._kind == K_I64 and PyLong_CheckExact(x):
+        # Any exact int (converting one runs no Python code, so no pin).
+        v = PyLong_AsLongLongAndOverflow(x, &overflow)
+        if overflow:
+            _raise_oob(self, x)
+        slot = seglist_emplace(&self.c)
+        if slot == NULL:
+            _raise_grow_error(self, 1)
+        (<int64_t*>slot)[0] = v
+        return 0
+    # The conversion may run Python code: pinned, the list keeps its
+    # layout, so the converted bytes fit whatever slot is next.
+    _pin(self)
+    try:
+        src = _pack(self, x, buf)
+    finally:
+        _unpin(self)
+    slot = seglist_emplace(&self.c)
+    if slot == NULL:
+        _raise_grow_error(self, 1)
+    memcpy(slot, src, self.c.itemsize)
+    return 0
+
+
+# append calls _append_general through this pointer, so that the C compiler
+# cannot inline it (it is static and called once): inlined, its try/finally
+# and calls brought back the register saves and stack set-up that the fast
+# paths were moved away from.
+cdef int (*_append_general_out_of_line)(SegmentedList, object) except -1
+_append_general_out_of_line = _append_general
+
+
 cdef const char* _pack(SegmentedList self, object x, int64_t* buf) except NULL:
     """Convert one Python value to the list's element bytes, without touching the list.
 

@@ -337,55 +337,43 @@ A growable list of fixed-size numpy elements, stored in segments that never move
             If the allocator cannot provide a new segment.  In every case the
             list is unchanged.
         """
-        cdef int64_t buf[2]
-        cdef const char* src
-        cdef char* slot
-        cdef int overflow = 0
+        cdef char* slot = self.c.cursor
         cdef long long v
-        # The hottest cases stay in this function: no call before the store.
-        if self._kind == K_I64 and PyLong_CheckExact(x):
-            if not segpy_long_compact(x, &v):
-                v = PyLong_AsLongLongAndOverflow(x, &overflow)
-                if overflow:
-                    _raise_oob(self, x)
-            slot = seglist_emplace(&self.c)
-            if slot == NULL:
-                _raise_grow_error(self, 1)
-            (<int64_t*>slot)[0] = v
-            return
-        if self._kind == K_F64 and PyFloat_CheckExact(x):
-            slot = seglist_emplace(&self.c)
-            if slot == NULL:
-                _raise_grow_error(self, 1)
-            (<double*>slot)[0] = PyFloat_AS_DOUBLE(x)
-            return
-        if self._fields is not None and self._fields is not _UNPLANNED \
-                and PyTuple_CheckExact(x):
-            # A record of native number fields from an exact tuple: converted
-            # in C, with no Python code (so no pin), straight into the next
-            # slot when its segment has room, and committed only if every
-            # field converted.  A slot past the length holds no element, so
-            # a half-written one is nothing; the general path then decides.
-            # Only with the plan made: making it runs Python code (numpy's
-            # field lookups, so perhaps a finaliser), which must happen under
-            # the general path's pin, or a finaliser could re-initialise the
-            # list and be handed the old dtype's plan.
-            slot = self.c.cursor
-            if slot != self.c.cursor_end and _record_store(self._fields, x, slot):
-                self.c.cursor = slot + self.c.itemsize
-                self.c.length += 1
-                return
-        # The conversion may run Python code: pinned, the list keeps its
-        # layout, so the converted bytes fit whatever slot is next.
-        _pin(self)
-        try:
-            src = _pack(self, x, buf)
-        finally:
-            _unpin(self)
-        slot = seglist_emplace(&self.c)
-        if slot == NULL:
-            _raise_grow_error(self, 1)
-        memcpy(slot, src, self.c.itemsize)
+        # The hottest cases stay in this function, and only while the last
+        # segment has room: no call before the store.  Everything else (a
+        # new segment, an int of more than one digit, any other value) is
+        # _append_general, out of line, so that this function needs no
+        # temporaries for its errors (their set-up was a fifth of the fast
+        # path's instructions).
+        if slot != self.c.cursor_end:
+            if self._kind == K_I64:
+                if PyLong_CheckExact(x) and segpy_long_compact(x, &v):
+                    self.c.cursor = slot + self.c.itemsize
+                    self.c.length += 1
+                    (<int64_t*>slot)[0] = v
+                    return
+            elif self._kind == K_F64:
+                if PyFloat_CheckExact(x):
+                    self.c.cursor = slot + self.c.itemsize
+                    self.c.length += 1
+                    (<double*>slot)[0] = PyFloat_AS_DOUBLE(x)
+                    return
+            elif self._fields is not None and self._fields is not _UNPLANNED \
+                    and PyTuple_CheckExact(x):
+                # A record of native number fields from an exact tuple:
+                # converted in C, with no Python code (so no pin), straight
+                # into the next slot, and committed only if every field
+                # converted.  A slot past the length holds no element, so a
+                # half-written one is nothing; the general path then decides.
+                # Only with the plan made: making it runs Python code
+                # (numpy's field lookups, so perhaps a finaliser), which must
+                # happen under the general path's pin, or a finaliser could
+                # re-initialise the list and be handed the old dtype's plan.
+                if _record_store(self._fields, x, slot):
+                    self.c.cursor = slot + self.c.itemsize
+                    self.c.length += 1
+                    return
+        _append_general_out_of_line(self, x)
 
     def extend(self, iterable, /):
         """Append every element of an iterable.

@@ -94,6 +94,37 @@ def test_python_ints_are_range_checked(dtype, data):
         assert list(lst) == [0]
 
 
+@settings(max_examples=examples(40))
+@given(values=st.lists(st.one_of(
+    st.integers(-2 ** 63, 2 ** 63 - 1),
+    st.sampled_from([0, 1, -1, 2 ** 30 - 1, 2 ** 30, -2 ** 30 + 1, -2 ** 30, 2 ** 31,
+                     2 ** 62, -2 ** 63, 2 ** 63 - 1, True, False])), max_size=40),
+    first=st.sampled_from([1, 2, 4, 8]))
+def test_int64_append_of_every_int_size_across_segments(values, first):
+    # append's inline path takes one-digit ints while the segment has room;
+    # longer ints, bools and a full segment go out of line.  Every mix, and
+    # a refused int at any point, gives what numpy gives.
+    lst = SegmentedList("i8", first_segment=first)
+    for k, x in enumerate(values):
+        lst.append(x)
+        if k % 5 == 4:
+            _unchanged_after(lst, OverflowError, lambda: lst.append(2 ** 63), match="out of bounds")
+            _unchanged_after(lst, TypeError, lambda: lst.append(0.5))
+    assert_arrays_identical(lst.to_numpy(), np.array([int(v) for v in values], dtype="i8"))
+
+
+@settings(max_examples=examples(40))
+@given(values=st.lists(st.one_of(st.floats(allow_nan=False), st.integers(-2 ** 53, 2 ** 53),
+                                 st.sampled_from([np.float64(1.5), np.float32(0.25)])),
+                       max_size=40),
+       first=st.sampled_from([1, 2, 4, 8]))
+def test_float64_append_of_floats_and_ints_across_segments(values, first):
+    lst = SegmentedList("f8", first_segment=first)
+    for x in values:
+        lst.append(x)
+    assert_arrays_identical(lst.to_numpy(), np.array([float(v) for v in values], dtype="f8"))
+
+
 def test_huge_int_message_is_bounded():
     lst = SegmentedList("q")
     with pytest.raises(OverflowError) as info:
