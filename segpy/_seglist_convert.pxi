@@ -479,13 +479,29 @@ cdef inline bint _record_store(object plan, object x, char* dst) noexcept:
 
 
 cdef int _append_general(SegmentedList self, object x) except -1:
-    """``append``'s path for whatever its inline fast paths do not take."""
+    """``append``'s path for whatever its inline fast paths (int64 and float64
+    values while the last segment has room) do not take."""
     cdef int64_t buf[2]
     cdef const char* src
     cdef char* slot
     cdef int overflow = 0
     cdef long long v
-    if self._kind == K_I64 and PyLong_CheckExact(x):
+    if self._fields is not None and self._fields is not _UNPLANNED and PyTuple_CheckExact(x):
+        # A record of native number fields from an exact tuple: converted in
+        # C, with no Python code (so no pin), straight into the next slot
+        # when its segment has room, and committed only if every field
+        # converted.  A slot past the length holds no element, so a
+        # half-written one is nothing; the pinned path below then decides.
+        # Only with the plan made: making it runs Python code (numpy's field
+        # lookups, so perhaps a finaliser), which must happen under the pin,
+        # or a finaliser could re-initialise the list and be handed the old
+        # dtype's plan.
+        slot = self.c.cursor
+        if slot != self.c.cursor_end and _record_store(self._fields, x, slot):
+            self.c.cursor = slot + self.c.itemsize
+            self.c.length += 1
+            return 0
+    elif self._kind == K_I64 and PyLong_CheckExact(x):
         # Any exact int (converting one runs no Python code, so no pin).
         v = PyLong_AsLongLongAndOverflow(x, &overflow)
         if overflow:
