@@ -200,3 +200,28 @@ def test_spread_report(tmp_path):
     assert ratios[0] >= max(ratios[1:]) - 0.005
     wins, total = cells[-1].split("/")
     assert total == "2" and 0 <= int(wins) <= 2
+
+
+_PER_CONTENDER = r"""
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("report", sys.argv[1])
+r = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(r)
+calls = {"a": 0, "b": 0}
+def make(k):
+    def fn():
+        calls[k] += 1
+    return fn
+samples = r.run_group({"a": make("a"), "b": make("b")}, {"a": 3, "b": 1}, warmup=1)
+print(json.dumps({"samples": {k: len(v) for k, v in samples.items()}, "calls": calls}))
+"""
+
+
+def test_run_group_takes_repetitions_per_contender():
+    # From --fresh-from, the list contender's bulk calls take one repetition
+    # while the others take five.
+    proc = subprocess.run([sys.executable, "-P", "-c", _PER_CONTENDER, str(REPORT)],
+                          check=True, capture_output=True, text=True, timeout=300, cwd=REPO)
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["samples"] == {"a": 3, "b": 1}
+    assert out["calls"] == {"a": 4, "b": 2}     # one warm-up round each
