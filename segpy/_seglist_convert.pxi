@@ -478,30 +478,38 @@ cdef inline bint _record_store(object plan, object x, char* dst) noexcept:
     return True
 
 
+cdef int _append_record(SegmentedList self, object x) except -1:
+    """``append`` of a tuple to a list with a record plan: in C when it can,
+    else ``_append_general``.
+
+    A record of native number fields from an exact tuple is converted in C,
+    with no Python code (so no pin), straight into the next slot when its
+    segment has room, and committed only if every field converted.  A slot
+    past the length holds no element, so a half-written one is nothing; the
+    general path then decides.  Only with the plan made (the caller checks):
+    making it runs Python code (numpy's field lookups, so perhaps a
+    finaliser), which must happen under the general path's pin, or a
+    finaliser could re-initialise the list and be handed the old dtype's
+    plan.  Kept apart from ``_append_general`` so that it sets up no
+    try/finally.
+    """
+    cdef char* slot = self.c.cursor
+    if slot != self.c.cursor_end and _record_store(<bytes>self._fields, x, slot):
+        self.c.cursor = slot + self.c.itemsize
+        self.c.length += 1
+        return 0
+    return _append_general_out_of_line(self, x)
+
+
 cdef int _append_general(SegmentedList self, object x) except -1:
     """``append``'s path for whatever its inline fast paths (int64 and float64
-    values while the last segment has room) do not take."""
+    values while the last segment has room, records in C) do not take."""
     cdef int64_t buf[2]
     cdef const char* src
     cdef char* slot
     cdef int overflow = 0
     cdef long long v
-    if self._fields is not None and self._fields is not _UNPLANNED and PyTuple_CheckExact(x):
-        # A record of native number fields from an exact tuple: converted in
-        # C, with no Python code (so no pin), straight into the next slot
-        # when its segment has room, and committed only if every field
-        # converted.  A slot past the length holds no element, so a
-        # half-written one is nothing; the pinned path below then decides.
-        # Only with the plan made: making it runs Python code (numpy's field
-        # lookups, so perhaps a finaliser), which must happen under the pin,
-        # or a finaliser could re-initialise the list and be handed the old
-        # dtype's plan.
-        slot = self.c.cursor
-        if slot != self.c.cursor_end and _record_store(self._fields, x, slot):
-            self.c.cursor = slot + self.c.itemsize
-            self.c.length += 1
-            return 0
-    elif self._kind == K_I64 and PyLong_CheckExact(x):
+    if self._kind == K_I64 and PyLong_CheckExact(x):
         # Any exact int (converting one runs no Python code, so no pin).
         v = PyLong_AsLongLongAndOverflow(x, &overflow)
         if overflow:
@@ -525,12 +533,14 @@ cdef int _append_general(SegmentedList self, object x) except -1:
     return 0
 
 
-# append calls _append_general through this pointer, so that the C compiler
-# cannot inline it (it is static and called once): inlined, its try/finally
-# and calls brought back the register saves and stack set-up that the fast
-# paths were moved away from.
+# append calls these through pointers, so that the C compiler cannot inline
+# them (each is static and called once): inlined, their calls (and the
+# general path's try/finally) brought back the register saves and stack
+# set-up that append's int64 and float64 paths were moved away from.
 cdef int (*_append_general_out_of_line)(SegmentedList, object) except -1
 _append_general_out_of_line = _append_general
+cdef int (*_append_record_out_of_line)(SegmentedList, object) except -1
+_append_record_out_of_line = _append_record
 
 
 cdef const char* _pack(SegmentedList self, object x, int64_t* buf) except NULL:

@@ -340,11 +340,13 @@ A growable list of fixed-size numpy elements, stored in segments that never move
         cdef char* slot = self.c.cursor
         cdef long long v
         # The hottest cases stay in this function, and only while the last
-        # segment has room: no call before the store.  Everything else (a
-        # new segment, an int of more than one digit, a record, any other
-        # value) is _append_general, out of line, so that this function
-        # saves no registers and needs no temporaries for its errors (their
-        # set-up was a quarter of the fast path's instructions).
+        # segment has room: no call before the store.  Everything else is
+        # out of line, so that this function saves no registers and needs
+        # no temporaries for its errors (their set-up was a quarter of the
+        # fast path's instructions): a record is _append_record (in C when
+        # it can, and without the general path's try/finally), and a new
+        # segment, an int of more than one digit or any other value is
+        # _append_general.
         if slot != self.c.cursor_end:
             if self._kind == K_I64:
                 if PyLong_CheckExact(x) and segpy_long_compact(x, &v):
@@ -358,6 +360,9 @@ A growable list of fixed-size numpy elements, stored in segments that never move
                     self.c.length += 1
                     (<double*>slot)[0] = PyFloat_AS_DOUBLE(x)
                     return
+        if self._fields is not None and self._fields is not _UNPLANNED and PyTuple_CheckExact(x):
+            _append_record_out_of_line(self, x)
+            return
         _append_general_out_of_line(self, x)
 
     def extend(self, iterable, /):
