@@ -563,7 +563,10 @@ def time_measure(measure, dtype, n, args, tick, cache=None):
         else:
             raise ValueError(measure)
     if warmup == 0 and measure not in ("get", "iterate"):
-        # (The read measures allocate nothing: at 10^8 the settling took 4 s.)
+        # (The read measures allocate nothing: at 10^8 the settling took 4 s.
+        # Extend and to_numpy keep it even with 5 repetitions: without it
+        # segpy, which runs first, measured 1.06-1.17x numpy one-shot in
+        # four rows, against 0.73-1.03x with it.)
         settle_memory(2 * n * dt.itemsize)
     # Priming doubles the calls, so only the bulk measures have it (an
     # append loop's own time per element dwarfs what a neighbour leaves
