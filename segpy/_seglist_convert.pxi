@@ -495,8 +495,7 @@ cdef int _append_record(SegmentedList self, object x) except -1:
     """
     cdef char* slot = self.c.cursor
     if slot != self.c.cursor_end and _record_store(<bytes>self._fields, x, slot):
-        self.c.cursor = slot + self.c.itemsize
-        self.c.length += 1
+        _commit_slot(&self.c, slot)
         return 0
     return _append_general_out_of_line(self, x)
 
