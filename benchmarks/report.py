@@ -373,13 +373,19 @@ _COST = {"append": 8e-8, "extend": 3e-9, "get": 6e-8, "iterate": 5e-8, "to_numpy
          "memory": 1e-7, "build": 1e-8}
 
 
+def fresh_bulk(n: int, args, measure: str, dtype: str) -> bool:
+    """Whether (measure, dtype, n) is int64 extend or to_numpy from
+    ``--fresh-from`` with the default repetitions: FRESH_BULK_REPEAT of them
+    for every contender but the list, which takes one (see time_measure)."""
+    return (n >= args.fresh_from and measure in PRIMED and dtype == "int64"
+            and args.repeat is None and not args.quick)
+
+
 def repeats_for(n: int, args, measure: str = "append", dtype: str = "int64") -> int:
     if args.repeat is not None:
         return args.repeat
     if n >= args.fresh_from:
-        # (time_measure gives the list contender one of these 5.)
-        fresh_bulk = measure in PRIMED and dtype == "int64" and not args.quick
-        return FRESH_BULK_REPEAT if fresh_bulk else 1
+        return FRESH_BULK_REPEAT if fresh_bulk(n, args, measure, dtype) else 1
     if n >= 10_000_000:
         # extend and to_numpy are short calls even here: 5 repetitions let
         # the verdict's sign test tell a tie (it needs 5), for 2 s more.
@@ -513,7 +519,7 @@ def settle_memory(nbytes: int) -> None:
 def time_measure(measure, dtype, n, args, tick, cache=None):
     impls = impls_for(dtype)
     repeat = repeats_for(n, args, measure, dtype)
-    if n >= args.fresh_from and repeat > 1 and args.repeat is None:
+    if fresh_bulk(n, args, measure, dtype):
         # Bulk calls of 10^8 elements are 0.2-0.5 s but for the list's (2-9
         # s): 5 repetitions of every other contender let the verdict's sign
         # test tell a tie (one repetition called segpy's to_numpy 0.88x,
