@@ -495,7 +495,7 @@ cdef int _append_record(SegmentedList self, object x) except -1:
     """
     cdef char* slot = self.c.cursor
     if slot != self.c.cursor_end and _record_store(<bytes>self._fields, x, slot):
-        _commit_slot(&self.c, slot)
+        _seglist_commit_slot(&self.c, slot)
         return 0
     return _append_general_out_of_line(self, x)
 

@@ -180,7 +180,7 @@ cdef int _seglist_adopt_length(seglist_t* s, Py_ssize_t n) noexcept nogil:
     return seglist_sync_cursor(s)
 
 
-cdef inline void _commit_slot(seglist_t* s, char* slot) noexcept nogil:
+cdef inline void _seglist_commit_slot(seglist_t* s, char* slot) noexcept nogil:
     """Make ``slot``, the next free slot (``s.cursor``, in a segment with
     room), the list's last element: the cursor and the length move together."""
     s.cursor = slot + s.itemsize
@@ -199,7 +199,7 @@ cdef char* seglist_emplace_slow(seglist_t* s) noexcept nogil:
     # explicit reserve), so the cursor is re-derived here in every case.
     seglist_sync_cursor(s)
     p = s.cursor
-    _commit_slot(s, p)
+    _seglist_commit_slot(s, p)
     return p
 
 

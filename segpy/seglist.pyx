@@ -350,12 +350,12 @@ A growable list of fixed-size numpy elements, stored in segments that never move
         if slot != self.c.cursor_end:
             if self._kind == K_I64:
                 if PyLong_CheckExact(x) and segpy_long_compact(x, &v):
-                    _commit_slot(&self.c, slot)
+                    _seglist_commit_slot(&self.c, slot)
                     (<int64_t*>slot)[0] = v
                     return
             elif self._kind == K_F64:
                 if PyFloat_CheckExact(x):
-                    _commit_slot(&self.c, slot)
+                    _seglist_commit_slot(&self.c, slot)
                     (<double*>slot)[0] = PyFloat_AS_DOUBLE(x)
                     return
         if self._fields is not None and self._fields is not _UNPLANNED and PyTuple_CheckExact(x):
