@@ -247,7 +247,30 @@ def append_all(impl: str, dtype, values, n: int):
         for i, x in enumerate(range(values) if isinstance(values, int) else values):
             a[i] = x
         return a
+    if impl == "numpy_doubling":
+        return _doubling_append(as_dtype(dtype), values)
     return append_loop(new_container(impl, dtype), values)
+
+
+def _doubling_append(dtype, values) -> NumpyDoubling:
+    """numpy doubling as a user writes it by hand, inline in the loop.
+
+    A call of :meth:`NumpyDoubling.append` per element (a Python frame and
+    three attribute reads) made this peer about 1.6x slower than the same
+    loop written inline, which is the code the benchmark stands for.  The
+    growth is :meth:`NumpyDoubling._grow`'s: double, ``np.empty``, copy.
+    """
+    d = NumpyDoubling(dtype)
+    buf, cap, n = d._buf, d._cap, 0
+    for x in range(values) if isinstance(values, int) else values:
+        if n == cap:
+            d._n = n
+            d._grow(n + 1)
+            buf, cap = d._buf, d._cap
+        buf[n] = x
+        n += 1
+    d._n = n
+    return d
 
 
 def extend_all(impl: str, dtype, chunks, bchunks=None):
