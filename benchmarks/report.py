@@ -35,11 +35,12 @@ How it measures, on a noisy shared machine:
 
 * All contenders of a (measure, dtype, N) run inside every repetition, one
   after another, and their order alternates between repetitions, so a busy
-  neighbour slows them alike.  One untimed warm-up round comes first: the
-  first use of a fresh block in a process pays page faults that later
-  rounds do not.  At N >= ``--fresh-from`` (default 10^8) there is one
-  repetition (5 of int64 extend and to_numpy, for every contender but the
-  list) and no warm-up (every block is then freshly mapped anyway), and
+  neighbour slows them alike.  Below 10^7, one untimed warm-up round comes
+  first: the first use of a fresh block in a process pays page faults that
+  later rounds do not (from 10^7 a call is long next to that, and the
+  median drops a cold first sample).  At N >= ``--fresh-from`` (default
+  10^8) there is one repetition (5 of int64 extend and to_numpy, for every
+  contender but the list), and
   the append times come from the peak-memory runs: one fresh interpreter
   per contender, which times its append loop while its peak RSS is taken
   (there the container is not freed within the timing).  Before each such
@@ -403,6 +404,17 @@ def repeats_for(n: int, args, measure: str = "append", dtype: str = "int64") -> 
     return 5 if args.quick else 9
 
 
+# From this N on, no untimed warm-up round: a call is long (0.1-2 s at 10^7)
+# next to what a first call pays for, and the median of the repetitions
+# drops a cold first sample.  The warm-up round of append at 10^7 took 5 s.
+NO_WARMUP_FROM = 10_000_000
+
+
+def warmup_for(n: int, args) -> int:
+    """Untimed rounds before a measure's repetitions."""
+    return 0 if n >= min(NO_WARMUP_FROM, args.fresh_from) else 1
+
+
 def number_for(n: int) -> int:
     """Calls per sample: at least SAMPLE_ELEMENTS elements per sample."""
     return max(1, SAMPLE_ELEMENTS // max(n, 1))
@@ -445,7 +457,7 @@ def task_cost(task, args) -> float:
     k = len(impls_for(dtype)) * (2.5 if dtype == "record" else 1.0)
     if m == "memory":
         return _COST["memory"] * n * k
-    rounds = repeats_for(n, args, m, dtype) + (0 if n >= args.fresh_from else 1)
+    rounds = repeats_for(n, args, m, dtype) + warmup_for(n, args)
     elements = reads_for(n, args) if m == "get" else max(n, SAMPLE_ELEMENTS)
     build = _COST["build"] * n * k if m == "get" else 0.0
     return _COST[m] * elements * rounds * k + build
@@ -525,7 +537,7 @@ def time_measure(measure, dtype, n, args, tick, cache=None):
         # test tell a tie (one repetition called segpy's to_numpy 0.88x,
         # 0.88x and 1.02x the best peer in three runs), for about 10 s.
         repeat = {impl: (1 if impl == "list" else FRESH_BULK_REPEAT) for impl in impls}
-    warmup = 0 if n >= args.fresh_from else 1
+    warmup = warmup_for(n, args)
     number = number_for(n)
     per = number * n
     dt = as_dtype(dtype)
@@ -568,7 +580,7 @@ def time_measure(measure, dtype, n, args, tick, cache=None):
                     lambda impl=impl, c=filled[impl]: to_numpy(impl, dtype, c), number)
         else:
             raise ValueError(measure)
-    if warmup == 0 and measure not in ("get", "iterate"):
+    if n >= args.fresh_from and measure not in ("get", "iterate"):
         # (The read measures allocate nothing: at 10^8 the settling took 4 s.
         # Extend and to_numpy keep it even with 5 repetitions: without it
         # segpy, which runs first, measured 1.06-1.17x numpy one-shot in
@@ -920,8 +932,10 @@ def main(argv=None):
     results = {}            # (measure, dtype) -> {n: {impl: samples or rss dict}}
     cache = FilledCache()
     t_start = time.perf_counter()
+    task_seconds = {}       # where the run's time went, saved with --json
     for task in tasks:
         dtype, m, n = task
+        t_task = time.perf_counter()
         if m not in READ_MEASURES:
             cache.drop()
         cost = task_cost(task, args)
@@ -935,11 +949,12 @@ def main(argv=None):
             progress.add(cost)
         else:
             k = len(impls_for(dtype))
-            rounds = repeats_for(n, args, m, dtype) + (0 if n >= args.fresh_from else 1)
+            rounds = repeats_for(n, args, m, dtype) + warmup_for(n, args)
             unit = cost / max(1, k * rounds)
             results.setdefault((m, dtype), {})[n] = time_measure(
                 m, dtype, n, args, lambda unit=unit: progress.add(unit), cache)
         gc.collect()
+        task_seconds[f"{m}/{dtype}/{n}"] = time.perf_counter() - t_task
     cache.drop()
     progress.close()
     elapsed = time.perf_counter() - t_start
@@ -967,6 +982,7 @@ def main(argv=None):
             "samples": {f"{m}/{d}": {str(n): v for n, v in per_n.items()}
                         for (m, d), per_n in results.items()},
             "elapsed_s": elapsed,
+            "task_seconds": task_seconds,
         }
         with open(args.json, "w") as f:
             json.dump(out, f, indent=1)
