@@ -24,12 +24,16 @@ memory    peak RSS growth while appending N one by one, in a fresh process
 
 The contenders: segpy; a Python ``list`` (made an ndarray by ``np.array``);
 ``array.array`` (int64 only: it cannot hold records, the tables say "n/a");
-numpy doubling (``common.NumpyDoubling``: an ndarray whose capacity doubles by
-copying); numpy one-shot, an ndarray made once at its final size, the natural
-way per measure: ``np.empty(N)`` filled by ``a[i] = x`` (append), one
+numpy doubling (``common.NumpyDoubling``: an ndarray whose capacity doubles
+by copying; its append loop is written inline, as a user writes it); numpy
+one-shot, an ndarray made once at its final size, the natural way per
+measure: ``np.empty(N)`` filled by ``a[i] = x`` (append), one
 ``np.concatenate`` of the chunks (extend), ``ndarray.copy()`` (to_numpy).
 The read measures index and iterate the ndarray itself for both numpy
-contenders.  ``common.py`` has the exact code of each.
+contenders.  ``common.py`` has the exact code of each.  The list runs
+extend, get, iterate and to_numpy up to ``--list-max`` (default 10^7; "not
+run" beyond): at 10^8 its calls took 3-6 s, 10-30x the best peer's, and
+14 s of the run.  Its peak-memory run (and so its append) is at every N.
 
 How it measures, on a noisy shared machine:
 
@@ -424,12 +428,16 @@ def reads_for(n: int, args) -> int:
     return args.reads if args.reads is not None else min(max(n, 100_000), 1_000_000)
 
 
-def impls_for(dtype: str) -> list:
+def impls_for(dtype: str, n: int | None = None, args=None) -> list:
+    """The contenders that can hold ``dtype``; given ``n`` and ``args``, those
+    of a timed measure at ``n``: not the list past ``--list-max``."""
     out = []
     for impl in IMPLS:
         try:
             check_applicable(impl, dtype)
         except NotApplicable:
+            continue
+        if impl == "list" and n is not None and n > args.list_max:
             continue
         out.append(impl)
     return out
@@ -454,7 +462,7 @@ def plan(args) -> list:
 
 def task_cost(task, args) -> float:
     dtype, m, n = task
-    k = len(impls_for(dtype)) * (2.5 if dtype == "record" else 1.0)
+    k = len(impls_for(dtype, n, args)) * (2.5 if dtype == "record" else 1.0)
     if m == "memory":
         return _COST["memory"] * n * k
     rounds = repeats_for(n, args, m, dtype) + warmup_for(n, args)
@@ -499,14 +507,14 @@ class FilledCache:
         self.key = None
         self.filled = None
 
-    def get(self, dtype, n):
-        if self.key != (dtype, n):
+    def get(self, dtype, n, impls):
+        if self.key != (dtype, n, tuple(impls)):
             self.drop()
             dt = as_dtype(dtype)
             data = sample_array(dt, n)
-            self.filled = {impl: build_filled(impl, n, dt, data) for impl in impls_for(dtype)}
+            self.filled = {impl: build_filled(impl, n, dt, data) for impl in impls}
             del data
-            self.key = (dtype, n)
+            self.key = (dtype, n, tuple(impls))
             gc.collect()
             gc.freeze()
         return self.filled
@@ -529,7 +537,7 @@ def settle_memory(nbytes: int) -> None:
 
 
 def time_measure(measure, dtype, n, args, tick, cache=None):
-    impls = impls_for(dtype)
+    impls = impls_for(dtype, n, args)
     repeat = repeats_for(n, args, measure, dtype)
     if fresh_bulk(n, args, measure, dtype):
         # Bulk calls of 10^8 elements are 0.2-0.5 s but for the list's (2-9
@@ -555,7 +563,7 @@ def time_measure(measure, dtype, n, args, tick, cache=None):
             contenders[impl] = _batched(
                 lambda impl=impl: extend_all(impl, dt, chunks, bchunks), number)
     else:
-        filled = (cache or FilledCache()).get(dtype, n)
+        filled = (cache or FilledCache()).get(dtype, n, impls)
         if measure == "get":
             reads = reads_for(n, args)
             idx = random_indices(n, reads)
@@ -652,6 +660,12 @@ def verdict(ratio: float, per_impl: dict) -> str:
     return "tie"
 
 
+def not_run_note(args) -> str:
+    """What a ``not run`` cell means, as both outputs say it."""
+    return (f"*{NOT_RUN}*: the list contender runs extend, get, iterate and to_numpy up to "
+            f"{fmt_n(args.list_max)} (``--list-max``), the memory runs at every N. ")
+
+
 def summary_line(tables) -> str:
     """The count of targeted rows by verdict, as the report's last line says it."""
     verdicts = [r[-1] for _, _, _, rows in tables for r in rows if r[-1] != "info"]
@@ -663,6 +677,10 @@ def summary_line(tables) -> str:
 def ratio_of(seg: str, best: str) -> str:
     """The ratio of two printed figures, as printed (the table's only ratio)."""
     return f"{float(seg) / float(best):.2f}"
+
+
+# A contender's cell at an N where it was not run (the list past --list-max).
+NOT_RUN = "not run"
 
 
 def table_rows(results, measure, dtype):
@@ -682,7 +700,7 @@ def table_rows(results, measure, dtype):
                 figs[impl] = fmt_fig(statistics.median(per_impl[impl]) * 1e9)
         for impl in PEERS:
             if figs[impl] is None:
-                cells.append("n/a")
+                cells.append(NOT_RUN if impl in impls_for(dtype) else "n/a")
             elif measure == "memory":
                 cells.append(f"{figs[impl]} ({per_impl[impl]['ratio']:.2f}x)")
             else:
@@ -831,12 +849,14 @@ def write_markdown(tables, info, args, elapsed, plots, outdir) -> str:
         f"| load average at start | {info.get('loadavg', '?')} |",
         "",
         ("Each figure is the median over interleaved repetitions (order alternating, one "
-        "untimed warm-up) of one contender's time per element in ns; up to 10^6, each "
+        "untimed warm-up below 10^7) of one contender's time per element in ns; up to "
+        "10^6, each "
         "timed extend or to_numpy follows 3 ms of untimed calls of the same contender. "
         "*segpy / best* is "
         "segpy's figure over the best peer's, both as printed. Memory: peak RSS growth per "
         "element while appending one at a time in a fresh process, its ratio to the "
         "payload in parentheses. array.array cannot hold records (n/a). "
+        f"{not_run_note(args)}"
          "Target verdicts: PASS at a ratio of at most 1.00; *tie* above it but at most "
          f"{TIE_MAX_RATIO:.2f} when no peer was faster than segpy in enough of the "
          "interleaved repetitions to tell it from noise (one-sided sign test at 5%); "
@@ -887,6 +907,11 @@ def main(argv=None):
     ap.add_argument("--iterate-max", type=float, default=1e7,
                     help="largest N of the iterate measure (default %(default)g: at 1e8 it "
                          "took 16 s of a 3-minute run, at the per-element cost of 1e7)")
+    ap.add_argument("--list-max", type=float, default=1e7,
+                    help="largest N at which the list contender runs extend, get, "
+                         "iterate and to_numpy; the memory runs (and append at "
+                         "--fresh-from) take it at every N (default %(default)g: at "
+                         "1e8 it took 14 s of those measures, 10-30x the best peer)")
     ap.add_argument("--chunk", type=int, default=65_536,
                     help="ndarray chunk length for extend (default %(default)s)")
     ap.add_argument("--reads", type=int, default=None,
@@ -906,6 +931,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     args.argv = argv
     args.fresh_from = int(args.fresh_from)
+    args.list_max = int(args.list_max)
     args.sizes = parse_sizes(args.sizes if args.sizes is not None
                              else (QUICK_SIZES if args.quick else DEFAULT_SIZES))
     args.record_sizes = parse_sizes(
@@ -948,7 +974,7 @@ def main(argv=None):
                     impl: [r["seconds"] / n] for impl, r in rss.items()}
             progress.add(cost)
         else:
-            k = len(impls_for(dtype))
+            k = len(impls_for(dtype, n, args))
             rounds = repeats_for(n, args, m, dtype) + warmup_for(n, args)
             unit = cost / max(1, k * rounds)
             results.setdefault((m, dtype), {})[n] = time_measure(
@@ -964,6 +990,8 @@ def main(argv=None):
         print(f"{title}  [{unit}]")
         print(text_table(headers, rows))
         print()
+    if any(NOT_RUN in r for _, _, _, rows in tables for r in rows):
+        print(not_run_note(args).replace("``", "").replace("*", ""))
     print(f"{summary_line(tables)}  Figures: medians of interleaved repetitions; "
           f"segpy / best = the two printed figures' ratio.  Elapsed {elapsed:.0f} s.")
 

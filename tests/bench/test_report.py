@@ -232,3 +232,23 @@ def test_run_group_takes_repetitions_per_contender():
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["samples"] == {"a": 3, "b": 1}
     assert out["calls"] == {"a": 4, "b": 2}     # one warm-up round each
+
+
+def test_list_max_skips_the_list_but_not_its_memory_run():
+    proc = subprocess.run(
+        [sys.executable, "-P", str(REPORT), "--sizes", "1000,10000", "--record-sizes", "",
+         "--mem-sizes", "10000", "--measures", "extend,get,memory", "--repeat", "1",
+         "--list-max", "1000", "--no-plots", "--no-progress"],
+        check=False, capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+    rows = _text_rows(proc.stdout)
+    _check_rows(rows)
+    by_n = {}
+    for cells in rows:
+        by_n.setdefault(cells[0], []).append(cells[1])     # the list's column
+    # extend and get at 10^3 ran the list; at 10^4 they did not, the memory run did.
+    assert [c != "not run" for c in by_n["10^3"]] == [True, True]
+    extend, get, memory = by_n["10^4"]
+    assert extend == get == "not run"
+    assert memory.endswith("x)")
+    assert "not run: the list contender runs" in proc.stdout
