@@ -20,6 +20,7 @@ The contenders (``IMPLS``), shared by the asv suite and ``report.py``:
 ``list``            a Python list (to_numpy: ``np.array(lst, dtype)``)
 ``array``           array.array (int64 only: it cannot hold records)
 ``numpy_doubling``  :class:`NumpyDoubling`, an ndarray grown by doubling
+                    (append: the loop written inline, ``_doubling_append``)
 ``numpy_oneshot``   an ndarray made once at its final size: ``np.empty(n)``
                     filled one by one (append), one ``np.concatenate`` of
                     the chunks (extend), ``ndarray.copy`` (to_numpy)
