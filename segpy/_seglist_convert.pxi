@@ -196,23 +196,12 @@ cdef object _list_dtype_uncached(object dtype):
 
 
 cdef int _shift_for(object first_segment, Py_ssize_t itemsize) except -1:
-    cdef Py_ssize_t n
     cdef int shift = 0
     if first_segment is None:
         while (<Py_ssize_t>1 << shift) * itemsize < _DEFAULT_FIRST_SEGMENT_BYTES:
             shift += 1
         return shift
-    if not PyIndex_Check(first_segment) or PyBool_Check(first_segment):
-        raise TypeError(
-            f"first_segment must be an int, not {type(first_segment).__name__}")
-    n = _as_ssize_clamped(first_segment, NULL)
-    if n < 1 or n > (<Py_ssize_t>1 << SEGPY_MAX_SHIFT) or (n & (n - 1)) != 0:
-        raise ValueError(
-            f"first_segment must be a power of two from 1 to 2**{SEGPY_MAX_SHIFT}, "
-            f"got {first_segment}")
-    while (<Py_ssize_t>1 << shift) != n:
-        shift += 1
-    return shift
+    return segpy_first_segment_shift(first_segment, SEGPY_MAX_SHIFT)
 
 
 cdef str _dtype_name(object dt):

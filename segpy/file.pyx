@@ -37,6 +37,7 @@ from segpy._file cimport FILE_SHIFT_AT
 from segpy._file cimport FILE_SLOT_BYTES
 from segpy._file cimport FILE_STORE_PWRITE_BYTES
 from segpy._file cimport file_t
+from segpy._geometry cimport segpy_first_segment_shift
 from segpy._os cimport segpy_errno
 from segpy._os cimport segpy_os_close
 from segpy._os cimport segpy_os_datasync
@@ -643,16 +644,17 @@ The allocator of a file-backed list: each segment is a shared mapping of one fil
 
 
 cdef int _first_segment_shift(object first_segment, Py_ssize_t itemsize, size_t page) except -1:
-    if not isinstance(first_segment, int) or isinstance(first_segment, bool):
-        raise TypeError(f"first_segment must be an int, not {type(first_segment).__name__}")
-    n = first_segment
-    if n < 1 or n > (1 << 30) or n & (n - 1):
-        raise ValueError(f"first_segment must be a power of two from 1 to 2**30, got {n}")
+    # The in-memory list's rule (any int-like, a power of two up to
+    # 2**30), and a whole number of pages.  30 is seglist.pxd's
+    # SEGPY_MAX_SHIFT, not cimported: that would bring the list's numpy
+    # declarations into this module (tests/file checks the two agree).
+    cdef int shift = segpy_first_segment_shift(first_segment, 30)
+    n = 1 << shift
     if (n * itemsize) % page:
         raise ValueError(f"a file-backed list's first segment must be a multiple of the "
                          f"page size ({page} bytes); {n} elements of {itemsize} bytes are "
                          f"{n * itemsize}")
-    return n.bit_length() - 1
+    return shift
 
 
 alloc.allocator_register_type(FileAllocator)

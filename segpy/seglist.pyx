@@ -20,6 +20,7 @@ cimport cython
 import numpy as np
 
 from segpy.file import FileAllocator
+from segpy._geometry cimport segpy_first_segment_shift
 
 cimport numpy as cnp
 from cpython.bool cimport PyBool_Check

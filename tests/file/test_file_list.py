@@ -164,6 +164,24 @@ def test_mode_and_argument_errors(path, tmp_path):
     assert SegmentedList.open(path, "q").dtype == np.int64
 
 
+@pytest.mark.parametrize("bad", [2**31, 2**62, 2**70, 0, -PAGE, 3, 1.0 * PAGE, "4096", True])
+def test_first_segment_is_read_as_the_in_memory_list_reads_it(path, bad):
+    # One rule for both lists (segpy/_geometry.pxd): the same error type
+    # and message, the largest shift included (SEGPY_MAX_SHIFT = 30).
+    with pytest.raises(Exception) as mem:
+        SegmentedList("int8", first_segment=bad)
+    with pytest.raises(type(mem.value)) as file:
+        SegmentedList.open(path, "int8", mode="w", first_segment=bad)
+    assert str(file.value) == str(mem.value)
+    assert "2**30" in str(mem.value) or "must be an int" in str(mem.value)
+    assert not os.path.exists(path)
+
+
+def test_first_segment_takes_numpy_ints(path):
+    lst = SegmentedList.open(path, "int64", mode="w", first_segment=np.int64(PAGE))
+    assert lst.first_segment == PAGE
+
+
 def test_a_read_only_list_refuses_every_change_and_stays_as_it_was(path):
     w = SegmentedList.open(path, "int64", mode="w")
     w.extend(range(20000))
