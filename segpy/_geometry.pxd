@@ -12,6 +12,9 @@ from cpython.object cimport PyObject
 
 
 cdef extern from "Python.h":
+    # With a NULL exception type, huge values clamp to PY_SSIZE_T_MIN/MAX
+    # instead of raising, so range checks can say ValueError (seglist.pyx
+    # reads lengths with it too).
     Py_ssize_t _segpy_as_ssize_clamped "PyNumber_AsSsize_t" (object o, PyObject* exc) except? -1
 
 

@@ -20,6 +20,7 @@ cimport cython
 import numpy as np
 
 from segpy.file import FileAllocator
+from segpy._geometry cimport _segpy_as_ssize_clamped as _as_ssize_clamped
 from segpy._geometry cimport segpy_first_segment_shift
 
 cimport numpy as cnp
@@ -113,11 +114,6 @@ cdef extern from "numpy/arrayobject.h":
     object PyArray_NewFromDescr(PyTypeObject* subtype, cnp.dtype descr, int nd,
                                 cnp.npy_intp* dims, cnp.npy_intp* strides,
                                 void* data, int flags, PyObject* obj)
-
-cdef extern from "Python.h":
-    # With a NULL exception type, huge values clamp to PY_SSIZE_T_MIN/MAX
-    # instead of raising, so range checks can say ValueError.
-    Py_ssize_t _as_ssize_clamped "PyNumber_AsSsize_t" (object o, PyObject* exc) except? -1
 
 cdef extern from *:
     """

@@ -164,7 +164,14 @@ def test_mode_and_argument_errors(path, tmp_path):
     assert SegmentedList.open(path, "q").dtype == np.int64
 
 
-@pytest.mark.parametrize("bad", [2**31, 2**62, 2**70, 0, -PAGE, 3, 1.0 * PAGE, "4096", True])
+class _IndexRaises:
+    # A hostile __index__: the argument is read before any file exists.
+    def __index__(self):
+        raise RuntimeError("__index__ refused")
+
+
+@pytest.mark.parametrize("bad", [2**31, 2**62, 2**70, 0, -PAGE, 3, 1.0 * PAGE, "4096", True,
+                                 _IndexRaises()])
 def test_first_segment_is_read_as_the_in_memory_list_reads_it(path, bad):
     # One rule for both lists (segpy/_geometry.pxd): the same error type
     # and message, the largest shift included (SEGPY_MAX_SHIFT = 30).
@@ -173,7 +180,8 @@ def test_first_segment_is_read_as_the_in_memory_list_reads_it(path, bad):
     with pytest.raises(type(mem.value)) as file:
         SegmentedList.open(path, "int8", mode="w", first_segment=bad)
     assert str(file.value) == str(mem.value)
-    assert "2**30" in str(mem.value) or "must be an int" in str(mem.value)
+    assert ("2**30" in str(mem.value) or "must be an int" in str(mem.value)
+            or "__index__ refused" in str(mem.value))
     assert not os.path.exists(path)
 
 
