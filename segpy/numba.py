@@ -4,8 +4,15 @@ Importing this module (or letting numba load it through its
 ``numba_extensions`` entry point, which segpy's package metadata declares)
 teaches numba the :class:`segpy.SegmentedList` type.  An ``@njit`` function
 may then take a list and use ``len(lst)``, ``lst[i]`` (negative indices
-count from the end; IndexError out of range), ``lst[i] = v``,
-``lst.append(v)``, ``for x in lst`` and ``lst.extend(array)``.
+count from the end), ``lst[i] = v``, ``lst.append(v)``, ``for x in lst``
+and ``lst.extend(array)``.
+
+Out of range, ``lst[i] = v`` raises IndexError.  ``lst[i]`` follows
+numba's bounds checking, as an array read does: compiled with
+``boundscheck=True`` (or under ``NUMBA_BOUNDSCHECK=1``) it raises
+IndexError; without (numba's default) it reads the list's last element,
+never memory past the list, and a loop of reads vectorises as an array's
+does.  Reading from an empty list raises either way.
 
 How it works
 ------------
@@ -554,14 +561,53 @@ def _wrap_index(lst, i):
     return i
 
 
-@overload(operator.getitem)
+@intrinsic
+def _read_index(typingctx, lst, i):
+    """The index ``lst[i]`` reads, under numba's bounds checking (see below).
+
+    Emitted in the caller's lowering (the getitem overload is inlined), so
+    ``context.enable_boundscheck`` is the compiling function's setting:
+    ``boundscheck=True`` or ``NUMBA_BOUNDSCHECK=1`` raise IndexError out of
+    range, as numba's arrays do.  Unchecked (numba's default) the index is
+    clamped to the last element instead: no branch leaves the loop, so
+    LLVM can vectorise a loop of reads as it does an array's (gathers),
+    and an index out of range still reads an element of the list, never
+    the memory past it.  An empty list has no element to read, so it
+    raises either way; that test does not depend on ``i``, and LLVM moves
+    it out of the loop.
+    """
+    def codegen(context, builder, sig, args):
+        ity = sig.args[1]
+        i = context.cast(builder, args[1], ity, types.intp)
+        n = _load_length(builder, _struct_ptr(context, builder, sig.args[0], args[0]))
+        if ity.signed:
+            # i + n when i < 0, without a branch.
+            i = builder.add(i, builder.and_(builder.ashr(i, ir.Constant(_I64, 63)), n))
+        # One unsigned compare rejects what is still negative too.
+        inside = builder.icmp_unsigned("<", i, n)
+        if context.enable_boundscheck:
+            bad = builder.not_(inside)
+        else:
+            bad = builder.icmp_unsigned("==", n, ir.Constant(_I64, 0))
+            i = builder.select(inside, i, builder.sub(n, ir.Constant(_I64, 1)))
+        with builder.if_then(bad, likely=False):
+            context.call_conv.return_user_exc(builder, IndexError,
+                                              ("SegmentedList index out of range",))
+        return i
+    return types.intp(lst, i), codegen
+
+
+# inline="always": the overload's body is lowered in the caller, where
+# _read_index sees the caller's boundscheck setting (an overload compiled
+# on its own would get the default).
+@overload(operator.getitem, inline="always")
 def _ol_getitem(lst, i):
     if not isinstance(lst, SegmentedListType) or not isinstance(i, types.Integer):
         return None
     _need_elements(lst, "index")
 
     def impl(lst, i):
-        return _get_unchecked(lst, _wrap_index(lst, i))
+        return _get_unchecked(lst, _read_index(lst, i))
     return impl
 
 

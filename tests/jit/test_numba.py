@@ -82,6 +82,22 @@ def get(lst, i):
     return lst[i]
 
 
+# numba's bounds checking, as for arrays: reads raise IndexError only when
+# the function is compiled with it (stores always check).
+get_checked = njit(boundscheck=True)(get.py_func)
+
+
+@njit
+def sum_at(lst, idx):
+    total = 0
+    for k in range(len(idx)):
+        total += lst[idx[k]]
+    return total
+
+
+sum_at_checked = njit(boundscheck=True)(sum_at.py_func)
+
+
 @njit
 def put(lst, i, v):
     lst[i] = v
@@ -185,16 +201,42 @@ def test_values_convert_within_a_kind_and_not_across():
 
 def test_indexing_like_python():
     lst = segpy.SegmentedList("q", range(10))
-    assert get(lst, -1) == 9 and get(lst, -10) == 0 and get(lst, 9) == 9
-    for bad in (10, -11, 2**62):
+    for g in (get, get_checked):
+        assert g(lst, -1) == 9 and g(lst, -10) == 0 and g(lst, 9) == 9
+        assert g(lst, np.uint8(3)) == 3 and g(lst, np.int8(-3)) == 7
+    for bad in (10, -11, 2**62, -2**63, np.uint64(2**64 - 1)):
         with pytest.raises(IndexError, match="SegmentedList index out of range"):
-            get(lst, bad)
+            get_checked(lst, bad)
         with pytest.raises(IndexError):
             put(lst, bad, 1)
     put(lst, -2, 42)
     assert lst[8] == 42
-    with pytest.raises(IndexError):
-        get(segpy.SegmentedList("q"), 0)
+    for g in (get, get_checked):
+        with pytest.raises(IndexError, match="SegmentedList index out of range"):
+            g(segpy.SegmentedList("q"), 0)
+
+
+@pytest.mark.parametrize("s0", FIRST_SEGMENTS)
+def test_unchecked_reads_stay_inside_the_list(s0):
+    # Without boundscheck (numba's default) an index out of range reads the
+    # last element, the same for every out-of-range index, never memory
+    # past the list: no IndexError and no crash, at every segment edge.
+    full = segpy.SegmentedList("q", range(300), first_segment=s0)
+    edges = np.cumsum([len(v) for v in full.segments()])[:-1]
+    sizes = sorted({1, 2} | {int(e) + d for e in edges for d in (-1, 0, 1)} - {0})
+    for n in sizes:
+        lst = segpy.SegmentedList("q", range(100, 100 + n), first_segment=s0)
+        for bad in (n, n + 1, 2 * n + 7, 2**62, -n - 1, -2**63, np.uint64(2**64 - 1)):
+            assert get(lst, bad) == 100 + n - 1
+        idx = np.array([0, n - 1, -1, -n, n, -n - 1, 2**40], dtype=np.int64)
+        want = [100, 100 + n - 1, 100 + n - 1, 100, 100 + n - 1, 100 + n - 1, 100 + n - 1]
+        assert sum_at(lst, idx) == sum(want)
+        with pytest.raises(IndexError, match="SegmentedList index out of range"):
+            sum_at_checked(lst, idx)
+        assert sum_at_checked(lst, idx[:4]) == sum(want[:4])
+    with pytest.raises(IndexError, match="SegmentedList index out of range"):
+        sum_at(segpy.SegmentedList("q"), np.zeros(3, np.int64))
+    assert sum_at(segpy.SegmentedList("q"), np.zeros(0, np.int64)) == 0
 
 
 def test_iteration_sees_appends_made_during_the_loop():
@@ -307,7 +349,7 @@ def test_the_list_is_pinned_during_a_call_only():
     with pytest.raises(RuntimeError, match="while one of its methods is running"):
         reinit_inside(lst)
     with pytest.raises(IndexError):
-        get(lst, 5)
+        get_checked(lst, 5)
     assert sys.getrefcount(lst) == refs
     lst.__init__("f4", [1.5])              # unpinned after both calls
     assert get(lst, 0) == 1.5              # and retyped
