@@ -2,6 +2,7 @@
 """segpy.numba report: @njit appends and random reads on a SegmentedList, against numpy and numba.
 
     python -P benchmarks/numba_report.py [--quick] [--n N] [--reads M] [--repeat R] [--json PATH]
+                                         [--no-prime]
 
 Needs numba (``pip install 'segpy[numba]'``).  Run it with ``python -P`` (or
 from outside the repository) so that the source ``segpy/`` directory, which
@@ -31,10 +32,26 @@ vs typed.List          ``numba.typed.List.append`` n times, then its elements
                        vs segpy's fresh append: segpy at least 10x faster       >= 10x
                        (and vs segpy's append followed by ``lst.to_numpy()``)  info
 random get             sum of ``lst[idx[k]]`` over m precomputed random indices
-                       vs ``a[idx[k]]``, lists of 128 KiB, 8 MiB and n int64   <= 1.5x
-                       (and vs the same loop compiled with boundscheck=True,
-                       which raises IndexError as ``lst[i]`` does; numba then
-                       cannot vectorise the array's gather either)           info
+                       vs ``a[idx[k]]``, lists of 128 KiB, 8 MiB and n int64,
+                       both compiled as numba compiles by default (no bounds
+                       checking: an array reads past its end, a list clamps
+                       the index; both loops vectorise into gathers)      <= 1.5x
+                       (and both compiled with boundscheck=True, where each
+                       raises IndexError out of range: an exit from the loop,
+                       so neither is vectorised)                             info
+
+Memory for the fresh rows.  On a virtual machine whose guest hands memory
+it has held free for a few seconds back to its host (free page reporting),
+the first huge-page faults on that memory are an order of magnitude slower
+than on memory freed just before: numpy's ``np.empty`` + store measured 16
+to 24 ns an element right after a typed.List run, and 1.8 to 2.0 right
+after another ``np.empty`` run, and segpy's appends the same.  What a
+call pays then depends on what ran before it, not on the side it times.  Before each timed call of
+the fresh rows (either side) the report makes and drops an array as large
+as what the call fills (``np.ones``, untimed: the list's size, twice that
+when ``to_numpy()`` copies it), so every call starts with memory the
+guest holds; the list's segments and the array's pages are still new
+mappings, faulted in the loop.  ``--no-prime`` leaves this out.
 """
 
 from __future__ import annotations
@@ -102,9 +119,9 @@ def sum_at(xs, idx):
     return total
 
 
-# The same loop over an ndarray with numba's bounds checking, which raises
-# IndexError as lst[i] does: an exit in the loop, so numba cannot vectorise
-# the gather (as it cannot the list's loop), as it does sum_at's over an ndarray.
+# The same loop with numba's bounds checking: ``a[i]`` and ``lst[i]`` raise
+# IndexError out of range, an exit from the loop, so numba vectorises
+# neither (it vectorises both of sum_at's loops).
 sum_at_checked = numba.njit(boundscheck=True)(sum_at.py_func)
 
 
@@ -117,6 +134,7 @@ def compile_all():
     sum_at(lst, idx)
     sum_at(a, idx)
     sum_at_checked(a, idx)
+    sum_at_checked(lst, idx)
 
 
 # -- timing -----------------------------------------------------------------------
@@ -168,10 +186,10 @@ def append_rows(n, repeat):
         return run
 
     s, f = paired_clocked(timed_fresh(lambda: None), _array_clocked(n, warm=False), repeat,
-                          _check_list)
+                          _check_list, prime=8 * n)
     rows.append(make_row("append, fresh (default Heap)", s, f, n, "np.empty + store", 2.0))
     s, f = paired_clocked(timed_fresh(segpy.Heap), _array_clocked(n, warm=False), repeat,
-                          _check_list)
+                          _check_list, prime=8 * n)
     rows.append(make_row("append, fresh (new Heap each run)", s, f, n, "np.empty + store"))
 
     warm = segpy.SegmentedList("q")
@@ -190,7 +208,7 @@ def append_rows(n, repeat):
         return _Clocked(lambda: typed_list_to_numpy(n), None, result=True)
 
     s, f = paired_clocked(timed_fresh(lambda: None), typed, repeat,
-                          lambda lst, a: _same(lst.to_numpy(), a))
+                          lambda lst, a: _same(lst.to_numpy(), a), prime=8 * n)
     rows.append(make_row("append, fresh, vs typed.List", s, f, n,
                          "typed.List.append + copy to ndarray", 10.0, faster=True))
 
@@ -202,7 +220,7 @@ def append_rows(n, repeat):
             return lst.to_numpy()
         return _Clocked(run, None, result=True)
 
-    s2, f2 = paired_clocked(list_then_numpy, typed, repeat, _same)
+    s2, f2 = paired_clocked(list_then_numpy, typed, repeat, _same, prime=16 * n)
     rows.append(make_row("append + to_numpy(), vs typed.List", s2, f2, n,
                          "typed.List.append + copy to ndarray", faster=True))
     return rows
@@ -223,12 +241,23 @@ def _array_clocked(n, warm):
     return make
 
 
-def paired_clocked(seg, ref, repeat, check):
+# Bytes of memory to make and drop before each timed call of a fresh row
+# (the module docstring, "Memory for the fresh rows"); 0: --no-prime.
+PRIME = True
+
+
+def _prime(nbytes):
+    if PRIME and nbytes:
+        np.ones(nbytes // 8, np.int64)   # touched, then freed at once
+
+
+def paired_clocked(seg, ref, repeat, check, prime=0):
     """Time the segpy side and its baseline ``repeat`` times, interleaved.
 
     ``seg`` and ``ref`` make a _Clocked call each time (untimed), whose
     ``fn()`` alone is timed; the untimed warm-up round passes the two
-    values to ``check``.  Returns the two lists of seconds.
+    values to ``check``.  ``prime``: bytes made and dropped (untimed) just
+    before each timed call.  Returns the two lists of seconds.
     """
     s, f = [], []
     for r in range(-1, repeat):
@@ -239,6 +268,7 @@ def paired_clocked(seg, ref, repeat, check):
         for key, make, samples in sides:
             c = make()
             gc.collect()
+            _prime(prime)
             dt, result = timed(c.fn)
             out[key] = result if c.result else c.value
             del c
@@ -266,10 +296,11 @@ def get_rows(n, m, repeat):
                               lambda x, y: _same([x], [y]))
         rows.append(make_row(f"random get, {size * 8 >> 10:,} KiB list", s, f, m,
                              "ndarray[i]", 1.5))
-        s, f = paired_clocked(_summing(lst, idx), _summing(a, idx, sum_at_checked), repeat,
+        s, f = paired_clocked(_summing(lst, idx, sum_at_checked),
+                              _summing(a, idx, sum_at_checked), repeat,
                               lambda x, y: _same([x], [y]))
-        rows.append(make_row(f"random get, {size * 8 >> 10:,} KiB list", s, f, m,
-                             "ndarray[i], boundscheck=True"))
+        rows.append(make_row(f"random get, {size * 8 >> 10:,} KiB list, both boundscheck=True",
+                             s, f, m, "ndarray[i], boundscheck=True"))
         del lst, a
     return rows
 
@@ -304,7 +335,12 @@ def main(argv=None):
     ap.add_argument("--n", type=int, default=None, help="int64 elements appended (default 64M)")
     ap.add_argument("--reads", type=int, default=None, help="random reads per run (default 16M)")
     ap.add_argument("--repeat", type=int, default=None, help="repetitions (default 7)")
+    ap.add_argument("--no-prime", action="store_true",
+                    help="do not make and drop an array as large as the list before each "
+                    "timed call of the fresh rows (see 'Memory for the fresh rows')")
     args = ap.parse_args(argv)
+    global PRIME
+    PRIME = not args.no_prime
     n = args.n or ((4 if args.quick else 64) << 20)
     m = args.reads or ((1 if args.quick else 16) << 20)
     repeat = args.repeat or (3 if args.quick else 7)
@@ -314,7 +350,8 @@ def main(argv=None):
     header = (f"segpy {segpy.__version__} numba report: n={n:,} int64 appended, {m:,} random "
               f"reads, repeat={repeat}, numba {numba.__version__}, numpy {np.__version__}, "
               f"default allocator {segpy.get_allocator().name}; {info.get('cpu', '?')}, "
-              f"{info['cpus']} cpus, load {info.get('loadavg', '?')}; ns per element")
+              f"{info['cpus']} cpus, load {info.get('loadavg', '?')}; fresh rows "
+              f"{'primed' if PRIME else 'not primed (--no-prime)'}; ns per element")
     print_table(rows, header)
     if args.json:
         with open(args.json, "w") as out:
