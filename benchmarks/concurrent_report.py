@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Concurrent pushes: 2 threads against 1 filling one list, side by side.
 
-    python -P benchmarks/concurrent_report.py [--n N] [--repeat R] [--json PATH]
+    python -P benchmarks/concurrent_report.py [--n N] [--repeat R (15)] [--json PATH] [--warm]
 
 Each repetition pushes N int64 (default 64M, 512 MB) into a new list on the
 default allocator from 1 thread and from 2 threads (a static OpenMP
@@ -69,7 +69,7 @@ def warm_list(n):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=64 * 2**20)
-    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--repeat", type=int, default=15)
     ap.add_argument("--json", default=None)
     ap.add_argument("--warm", action="store_true",
                     help="push into segments written before (no page faults in the timing)")
