@@ -12,6 +12,12 @@ the expected sum so the loop cannot be dropped.  With ``warm`` the list is
 expected to have its segments already (filled once, truncated to 0), so
 the time excludes page faults.  ``push_plain(lst, n)`` is the one-thread
 loop of ordinary pushes (``seglist_push_value``), for reference.
+
+``store_threads(n, nthreads, warm)`` is the machine's own ceiling, with no
+list: the same values stored by the same static ``prange`` into a new
+anonymous mapping, 2 MiB-aligned and advised for huge pages as the list's
+large segments are; with ``warm`` the mapping is written once (untimed)
+before the timed loop.  Returns ``(elapsed_ns, checksum, 0)``.
 """
 
 from libc.stdint cimport int64_t
@@ -24,6 +30,19 @@ from posix.time cimport timespec
 from cython.parallel cimport parallel
 from cython.parallel cimport prange
 from cython.parallel cimport threadid
+
+cdef extern from "<sys/mman.h>":
+    int MADV_HUGEPAGE
+
+from posix.mman cimport MAP_ANONYMOUS
+from posix.mman cimport MAP_FAILED
+from posix.mman cimport MAP_PRIVATE
+from posix.mman cimport PROT_READ
+from posix.mman cimport PROT_WRITE
+from posix.mman cimport madvise
+from posix.mman cimport mmap
+from posix.mman cimport munmap
+from libc.string cimport memset
 
 cimport segpy.seglist as sl
 from segpy.seglist cimport SegmentedList
@@ -83,3 +102,33 @@ def push_plain(SegmentedList lst, Py_ssize_t n):
                 break
         t1 = _now()
     return t1 - t0, _checksum(lst), rc
+
+
+def store_threads(Py_ssize_t n, int nthreads, bint warm=False):
+    """Store n int64 from nthreads threads into a new mapping; (elapsed_ns, checksum, 0)."""
+    cdef size_t huge = 2 << 20
+    cdef size_t nbytes = <size_t>n * 8
+    cdef size_t span = nbytes + huge
+    cdef char* raw
+    cdef int64_t* p
+    cdef Py_ssize_t i
+    cdef int64_t total = 0
+    cdef long long t0, t1
+    raw = <char*>mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+    if <void*>raw == MAP_FAILED:
+        raise MemoryError()
+    p = <int64_t*>(raw + (-<size_t>raw & (huge - 1)))
+    try:
+        with nogil:
+            madvise(p, nbytes, MADV_HUGEPAGE)
+            if warm:
+                memset(p, 1, nbytes)
+            t0 = _now()
+            for i in prange(n, schedule="static", num_threads=nthreads):
+                p[i] = i * 3 + 1
+            t1 = _now()
+            for i in range(n):
+                total += p[i]
+    finally:
+        munmap(raw, span)
+    return t1 - t0, total, 0
