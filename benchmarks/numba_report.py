@@ -2,7 +2,7 @@
 """segpy.numba report: @njit appends and random reads on a SegmentedList, against numpy and numba.
 
     python -P benchmarks/numba_report.py [--quick] [--n N] [--reads M] [--repeat R] [--json PATH]
-                                         [--no-prime]
+                                         [--no-settle]
 
 Needs numba (``pip install 'segpy[numba]'``).  Run it with ``python -P`` (or
 from outside the repository) so that the source ``segpy/`` directory, which
@@ -45,13 +45,15 @@ it has held free for a few seconds back to its host (free page reporting),
 the first huge-page faults on that memory are an order of magnitude slower
 than on memory freed just before: numpy's ``np.empty`` + store measured 16
 to 24 ns an element right after a typed.List run, and 1.8 to 2.0 right
-after another ``np.empty`` run, and segpy's appends the same.  What a
-call pays then depends on what ran before it, not on the side it times.  Before each timed call of
-the fresh rows (either side) the report makes and drops an array as large
-as what the call fills (``np.ones``, untimed: the list's size, twice that
-when ``to_numpy()`` copies it), so every call starts with memory the
-guest holds; the list's segments and the array's pages are still new
-mappings, faulted in the loop.  ``--no-prime`` leaves this out.
+after another ``np.empty`` run, and segpy's appends the same.  What a call
+pays then depends on what ran before it, not on the side it times.  So
+before each timed call of the fresh rows (either side) the report settles
+memory as report.py does before its single-repetition measures
+(``settle_memory``: an array as large as what the call fills is made and
+dropped, untimed; the list's size, twice that when ``to_numpy()`` copies
+it), and every call starts with memory the guest holds.  The list's
+segments and the array's pages are still new mappings, faulted in the
+loop.  ``--no-settle`` leaves this out.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ sys.path.insert(0, HERE)
 # report.py drops the source tree from sys.path on import, before numpy and
 # segpy are imported: keep this order.
 # isort: off
-from report import machine_info, timed
+from report import machine_info, settle_memory, timed
 
 import numpy as np
 
@@ -186,10 +188,10 @@ def append_rows(n, repeat):
         return run
 
     s, f = paired_clocked(timed_fresh(lambda: None), _array_clocked(n, warm=False), repeat,
-                          _check_list, prime=8 * n)
+                          _check_list, settle=8 * n)
     rows.append(make_row("append, fresh (default Heap)", s, f, n, "np.empty + store", 2.0))
     s, f = paired_clocked(timed_fresh(segpy.Heap), _array_clocked(n, warm=False), repeat,
-                          _check_list, prime=8 * n)
+                          _check_list, settle=8 * n)
     rows.append(make_row("append, fresh (new Heap each run)", s, f, n, "np.empty + store"))
 
     warm = segpy.SegmentedList("q")
@@ -208,7 +210,7 @@ def append_rows(n, repeat):
         return _Clocked(lambda: typed_list_to_numpy(n), None, result=True)
 
     s, f = paired_clocked(timed_fresh(lambda: None), typed, repeat,
-                          lambda lst, a: _same(lst.to_numpy(), a), prime=8 * n)
+                          lambda lst, a: _same(lst.to_numpy(), a), settle=8 * n)
     rows.append(make_row("append, fresh, vs typed.List", s, f, n,
                          "typed.List.append + copy to ndarray", 10.0, faster=True))
 
@@ -220,7 +222,7 @@ def append_rows(n, repeat):
             return lst.to_numpy()
         return _Clocked(run, None, result=True)
 
-    s2, f2 = paired_clocked(list_then_numpy, typed, repeat, _same, prime=16 * n)
+    s2, f2 = paired_clocked(list_then_numpy, typed, repeat, _same, settle=16 * n)
     rows.append(make_row("append + to_numpy(), vs typed.List", s2, f2, n,
                          "typed.List.append + copy to ndarray", faster=True))
     return rows
@@ -241,22 +243,17 @@ def _array_clocked(n, warm):
     return make
 
 
-# Bytes of memory to make and drop before each timed call of a fresh row
-# (the module docstring, "Memory for the fresh rows"); 0: --no-prime.
-PRIME = True
+# Whether the fresh rows settle memory before each timed call (the module
+# docstring, "Memory for the fresh rows"); --no-settle clears it.
+SETTLE = True
 
 
-def _prime(nbytes):
-    if PRIME and nbytes:
-        np.ones(nbytes // 8, np.int64)   # touched, then freed at once
-
-
-def paired_clocked(seg, ref, repeat, check, prime=0):
+def paired_clocked(seg, ref, repeat, check, settle=0):
     """Time the segpy side and its baseline ``repeat`` times, interleaved.
 
     ``seg`` and ``ref`` make a _Clocked call each time (untimed), whose
     ``fn()`` alone is timed; the untimed warm-up round passes the two
-    values to ``check``.  ``prime``: bytes made and dropped (untimed) just
+    values to ``check``.  ``settle``: bytes made and dropped (untimed) just
     before each timed call.  Returns the two lists of seconds.
     """
     s, f = [], []
@@ -268,7 +265,8 @@ def paired_clocked(seg, ref, repeat, check, prime=0):
         for key, make, samples in sides:
             c = make()
             gc.collect()
-            _prime(prime)
+            if SETTLE and settle:
+                settle_memory(settle)
             dt, result = timed(c.fn)
             out[key] = result if c.result else c.value
             del c
@@ -335,12 +333,12 @@ def main(argv=None):
     ap.add_argument("--n", type=int, default=None, help="int64 elements appended (default 64M)")
     ap.add_argument("--reads", type=int, default=None, help="random reads per run (default 16M)")
     ap.add_argument("--repeat", type=int, default=None, help="repetitions (default 7)")
-    ap.add_argument("--no-prime", action="store_true",
+    ap.add_argument("--no-settle", action="store_true",
                     help="do not make and drop an array as large as the list before each "
                     "timed call of the fresh rows (see 'Memory for the fresh rows')")
     args = ap.parse_args(argv)
-    global PRIME
-    PRIME = not args.no_prime
+    global SETTLE
+    SETTLE = not args.no_settle
     n = args.n or ((4 if args.quick else 64) << 20)
     m = args.reads or ((1 if args.quick else 16) << 20)
     repeat = args.repeat or (3 if args.quick else 7)
@@ -351,7 +349,7 @@ def main(argv=None):
               f"reads, repeat={repeat}, numba {numba.__version__}, numpy {np.__version__}, "
               f"default allocator {segpy.get_allocator().name}; {info.get('cpu', '?')}, "
               f"{info['cpus']} cpus, load {info.get('loadavg', '?')}; fresh rows "
-              f"{'primed' if PRIME else 'not primed (--no-prime)'}; ns per element")
+              f"{'settled' if SETTLE else 'not settled (--no-settle)'}; ns per element")
     print_table(rows, header)
     if args.json:
         with open(args.json, "w") as out:

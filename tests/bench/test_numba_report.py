@@ -1,9 +1,9 @@
 """benchmarks/numba_report.py at tiny sizes: its rows, and the untimed
 memory it makes and drops before each timed call of the fresh rows.
 
-The priming exists because of a virtual machine's host (see the report's
+Settling exists because of a virtual machine's host (see the report's
 docstring); what is tested here is that it is applied to both sides of
-every fresh row, and to nothing else, and that --no-prime turns it off.
+every fresh row, and to nothing else, and that --no-settle turns it off.
 """
 
 import importlib.util
@@ -52,7 +52,7 @@ def _run(report, tmp_path, monkeypatch, *extra):
     return json.loads(out.read_text())["rows"], calls
 
 
-def test_every_row_and_the_priming_of_the_fresh_rows(report, tmp_path, monkeypatch):
+def test_every_row_and_the_settling_of_the_fresh_rows(report, tmp_path, monkeypatch):
     rows, calls = _run(report, tmp_path, monkeypatch)
     measures = [r["measure"] for r in rows]
     assert set(FRESH) <= set(measures)
@@ -67,11 +67,11 @@ def test_every_row_and_the_priming_of_the_fresh_rows(report, tmp_path, monkeypat
     assert sorted(c for c in calls if c >= 8 * N) == want
 
 
-def test_no_prime_primes_nothing(report, tmp_path, monkeypatch):
+def test_no_settle_settles_nothing(report, tmp_path, monkeypatch):
     try:
-        rows, calls = _run(report, tmp_path, monkeypatch, "--no-prime")
+        rows, calls = _run(report, tmp_path, monkeypatch, "--no-settle")
     finally:
-        report.PRIME = True
+        report.SETTLE = True
     assert len(rows) == 11
     # Only the warm row's written arrays remain.
     assert sorted(c for c in calls if c >= 8 * N) == [8 * N] * (REPEAT + 1)
