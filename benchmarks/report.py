@@ -419,6 +419,17 @@ def warmup_for(n: int, args) -> int:
     return 0 if n >= min(NO_WARMUP_FROM, args.fresh_from) else 1
 
 
+def primed(measure: str, n: int, args) -> bool:
+    """Whether each sample of the measure at ``n`` is primed (see run_group).
+
+    Priming doubles the calls, so only the bulk measures have it (an
+    append loop's own time per element dwarfs what a neighbour leaves
+    behind), and only to 10^6 elements: past that a call is long enough
+    that what the previous contender left behind is a small part of it.
+    """
+    return measure in PRIMED and warmup_for(n, args) > 0 and n <= 1_000_000
+
+
 def number_for(n: int) -> int:
     """Calls per sample: at least SAMPLE_ELEMENTS elements per sample."""
     return max(1, SAMPLE_ELEMENTS // max(n, 1))
@@ -468,7 +479,10 @@ def task_cost(task, args) -> float:
     rounds = repeats_for(n, args, m, dtype) + warmup_for(n, args)
     elements = reads_for(n, args) if m == "get" else max(n, SAMPLE_ELEMENTS)
     build = _COST["build"] * n * k if m == "get" else 0.0
-    return _COST[m] * elements * rounds * k + build
+    # A primed sample's untimed calls last at least PRIME_SECONDS.
+    priming = PRIME_SECONDS * rounds * len(impls_for(dtype, n, args)) \
+        if primed(m, n, args) else 0.0
+    return _COST[m] * elements * rounds * k + build + priming
 
 
 # --------------------------------------------------------------------------
@@ -594,12 +608,7 @@ def time_measure(measure, dtype, n, args, tick, cache=None):
         # segpy, which runs first, measured 1.06-1.17x numpy one-shot in
         # four rows, against 0.73-1.03x with it.)
         settle_memory(2 * n * dt.itemsize)
-    # Priming doubles the calls, so only the bulk measures have it (an
-    # append loop's own time per element dwarfs what a neighbour leaves
-    # behind), and only to 10^6 elements: past that a call is long enough
-    # that what the previous contender left behind is a small part of it.
-    prime = measure in PRIMED and warmup > 0 and n <= 1_000_000
-    samples = run_group(contenders, repeat, warmup, tick, prime=prime)
+    samples = run_group(contenders, repeat, warmup, tick, prime=primed(measure, n, args))
     return {impl: [s / per for s in v] for impl, v in samples.items()}
 
 
@@ -888,7 +897,8 @@ def parse_sizes(text: str) -> list:
     return sorted(set(out))
 
 
-def main(argv=None):
+def parse_args(argv=None):
+    """The command line, parsed and its sizes and measures resolved."""
     argv = list(sys.argv[1:] if argv is None else argv)
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default=None,
@@ -943,7 +953,11 @@ def main(argv=None):
     bad = [m for m in args.measures if m not in MEASURES]
     if bad:
         ap.error(f"unknown measures {bad}; choose from {MEASURES}")
+    return args
 
+
+def main(argv=None):
+    args = parse_args(argv)
     info = machine_info()
     print("segpy report")
     for k, v in info.items():
@@ -1004,7 +1018,7 @@ def main(argv=None):
     if args.json:
         out = {
             "info": info,
-            "argv": argv,
+            "argv": args.argv,
             "tables": [{"title": t, "unit": u, "headers": h, "rows": r}
                        for t, u, h, r in tables],
             "samples": {f"{m}/{d}": {str(n): v for n, v in per_n.items()}
