@@ -15,6 +15,8 @@ import textwrap
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 numba = pytest.importorskip("numba")
 segnumba = pytest.importorskip("segpy.numba")
@@ -237,6 +239,31 @@ def test_unchecked_reads_stay_inside_the_list(s0):
     with pytest.raises(IndexError, match="SegmentedList index out of range"):
         sum_at(segpy.SegmentedList("q"), np.zeros(3, np.int64))
     assert sum_at(segpy.SegmentedList("q"), np.zeros(0, np.int64)) == 0
+
+
+@given(st.sampled_from(FIRST_SEGMENTS), st.integers(0, 200),
+       st.lists(st.integers(-2**63, 2**63 - 1) | st.integers(-300, 300), max_size=12))
+def test_reads_agree_with_python_indexing(s0, n, indices):
+    # Checked: what Python's lst[i] gives, or IndexError where it raises.
+    # Unchecked: the same inside the list, the last element outside it,
+    # and IndexError from an empty list either way.
+    lst = segpy.SegmentedList("q", range(7, 7 + n), first_segment=s0)
+    for i in indices:
+        try:
+            want = lst[i]
+        except IndexError:
+            want = None
+        if want is None:
+            with pytest.raises(IndexError, match="SegmentedList index out of range"):
+                get_checked(lst, i)
+            if n == 0:
+                with pytest.raises(IndexError):
+                    get(lst, i)
+            else:
+                assert get(lst, i) == 7 + n - 1
+        else:
+            assert get_checked(lst, i) == want
+            assert get(lst, i) == want
 
 
 def test_iteration_sees_appends_made_during_the_loop():
