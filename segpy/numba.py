@@ -550,20 +550,34 @@ def _ol_len(lst):
         return lambda lst: _length(lst)
 
 
-@register_jitable
-def _wrap_index(lst, i):
-    n = _length(lst)
-    if i < 0:
-        i += n
-    # One unsigned compare rejects what is still negative too.
-    if np.uint64(i) >= np.uint64(n):
-        raise IndexError("SegmentedList index out of range")
-    return i
+def _index_codegen(clamp):
+    """Codegen of an index into the list: ``i`` wrapped from the end if
+    negative, then checked (IndexError out of range) or, when
+    ``clamp(context)`` says so, clamped to the last element."""
+    def codegen(context, builder, sig, args):
+        ity = sig.args[1]
+        i = context.cast(builder, args[1], ity, types.intp)
+        n = _load_length(builder, _struct_ptr(context, builder, sig.args[0], args[0]))
+        if ity.signed:
+            # i + n when i < 0, without a branch.
+            i = builder.add(i, builder.and_(builder.ashr(i, ir.Constant(_I64, 63)), n))
+        # One unsigned compare rejects what is still negative too.
+        inside = builder.icmp_unsigned("<", i, n)
+        if clamp(context):
+            bad = builder.icmp_unsigned("==", n, ir.Constant(_I64, 0))
+            i = builder.select(inside, i, builder.sub(n, ir.Constant(_I64, 1)))
+        else:
+            bad = builder.not_(inside)
+        with builder.if_then(bad, likely=False):
+            context.call_conv.return_user_exc(builder, IndexError,
+                                              ("SegmentedList index out of range",))
+        return i
+    return codegen
 
 
 @intrinsic
 def _read_index(typingctx, lst, i):
-    """The index ``lst[i]`` reads, under numba's bounds checking (see below).
+    """The index ``lst[i]`` reads, under numba's bounds checking.
 
     Emitted in the caller's lowering (the getitem overload is inlined), so
     ``context.enable_boundscheck`` is the compiling function's setting:
@@ -576,25 +590,14 @@ def _read_index(typingctx, lst, i):
     raises either way; that test does not depend on ``i``, and LLVM moves
     it out of the loop.
     """
-    def codegen(context, builder, sig, args):
-        ity = sig.args[1]
-        i = context.cast(builder, args[1], ity, types.intp)
-        n = _load_length(builder, _struct_ptr(context, builder, sig.args[0], args[0]))
-        if ity.signed:
-            # i + n when i < 0, without a branch.
-            i = builder.add(i, builder.and_(builder.ashr(i, ir.Constant(_I64, 63)), n))
-        # One unsigned compare rejects what is still negative too.
-        inside = builder.icmp_unsigned("<", i, n)
-        if context.enable_boundscheck:
-            bad = builder.not_(inside)
-        else:
-            bad = builder.icmp_unsigned("==", n, ir.Constant(_I64, 0))
-            i = builder.select(inside, i, builder.sub(n, ir.Constant(_I64, 1)))
-        with builder.if_then(bad, likely=False):
-            context.call_conv.return_user_exc(builder, IndexError,
-                                              ("SegmentedList index out of range",))
-        return i
-    return types.intp(lst, i), codegen
+    return types.intp(lst, i), _index_codegen(lambda context: not context.enable_boundscheck)
+
+
+@intrinsic
+def _store_index(typingctx, lst, i):
+    """The index ``lst[i] = v`` stores at: always checked (a clamped store
+    would overwrite the last element of a list that outlives the call)."""
+    return types.intp(lst, i), _index_codegen(lambda context: False)
 
 
 # inline="always": the overload's body is lowered in the caller, where
@@ -619,7 +622,7 @@ def _ol_setitem(lst, i, v):
     _check_value(lst, v, "store")
 
     def impl(lst, i, v):
-        _set_unchecked(lst, _wrap_index(lst, i), v)
+        _set_unchecked(lst, _store_index(lst, i), v)
     return impl
 
 
