@@ -473,15 +473,15 @@ def plan(args) -> list:
 
 def task_cost(task, args) -> float:
     dtype, m, n = task
-    k = len(impls_for(dtype, n, args)) * (2.5 if dtype == "record" else 1.0)
+    nimpl = len(impls_for(dtype, n, args))
+    k = nimpl * (2.5 if dtype == "record" else 1.0)
     if m == "memory":
         return _COST["memory"] * n * k
     rounds = repeats_for(n, args, m, dtype) + warmup_for(n, args)
     elements = reads_for(n, args) if m == "get" else max(n, SAMPLE_ELEMENTS)
     build = _COST["build"] * n * k if m == "get" else 0.0
     # A primed sample's untimed calls last at least PRIME_SECONDS.
-    priming = PRIME_SECONDS * rounds * len(impls_for(dtype, n, args)) \
-        if primed(m, n, args) else 0.0
+    priming = PRIME_SECONDS * rounds * nimpl if primed(m, n, args) else 0.0
     return _COST[m] * elements * rounds * k + build + priming
 
 
