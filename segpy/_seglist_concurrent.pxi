@@ -5,6 +5,18 @@
 
 # -- The Python shell -----------------------------------------------------------
 
+# The compiled (numba) side of a writer: one C writer per numba thread id,
+# made when the first compiled call unboxes the writer
+# (_seglist_numba.pxi), each initialised by its thread's first push and
+# flushed when the phase ends.  numba code reaches it through a pointer to
+# this struct.
+ctypedef struct _nb_cc_t:
+    seglist_cc_t* cc
+    seglist_cc_writer_t* table      # ntable writers, zeroed until first used
+    Py_ssize_t ntable
+    int failed                      # atomic: a compiled push's first failure, or 0
+
+
 @cython.final
 cdef class _ConcurrentWriter:
     """The open concurrent phase of a SegmentedList (``concurrent_writer()``).
@@ -17,8 +29,11 @@ cdef class _ConcurrentWriter:
 
     cdef SegmentedList lst
     cdef seglist_cc_t cc
-    cdef Py_ssize_t inflight       # extends copying without the GIL
+    cdef Py_ssize_t inflight       # extends copying without the GIL, compiled calls
     cdef bint closed
+    cdef _nb_cc_t nb
+    cdef Py_ssize_t numba_calls    # compiled calls using ``nb`` (0 or 1)
+    cdef long numba_thread         # the thread that made the current one
 
     def __enter__(self):
         return self
@@ -89,17 +104,40 @@ cdef class _ConcurrentWriter:
 
         Idempotent.  The list then holds every element stored during the
         phase, and its mutating methods work again.
+
+        Raises
+        ------
+        MemoryError
+            If an ``append`` from compiled (numba) code could not store its
+            element: compiled pushes return False rather than raise, so
+            that a ``prange`` loop stays parallel, and the phase reports
+            the failure here, after the list is made exact.
+        RuntimeError
+            If called from inside the compiled call that pushes through
+            this writer (an ``objmode`` block): that call is not done.
         """
         if self.closed:
             return
+        if self.numba_calls > 0 and PyThread_get_thread_ident() == self.numba_thread:
+            raise RuntimeError("cannot close a concurrent writer from inside the compiled "
+                               "call that pushes through it")
         while self.inflight > 0:
-            # Another thread is copying without the GIL: let it finish.
+            # Another thread is copying without the GIL, or running a
+            # compiled call: let it finish.
             with nogil:
                 _cc_yield()
         self._end()
+        _numba_cc_raise(self)
 
     cdef void _end(self) noexcept:
+        cdef Py_ssize_t k
         self.closed = True
+        for k in range(self.nb.ntable):
+            if self.nb.table[k].cc != NULL:
+                seglist_cc_writer_flush(&self.nb.table[k])
+        PyMem_RawFree(self.nb.table)
+        self.nb.table = NULL
+        self.nb.ntable = 0
         seglist_cc_end(&self.cc)
         self.lst._cc_open = False
         _unpin(self.lst)

@@ -61,7 +61,12 @@ TypingError at compile time, as numba does for a read-only array.
 
 Threads: ``@njit(nogil=True)`` code may run while other Python threads
 work, but no other thread may use the same list during the call (the rule
-of docs/c-api.md, "Concurrency").
+of docs/c-api.md, "Concurrency").  Many threads (a ``prange`` loop) append
+to one list through its ``concurrent_writer()``, passed to an
+``@njit(nogil=True)`` function: ``w.append(v)`` and ``w.extend(array)``
+return True if they stored the elements (they never raise, so the loop
+stays parallel), and the phase's end raises a failure
+(:class:`ConcurrentWriterType`, segpy/_numba_concurrent.py).
 
 Examples
 --------
@@ -84,6 +89,7 @@ import ctypes
 import operator
 from functools import cache
 
+import numba
 import numpy as np
 from llvmlite import binding as _llvm
 from llvmlite import ir
@@ -107,7 +113,7 @@ from numba.np.numpy_support import as_dtype, from_dtype
 from segpy import seglist as _seglist
 from segpy.seglist import SegmentedList
 
-__all__ = ["SegmentedListType"]
+__all__ = ["ConcurrentWriterType", "SegmentedListType"]
 
 # -- The C side: struct offsets and function addresses ------------------------
 #
@@ -149,6 +155,9 @@ _CAPI = _capi_table()
 _SYMBOLS = {
     "segpy_numba_enter": _BRIDGE["enter"],
     "segpy_numba_exit": _BRIDGE["exit"],
+    "segpy_numba_cc_enter": _BRIDGE["cc_enter"],
+    "segpy_numba_cc_exit": _BRIDGE["cc_exit"],
+    "segpy_numba_cc_push_slow": _BRIDGE["cc_push_slow"],
     "segpy_capi_emplace": _CAPI.emplace,
     "segpy_capi_reserve": _CAPI.reserve,
     "segpy_capi_append_n": _CAPI.append_n,
@@ -298,34 +307,52 @@ def _declare(module, name, ret, args):
     return cgutils.get_or_insert_function(module, ir.FunctionType(ret, args), name)
 
 
-@unbox(SegmentedListType)
-def _unbox_segmented_list(typ, obj, c):
-    enter = _declare(c.builder.module, "segpy_numba_enter", _I8P,
-                     [c.pyapi.pyobj, _I64, _I32])
-    exit_ = _declare(c.builder.module, "segpy_numba_exit", ir.VoidType(), [c.pyapi.pyobj])
-    itemsize = ir.Constant(_I64, typ.np_dtype.itemsize)
-    ptr = c.builder.call(enter, [obj, itemsize, ir.Constant(_I32, int(typ.mutable))])
+def _unbox_entered(typ, obj, c, enter, exit_, args, fields):
+    """Unbox ``obj`` through the C function ``enter`` (which checks it
+    against ``typ``, pins it and returns a struct's address, or NULL with
+    an exception set); the call's cleanup calls ``exit_``.
+
+    The native value holds that address (``ptr``), the object (``parent``)
+    and ``fields``: ``{name: (zero, read)}``, each member ``read(builder,
+    ptr)`` once ``enter`` succeeded (``zero`` if not).
+    """
+    ptr = c.builder.call(enter, [obj, *args])
     failed = cgutils.is_null(c.builder, ptr)
-    lst = cgutils.create_struct_proxy(typ)(c.context, c.builder)
-    lst.ptr = ptr
-    lst.parent = obj
-    lst.s0 = ir.Constant(_I64, 0)
+    value = cgutils.create_struct_proxy(typ)(c.context, c.builder)
+    value.ptr = ptr
+    value.parent = obj
+    for name, (zero, _) in fields.items():
+        setattr(value, name, zero)
     with c.builder.if_then(c.builder.not_(failed), likely=True):
-        lst.s0 = _first_segment(c.builder, ptr)
+        for name, (_, read) in fields.items():
+            setattr(value, name, read(c.builder, ptr))
 
     def cleanup():
         # Runs after the call returns (with the GIL), and only if enter
         # succeeded: a failed unboxing jumps past this argument's cleanup.
         c.builder.call(exit_, [obj])
 
-    return NativeValue(lst._getvalue(), is_error=failed, cleanup=cleanup)
+    return NativeValue(value._getvalue(), is_error=failed, cleanup=cleanup)
 
 
-@box(SegmentedListType)
-def _box_segmented_list(typ, val, c):
-    lst = cgutils.create_struct_proxy(typ)(c.context, c.builder, value=val)
-    c.pyapi.incref(lst.parent)
-    return lst.parent
+def _box_parent(typ, val, c):
+    """Box a value that unboxing made: the object it came from."""
+    value = cgutils.create_struct_proxy(typ)(c.context, c.builder, value=val)
+    c.pyapi.incref(value.parent)
+    return value.parent
+
+
+@unbox(SegmentedListType)
+def _unbox_segmented_list(typ, obj, c):
+    enter = _declare(c.builder.module, "segpy_numba_enter", _I8P,
+                     [c.pyapi.pyobj, _I64, _I32])
+    exit_ = _declare(c.builder.module, "segpy_numba_exit", ir.VoidType(), [c.pyapi.pyobj])
+    args = [ir.Constant(_I64, typ.np_dtype.itemsize), ir.Constant(_I32, int(typ.mutable))]
+    return _unbox_entered(typ, obj, c, enter, exit_, args,
+                          {"s0": (ir.Constant(_I64, 0), _first_segment)})
+
+
+box(SegmentedListType)(_box_parent)
 
 
 # -- LLVM helpers: the struct's fields and the index math ---------------------
@@ -626,6 +653,16 @@ def _ol_setitem(lst, i, v):
     return impl
 
 
+def _check_extend(lt, values, owner):
+    """TypingError unless ``owner``'s ``extend`` (a list's or a writer's,
+    of numba type ``lt``) may take ``values``: a 1-d array of a castable dtype."""
+    _need_mutable(lt, "extend")
+    if not isinstance(values, types.Array) or values.ndim != 1:
+        raise TypingError(f"{owner}.extend in numba takes a one-dimensional array, "
+                          f"not {values}")
+    _check_value(lt, values.dtype, "extend with")
+
+
 @overload_method(SegmentedListType, "append")
 def _ol_append(lst, v):
     _need_mutable(lst, "append to")
@@ -639,11 +676,7 @@ def _ol_append(lst, v):
 
 @overload_method(SegmentedListType, "extend")
 def _ol_extend(lst, values):
-    _need_mutable(lst, "extend")
-    if not isinstance(values, types.Array) or values.ndim != 1:
-        raise TypingError(f"SegmentedList.extend in numba takes a one-dimensional array, "
-                          f"not {values}")
-    _check_value(lst, values.dtype, "extend with")
+    _check_extend(lst, values, "SegmentedList")
     if values.dtype == lst.dtype and values.layout in "CF":
 
         def impl(lst, values):
@@ -689,3 +722,9 @@ def _iternext(context, builder, sig, args, result):
 
 def _init_extension():
     """numba's ``numba_extensions`` entry point: importing this module registers it."""
+
+
+# Concurrent writers (lst.concurrent_writer() in @njit code): their own
+# module, which uses the helpers above.
+_seglist._numba_set_max_threads(numba.config.NUMBA_NUM_THREADS)
+from segpy._numba_concurrent import ConcurrentWriterType

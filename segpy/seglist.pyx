@@ -64,6 +64,9 @@ from cpython.buffer cimport PyBUF_SIMPLE
 from cpython.buffer cimport PyBuffer_Release
 from cpython.buffer cimport PyObject_GetBuffer
 from cpython.exc cimport PyErr_Occurred
+from cpython.mem cimport PyMem_RawCalloc
+from cpython.mem cimport PyMem_RawFree
+from cpython.pythread cimport PyThread_get_thread_ident
 from cpython.ref cimport Py_DECREF
 from cpython.ref cimport Py_INCREF
 from cpython.ref cimport PyObject
@@ -1635,7 +1638,10 @@ Largest element, as ``ndarray.max()`` gives it, computed segment by segment.
         part of its run before that point and raises, later calls that
         reach past it raise, and the list ends at that point.  C and Cython
         code use the same phase through ``seglist_cc_begin``,
-        ``seglist_cc_push`` and ``seglist_cc_end`` (docs/threads.md).
+        ``seglist_cc_push`` and ``seglist_cc_end`` (docs/threads.md), and
+        numba code through the writer passed to an ``@njit(nogil=True)``
+        function (``segpy.numba``), where ``append`` returns False rather
+        than raise and ``close()`` raises the failure (docs/numba.md).
 
         Examples
         --------

@@ -8,7 +8,6 @@ mirror the Python side.  Skipped where numba is not installed.
 """
 
 import importlib.metadata
-import os
 import subprocess
 import sys
 import textwrap
@@ -25,6 +24,7 @@ from numba.core.errors import TypingError
 
 import segpy
 
+from numba_support import run_cached_twice
 from seg_support import FAMILIES, FIRST_SEGMENTS, segment_lengths
 
 njit = numba.njit
@@ -454,25 +454,17 @@ def test_docstring_examples():
 def test_cached_code_links_in_a_new_process(tmp_path):
     # cache=True code refers to segpy's C functions by symbol name, which
     # the loading process registers when numba imports segpy.numba.
-    (tmp_path / "cached_fn.py").write_text(textwrap.dedent("""
+    hits = run_cached_twice(tmp_path, "cached_fn", """
         import numba
 
         @numba.njit(cache=True)
         def push(lst):
             lst.append(7)
             return len(lst), lst[-1]
-    """))
-    code = textwrap.dedent("""
+    """, """
         import segpy, cached_fn
         lst = segpy.SegmentedList("q", [1])
         assert cached_fn.push(lst) == (2, 7) and lst.tolist() == [1, 7]
         print(sum(cached_fn.push.stats.cache_hits.values()))
     """)
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(tmp_path))
-    hits = []
-    for _ in range(2):
-        out = subprocess.run([sys.executable, "-P", "-c", code], env=env, capture_output=True,
-                             text=True, check=False, timeout=300)
-        assert out.returncode == 0, out.stderr
-        hits.append(out.stdout.strip())
     assert hits == ["0", "1"]
