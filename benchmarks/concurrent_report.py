@@ -24,6 +24,11 @@ once before the clock starts).  Their ratio is what this machine's memory
 and page faults allow two threads of plain stores; a list's ratio above
 it is not to be expected.
 
+numba.  Where numba is installed, two more rows push the same values from
+an ``@njit(parallel=True, nogil=True)`` ``prange`` loop through the list's
+``concurrent_writer()`` (segpy.numba), with numba's thread count set to 1
+and to 2; their ratio is printed beside the target's, for information.
+
 Target: 2 threads >= 1.6x the throughput of 1 thread.
 """
 
@@ -36,6 +41,7 @@ import os
 import platform
 import statistics
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -71,6 +77,31 @@ def run(fn, n, nthreads, warm=None):
     return ns
 
 
+def numba_pusher():
+    """``push(lst, n, nthreads) -> (ns, total, err)`` through a numba
+    prange loop and the list's concurrent writer, as push_threads does in
+    C; None where numba is not installed."""
+    try:
+        import numba
+    except ImportError:
+        return None
+
+    @numba.njit(parallel=True, nogil=True)
+    def fill(w, n):
+        for i in numba.prange(n):
+            w.append(3 * i + 1)
+
+    def push(lst, n, nthreads):
+        numba.set_num_threads(nthreads)
+        t = time.perf_counter_ns()
+        with lst.concurrent_writer() as w:
+            fill(w, n)
+        ns = time.perf_counter_ns() - t
+        return ns, int(lst.sum()), 0
+
+    return push
+
+
 def warm_list(n):
     """An int64 list with every segment for ``n`` elements written once, and
     views of them: while views exist, emptying the list keeps its segments."""
@@ -93,6 +124,10 @@ def main(argv=None):
                   ("plain push, 1 thread", B.push_plain, 0),
                   ("no list: stores, 1 thread", B.store_threads, 1),
                   ("no list: stores, 2 threads", B.store_threads, 2)]
+    nb_push = numba_pusher()
+    if nb_push is not None:
+        contenders += [("numba prange, 1 thread", nb_push, 1),
+                       ("numba prange, 2 threads", nb_push, 2)]
     times = {name: [] for name, _, _ in contenders}
     for r in range(-1, args.repeat):
         order = contenders if r % 2 == 0 else contenders[::-1]
@@ -115,6 +150,11 @@ def main(argv=None):
         print(f"{name:<26} {cell(times[name])}  "
               f"{n * 8 / statistics.median(times[name]):.2f} GB/s")
     med = statistics.median(ratios)
+    if nb_push is not None:
+        nb = [a / b for a, b in zip(times["numba prange, 1 thread"],
+                                    times["numba prange, 2 threads"], strict=True)]
+        print(f"numba prange through a concurrent writer, 2 threads / 1 thread (info): "
+              f"{statistics.median(nb):.2f} [{min(nb):.2f}-{max(nb):.2f}]")
     print(f"this machine's ceiling, plain stores with no list, 2 threads / 1 thread: "
           f"{statistics.median(ceiling):.2f} [{min(ceiling):.2f}-{max(ceiling):.2f}]")
     print(f"throughput, 2 threads / 1 thread (target >= 1.6): {med:.2f} "

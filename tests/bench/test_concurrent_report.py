@@ -16,6 +16,12 @@ pytestmark = pytest.mark.skipif(not REPORT.exists(), reason="no benchmarks/ dire
 
 ROWS = ("1 thread", "2 threads", "plain push, 1 thread", "no list: stores, 1 thread",
         "no list: stores, 2 threads")
+try:
+    import numba  # noqa: F401
+    # The numba rows: a prange loop through a concurrent writer.
+    ROWS += ("numba prange, 1 thread", "numba prange, 2 threads")
+except ImportError:
+    pass
 
 
 @pytest.mark.parametrize("warm", [False, True])
@@ -40,6 +46,7 @@ def test_the_report_prints_every_row_and_both_ratios(warm, tmp_path):
     for row in ROWS:
         assert any(line.startswith(row + " ") for line in proc.stdout.splitlines()), row
     assert "this machine's ceiling" in proc.stdout
+    assert ("numba prange through a concurrent writer" in proc.stdout) is (len(ROWS) == 7)
     data = json.loads(out.read_text())
     assert data["warm"] is bool(warm)
     assert set(data["times_ns"]) == set(ROWS)
