@@ -43,6 +43,7 @@ def assert_each_once(values, expect):
 
 # -- from C -------------------------------------------------------------------
 
+@pytest.mark.openmp
 @pytest.mark.parametrize("nthreads", [1, 2, 4])
 @pytest.mark.parametrize("n", [0, 1, 511, 10_000, 1_000_003])
 def test_prange_pushes_arrive_exactly_once(n, nthreads):
@@ -155,6 +156,7 @@ def test_a_writer_fills_every_slot_of_a_claim_cut_short():
     assert lst.to_numpy().tolist() == list(range(added))   # one writer: in order
 
 
+@pytest.mark.openmp
 def test_a_failed_growth_in_c_ends_the_list_at_the_failed_segment():
     heap = Heap(max_bytes=1 << 20)
     lst = SegmentedList("int64", allocator=heap, first_segment=64)
