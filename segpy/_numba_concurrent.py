@@ -32,6 +32,7 @@ phase's end flushes the table's writers and closes their gaps.
 """
 
 import sys
+from functools import cache
 
 import numpy as np
 from llvmlite import ir
@@ -100,15 +101,14 @@ class ConcurrentWriterType(types.Type):
         return self.np_dtype
 
 
-_TYPES = {}
-
-
 @typeof_impl.register(_seglist._ConcurrentWriter)
 def _typeof_writer(val, c):
-    dt = _seglist._numba_writer_dtype(val)
-    if dt not in _TYPES:
-        _TYPES[dt] = ConcurrentWriterType(dt)
-    return _TYPES[dt]
+    return _writer_type(_seglist._numba_writer_dtype(val))
+
+
+@cache
+def _writer_type(np_dtype):
+    return ConcurrentWriterType(np_dtype)
 
 
 @register_model(ConcurrentWriterType)
