@@ -34,7 +34,6 @@ phase's end flushes the table's writers and closes their gaps.
 import sys
 from functools import cache
 
-import numpy as np
 from llvmlite import ir
 from numba.core import cgutils, types
 from numba.core.callwrapper import PyCallWrapper
@@ -55,11 +54,11 @@ from segpy.numba import (
     _I8P,
     _I32,
     _I64,
+    ConcurrentWriterType,
     _box_parent,
     _check_extend,
     _check_value,
     _declare,
-    _element_type,
     _need_elements,
     _proxy,
     _store,
@@ -68,37 +67,6 @@ from segpy.numba import (
 )
 
 _SEGPY_OK = 0
-
-
-class ConcurrentWriterType(types.Type):
-    """The numba type of a concurrent writer (``lst.concurrent_writer()``).
-
-    Parameters
-    ----------
-    np_dtype : numpy.dtype
-        The dtype of the writer's list.
-
-    Examples
-    --------
-    >>> import segpy, numba
-    >>> import segpy.numba
-    >>> with segpy.SegmentedList("i4").concurrent_writer() as w:
-    ...     numba.typeof(w)
-    ConcurrentWriter(int32)
-    """
-
-    def __init__(self, np_dtype):
-        self.np_dtype = np.dtype(np_dtype)
-        # ``dtype``, ``np_dtype`` and the name make it look like a list's
-        # type to the element helpers (_check_value, _store).
-        self.dtype = _element_type(self.np_dtype)
-        self.mutable = True
-        elem = self.dtype if self.dtype is not None else f"unsupported {self.np_dtype}"
-        super().__init__(name=f"ConcurrentWriter({elem})")
-
-    @property
-    def key(self):
-        return self.np_dtype
 
 
 @typeof_impl.register(_seglist._ConcurrentWriter)

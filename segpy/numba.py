@@ -219,6 +219,37 @@ class SegmentedListType(types.IterableType):
         return SegmentedListIterType(self)
 
 
+class ConcurrentWriterType(types.Type):
+    """The numba type of a concurrent writer (``lst.concurrent_writer()``).
+
+    Parameters
+    ----------
+    np_dtype : numpy.dtype
+        The dtype of the writer's list.
+
+    Examples
+    --------
+    >>> import segpy, numba
+    >>> import segpy.numba
+    >>> with segpy.SegmentedList("i4").concurrent_writer() as w:
+    ...     numba.typeof(w)
+    ConcurrentWriter(int32)
+    """
+
+    def __init__(self, np_dtype):
+        self.np_dtype = np.dtype(np_dtype)
+        # ``dtype``, ``np_dtype`` and the name make it look like a list's
+        # type to the element helpers (_check_value, _store).
+        self.dtype = _element_type(self.np_dtype)
+        self.mutable = True
+        elem = self.dtype if self.dtype is not None else f"unsupported {self.np_dtype}"
+        super().__init__(name=f"ConcurrentWriter({elem})")
+
+    @property
+    def key(self):
+        return self.np_dtype
+
+
 class SegmentedListIterType(types.SimpleIteratorType):
     """The numba type of ``iter(lst)`` for a :class:`SegmentedListType` ``lst``."""
 
@@ -724,7 +755,9 @@ def _init_extension():
     """numba's ``numba_extensions`` entry point: importing this module registers it."""
 
 
-# Concurrent writers (lst.concurrent_writer() in @njit code): their own
-# module, which uses the helpers above.
+# Concurrent writers (lst.concurrent_writer() in @njit code): their
+# lowering is a module of its own, which uses the helpers above.  A plain
+# import, so that importing that module first works too (it imports this
+# one, whose import of it then finds it in sys.modules).
 _seglist._numba_set_max_threads(numba.config.NUMBA_NUM_THREADS)
-from segpy._numba_concurrent import ConcurrentWriterType
+import segpy._numba_concurrent  # noqa: F401
