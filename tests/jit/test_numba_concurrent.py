@@ -148,10 +148,17 @@ def test_values_of_another_kind_are_typing_errors():
     assert lst.tolist() == [3]
 
 
-def test_the_type_names_the_element():
+def test_the_type_names_the_element_and_a_returned_writer_is_the_same_object():
+    @NOGIL
+    def identity(w):
+        return w
+
     with segpy.SegmentedList("f4").concurrent_writer() as w:
         assert str(numba.typeof(w)) == "ConcurrentWriter(float32)"
         assert isinstance(numba.typeof(w), segnumba.ConcurrentWriterType)
+        refs = sys.getrefcount(w)
+        assert identity(w) is w
+        assert sys.getrefcount(w) == refs
 
 
 # -- failures --------------------------------------------------------------------
