@@ -59,10 +59,11 @@ from segpy.numba import (
     _check_extend,
     _check_value,
     _declare,
+    _load_field,
     _need_elements,
     _proxy,
     _store,
-    _tbaa,
+    _store_field,
     _unbox_entered,
 )
 
@@ -120,9 +121,9 @@ def _unbox_writer(typ, obj, c):
             ir.Constant(_I32, int(_wrapper_releases_gil()))]
     return _unbox_entered(typ, obj, c, enter, exit_, args, {
         "table": (ir.Constant(_I8P, None),
-                  lambda b, nb: _load_tagged(b, nb, "nb_table", _I8P, "cc.table")),
+                  lambda b, nb: _load_field(b, nb, "nb_table", _I8P, tag="cc.table")),
         "ntable": (ir.Constant(_I64, 0),
-                   lambda b, nb: _load_tagged(b, nb, "nb_ntable", _I64, "cc.table")),
+                   lambda b, nb: _load_field(b, nb, "nb_ntable", _I64, tag="cc.table")),
     })
 
 
@@ -147,22 +148,9 @@ def _thread_id(builder):
     return builder.zext(tid, _I64)
 
 
-# Type-based alias tags: a writer's cursor and its end never alias each
-# other or the elements ("element"), so a push's element store does not
-# make LLVM reload the cursor it just read.
-
-def _load_tagged(builder, base, name, llty, tag):
-    ptr = builder.bitcast(builder.gep(base, [ir.Constant(_I64, _BRIDGE[name])]),
-                          llty.as_pointer())
-    out = builder.load(ptr)
-    out.set_metadata("tbaa", _tbaa(builder, tag))
-    return out
-
-
-def _store_cursor(builder, ws, value):
-    ptr = builder.bitcast(builder.gep(ws, [ir.Constant(_I64, _BRIDGE["writer_cur"])]),
-                          _I8P.as_pointer())
-    builder.store(value, ptr).set_metadata("tbaa", _tbaa(builder, "cc.cur"))
+# Type-based alias tags (_tbaa): a writer's cursor ("cc.cur") and its end
+# ("cc.end") never alias each other or the elements ("element"), so a
+# push's element store does not make LLVM reload the cursor it just read.
 
 
 @intrinsic
@@ -180,8 +168,8 @@ def _cc_push(typingctx, w, v):
         entry_block = builder.basic_block
         with builder.if_then(inside, likely=True):
             ws_in = builder.gep(table, [builder.mul(tid, ir.Constant(_I64, _BRIDGE["writer_sizeof"]))])
-            cur_in = _load_tagged(builder, ws_in, "writer_cur", _I8P, "cc.cur")
-            end = _load_tagged(builder, ws_in, "writer_end", _I8P, "cc.end")
+            cur_in = _load_field(builder, ws_in, "writer_cur", _I8P, tag="cc.cur")
+            end = _load_field(builder, ws_in, "writer_end", _I8P, tag="cc.end")
             room_in = builder.icmp_unsigned("!=", cur_in, end)
             inside_block = builder.basic_block
         ws = builder.phi(_I8P)
@@ -198,7 +186,7 @@ def _cc_push(typingctx, w, v):
             with fast:
                 _store(context, builder, wt, vty, args[1], cur)
                 nxt = builder.gep(cur, [ir.Constant(_I64, wt.np_dtype.itemsize)])
-                _store_cursor(builder, ws, nxt)
+                _store_field(builder, ws, "writer_cur", nxt, tag="cc.cur")
                 fast_block = builder.basic_block
             with slow:
                 src = builder.bitcast(tmp, _I8P)

@@ -416,22 +416,24 @@ def _tbaa(builder, what):
 
 
 def _field(builder, s, name, llty):
-    """Pointer to field ``name`` (of LLVM type ``llty``) of the seglist_t at ``s``."""
+    """Pointer to field ``name`` (of LLVM type ``llty``) of the struct at
+    ``s``: a ``seglist_t``, or a concurrent writer's structs (the bridge's
+    offsets name both)."""
     return builder.bitcast(builder.gep(s, [ir.Constant(_I64, _BRIDGE[name])]), llty.as_pointer())
 
 
-def _load_field(builder, s, name, llty, index=None):
+def _load_field(builder, s, name, llty, index=None, tag="field"):
     ptr = _field(builder, s, name, llty)
     if index is not None:
         ptr = builder.gep(ptr, [index])
     out = builder.load(ptr)
-    out.set_metadata("tbaa", _tbaa(builder, "field"))
+    out.set_metadata("tbaa", _tbaa(builder, tag))
     return out
 
 
-def _store_field(builder, s, name, value):
+def _store_field(builder, s, name, value, tag="field"):
     builder.store(value, _field(builder, s, name, value.type)).set_metadata(
-        "tbaa", _tbaa(builder, "field"))
+        "tbaa", _tbaa(builder, tag))
 
 
 def _load_length(builder, s):
