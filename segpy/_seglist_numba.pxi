@@ -26,6 +26,17 @@
 #
 # Layering rule: boundary code; calls the guard's pin and the read-only check.
 
+cdef int _check_compiled_itemsize(SegmentedList lst, Py_ssize_t itemsize,
+                                  str what) except -1:
+    """TypeError unless ``lst`` holds the ``itemsize``-byte elements the
+    compiled call was typed for (``what`` names the list in the message)."""
+    if lst.c.itemsize != itemsize:
+        raise TypeError(
+            f"{what} holds {lst.c.itemsize}-byte elements, but the compiled function was "
+            f"typed for {itemsize}-byte ones")
+    return 0
+
+
 cdef seglist_t* _numba_enter(object obj, Py_ssize_t itemsize, int writable) except NULL:
     """The struct of ``obj`` for a compiled call, pinned until ``_numba_exit``.
 
@@ -38,10 +49,7 @@ cdef seglist_t* _numba_enter(object obj, Py_ssize_t itemsize, int writable) exce
     if not isinstance(obj, SegmentedList):
         raise TypeError(f"expected a SegmentedList, got {type(obj).__name__}")
     cdef SegmentedList lst = <SegmentedList>obj
-    if lst.c.itemsize != itemsize:
-        raise TypeError(
-            f"this SegmentedList holds {lst.c.itemsize}-byte elements, but the compiled "
-            f"function was typed for {itemsize}-byte ones")
+    _check_compiled_itemsize(lst, itemsize, "this SegmentedList")
     if writable:
         _check_writable(lst)
     _pin(lst)
@@ -82,10 +90,7 @@ cdef _nb_cc_t* _numba_cc_enter(object obj, Py_ssize_t itemsize, int nogil) excep
         raise TypeError(f"expected a concurrent writer, got {type(obj).__name__}")
     cdef _ConcurrentWriter w = <_ConcurrentWriter>obj
     w._check_open()
-    if w.lst.c.itemsize != itemsize:
-        raise TypeError(
-            f"this writer's list holds {w.lst.c.itemsize}-byte elements, but the compiled "
-            f"function was typed for {itemsize}-byte ones")
+    _check_compiled_itemsize(w.lst, itemsize, "this writer's list")
     if not nogil:
         raise TypeError(
             "a concurrent writer can only be passed to a function compiled with "
