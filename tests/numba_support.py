@@ -5,6 +5,17 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
+
+
+def random_elements(dt, n, seed=0):
+    """``n`` elements of ``dt`` from random bytes (bools kept 0 or 1)."""
+    rng = np.random.default_rng(seed)
+    out = rng.integers(0, 256, size=n * dt.itemsize, dtype=np.uint8).view(dt).copy()
+    if dt.kind == "b":
+        out = out.view(np.uint8) % 2 == 1
+    return out
+
 
 def run_cached_twice(tmp_path, module_name, module_source, code):
     """Run ``code`` in two fresh interpreters that share one numba cache

@@ -24,19 +24,10 @@ from numba.core.errors import TypingError
 
 import segpy
 
-from numba_support import run_cached_twice
+from numba_support import random_elements, run_cached_twice
 from seg_support import FAMILIES, FIRST_SEGMENTS, segment_lengths
 
 njit = numba.njit
-
-
-def _values(dt, n, seed=0):
-    """``n`` elements of ``dt`` from random bytes (bools kept 0 or 1)."""
-    rng = np.random.default_rng(seed)
-    out = rng.integers(0, 256, size=n * dt.itemsize, dtype=np.uint8).view(dt).copy()
-    if dt.kind == "b":
-        out = out.view(np.uint8) % 2 == 1
-    return out
 
 
 def _fields(a):
@@ -141,7 +132,7 @@ def test_which_families_numba_can_use():
 @pytest.mark.parametrize("fam", SUPPORTED, ids=lambda f: f.name)
 def test_read_store_append_iterate_every_supported_dtype(fam):
     dt = fam.dtype
-    want = _values(dt, 300)
+    want = random_elements(dt, 300)
     src = segpy.SegmentedList(dt, want, first_segment=4)
     by_index = segpy.SegmentedList(dt, first_segment=2)
     assert copy_by_index(src, by_index) == 300

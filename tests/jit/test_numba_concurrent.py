@@ -27,7 +27,7 @@ from numba.core.errors import TypingError
 
 import segpy
 
-from numba_support import run_cached_twice
+from numba_support import random_elements, run_cached_twice
 from seg_support import FAMILIES, FIRST_SEGMENTS
 
 NOGIL = numba.njit(nogil=True)
@@ -75,14 +75,6 @@ def _sorted_elements(a):
     return np.sort(np.ascontiguousarray(a).view(np.dtype((np.void, a.dtype.itemsize))))
 
 
-def _values(dt, n):
-    rng = np.random.default_rng(7)
-    out = rng.integers(0, 256, size=n * dt.itemsize, dtype=np.uint8).view(dt).copy()
-    if dt.kind == "b":
-        out = out.view(np.uint8) % 2 == 1
-    return out
-
-
 @pytest.mark.parametrize("s0", FIRST_SEGMENTS)
 @pytest.mark.parametrize("n", [0, 1, 1000, 300_001])
 def test_prange_pushes_arrive_exactly_once(n, s0):
@@ -113,7 +105,7 @@ SUPPORTED = [f for f in FAMILIES if segnumba._element_type(f.dtype) is not None]
 
 @pytest.mark.parametrize("fam", SUPPORTED, ids=lambda f: f.name)
 def test_every_supported_dtype(fam):
-    values = _values(fam.dtype, 5000)
+    values = random_elements(fam.dtype, 5000, seed=7)
     lst = segpy.SegmentedList(fam.dtype)
     with lst.concurrent_writer() as w:
         fill_from(w, values)
